@@ -1,0 +1,37 @@
+# The README's two commands: `make demo` and `make test`. Each bootstraps .venv itself.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean system-deps
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citysense needs Python >= 3.11"' \
+	  || { echo "citysense needs Python 3.11 or newer (found: $(PYTHON))"; exit 1; }
+	@$(PYTHON) -m venv $(VENV) || { echo "could not create .venv: on Debian/Ubuntu run 'sudo apt-get install python3-venv'"; exit 1; }
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/citysense demo
+
+# Debian packages the tests start for real (Mosquitto today).
+system-deps:
+	@scripts/ensure-system-deps.sh
+
+test: $(STAMP) system-deps
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -n auto
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""One module per surface: health, public, operator, page."""

@@ -1,0 +1,220 @@
+"""The `citysense` command. Heavy parts are imported inside their commands so that the edge
+install (no FastAPI, no pandas) can still run `citysense edge ...`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from citysense.errors import CitysenseError
+
+app = typer.Typer(
+    name="citysense",
+    help="City sensing: edge nodes, ingest, analytics, proactive tickets and a public status page.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+mqtt_app = typer.Typer(
+    help="Small MQTT tools for operators: publish a payload, watch a topic.", no_args_is_help=True
+)
+app.add_typer(mqtt_app, name="mqtt")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code=1)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="port of the API and status page")] = 8000,
+    host: Annotated[str, typer.Option(help="address the API listens on")] = "127.0.0.1",
+    mqtt_port: Annotated[int, typer.Option(help="port of the embedded MQTT broker")] = 1884,
+    data_dir: Annotated[Path, typer.Option(help="where the SQLite files live")] = Path("var"),
+    interval: Annotated[float, typer.Option(min=0.1, help="seconds between a sensor's reports")] = 5.0,
+    scenario: Annotated[str, typer.Option(help="scenario name or YAML file")] = "demo",
+    seed: Annotated[int, typer.Option(help="random seed of the simulated signals")] = 42,
+    quiet_period: Annotated[
+        float, typer.Option(help="seconds of normal readings before a ticket resolves")
+    ] = 120,
+) -> None:
+    """Run the whole city in one process: embedded broker, simulated sensors, ingest, analytics, API."""
+    from citysense.demo import run_demo
+    from citysense.runtime import setup_logging
+
+    setup_logging("INFO")
+    try:
+        run_demo(
+            data_dir=data_dir,
+            host=host,
+            port=port,
+            mqtt_port=mqtt_port,
+            interval_s=interval,
+            scenario=scenario,
+            seed=seed,
+            quiet_period_s=quiet_period,
+        )
+    except (CitysenseError, FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[str, typer.Option(help="scenario name or YAML file")] = "demo",
+    devices: Annotated[int | None, typer.Option(min=1, help="simulate only the first N devices")] = None,
+    seed: Annotated[int, typer.Option(help="random seed of the simulated signals")] = 42,
+    interval: Annotated[float | None, typer.Option(min=0.1, help="seconds between reports")] = None,
+    until: Annotated[float | None, typer.Option(min=1, help="stop after this many seconds")] = None,
+) -> None:
+    """Publish a simulated fleet to the configured broker (CITYSENSE_BROKER__URL)."""
+    import threading
+
+    from citysense.runtime import run_until_signal, setup_logging
+    from citysense.settings import SimulateSettings
+    from simulators.scenario import load_scenario
+    from simulators.service import SimulatorService
+
+    try:
+        settings = SimulateSettings() if interval is None else SimulateSettings(interval_s=interval)
+        setup_logging(settings.log_level)
+        service = SimulatorService(settings, load_scenario(scenario), devices=devices, seed=seed)
+
+        def wait_until() -> None:
+            threading.Event().wait(until)
+
+        run_until_signal([service], foreground=None if until is None else wait_until)
+    except (CitysenseError, FileNotFoundError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"sent {service.fleet.readings_sent} readings from {len(service.devices)} devices")
+
+
+@app.command()
+def ingest() -> None:
+    """Store readings from the configured broker into the configured time-series store."""
+    from citysense.runtime import run_until_signal, setup_logging
+    from citysense.settings import IngestSettings
+    from ingest.service import IngestService
+
+    try:
+        settings = IngestSettings()
+        setup_logging(settings.log_level)
+        run_until_signal([IngestService(settings)])
+    except (CitysenseError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def analytics() -> None:
+    """Watch readings on the configured broker and open proactive tickets."""
+    from analytics.service import AnalyticsService
+    from citysense.runtime import run_until_signal, setup_logging
+    from citysense.settings import AnalyticsSettings
+
+    try:
+        settings = AnalyticsSettings()
+        setup_logging(settings.log_level)
+        run_until_signal([AnalyticsService(settings)])
+    except (CitysenseError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="listen address (default from settings)")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port (default from settings)")] = None,
+) -> None:
+    """Serve the public status API and page and the operator API."""
+    from api.server import ApiServer
+    from citysense.runtime import check_port_free, setup_logging
+    from citysense.settings import ApiSettings
+
+    try:
+        overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+        settings = ApiSettings(**overrides)  # type: ignore[arg-type]
+        setup_logging(settings.log_level)
+        check_port_free(settings.host, settings.port, "the API")
+        typer.echo(f"citysense API on http://{settings.host}:{settings.port}/")
+        ApiServer(settings).serve_forever()
+    except (CitysenseError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the relational database (CITYSENSE_TICKETS_URL) to the newest schema."""
+    from citysense.db import migrate as run_migrations
+    from citysense.settings import CommonSettings
+
+    settings = CommonSettings()
+    run_migrations(settings.tickets_url)
+    typer.echo(f"database at {settings.tickets_url} is up to date")
+
+
+@mqtt_app.command("pub")
+def mqtt_pub(
+    topic: Annotated[str, typer.Argument(help="topic to publish to")],
+    payload: Annotated[str, typer.Argument(help="payload text; '-' reads standard input")],
+    url: Annotated[str | None, typer.Option(help="broker URL, e.g. mqtt://127.0.0.1:1884")] = None,
+) -> None:
+    """Publish one message at QoS 1 (e.g. to see a malformed payload dead-lettered)."""
+    from citysense.mqtt import connect_and_wait, make_client
+    from citysense.settings import BrokerSettings
+
+    broker = BrokerSettings(url=url) if url else BrokerSettings()
+    data = sys.stdin.buffer.read() if payload == "-" else payload.encode()
+    client = make_client(broker, client_id="")
+    try:
+        connect_and_wait(client, broker)
+    except CitysenseError as exc:
+        raise _fail(str(exc)) from None
+    client.publish(topic, data, qos=1).wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+    typer.echo(f"published {len(data)} bytes to {topic}")
+
+
+@mqtt_app.command("sub")
+def mqtt_sub(
+    topic: Annotated[str, typer.Argument(help="topic filter, e.g. cs/v1/deadletter")],
+    url: Annotated[str | None, typer.Option(help="broker URL, e.g. mqtt://127.0.0.1:1884")] = None,
+    count: Annotated[int, typer.Option(min=0, help="exit after N messages (0: never)")] = 0,
+) -> None:
+    """Print messages on a topic, one JSON line each."""
+    import threading
+
+    from citysense.mqtt import connect_and_wait, make_client
+    from citysense.settings import BrokerSettings
+
+    broker = BrokerSettings(url=url) if url else BrokerSettings()
+    client = make_client(broker, client_id="")
+    seen = 0
+    done = threading.Event()
+
+    def on_message(_c: object, _u: object, message: object) -> None:
+        nonlocal seen
+        text = message.payload.decode("utf-8", "replace")  # type: ignore[attr-defined]
+        print(json.dumps({"topic": message.topic, "payload": text}), flush=True)  # type: ignore[attr-defined]
+        seen += 1
+        if count and seen >= count:
+            done.set()
+
+    client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+    client.on_message = on_message
+    try:
+        connect_and_wait(client, broker)
+        done.wait()
+    except KeyboardInterrupt:
+        pass
+    except CitysenseError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def main() -> None:
+    app()

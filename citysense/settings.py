@@ -1,0 +1,141 @@
+"""Typed settings, one object per service, from environment variables and an optional TOML file.
+
+Environment variables start with `CITYSENSE_` and nest with `__`
+(`CITYSENSE_BROKER__URL=mqtt://broker:1883`). A TOML file named by `CITYSENSE_CONFIG` is read
+first; the environment overrides it. Nonsense is refused when the object is built, before any
+connection is opened.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+__all__ = [
+    "AnalyticsSettings",
+    "ApiSettings",
+    "BrokerSettings",
+    "CommonSettings",
+    "IngestSettings",
+    "SimulateSettings",
+]
+
+CONFIG_ENV = "CITYSENSE_CONFIG"
+
+
+class BrokerSettings(BaseModel):
+    """Where the MQTT broker is and how to log in to it."""
+
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str | None = None
+    password: str | None = None
+    ca_file: Path | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("broker url must look like mqtt://host:1883 or mqtts://host:8883")
+        return value
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+
+    @property
+    def tls(self) -> bool:
+        return urlsplit(self.url).scheme == "mqtts"
+
+
+def _sqlite_url(data_dir: Path, name: str) -> str:
+    return f"sqlite:///{data_dir / name}"
+
+
+class CommonSettings(BaseSettings):
+    """What every server-side service shares: the data folder, the broker and the two databases."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CITYSENSE_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+    data_dir: Path = Path("var")
+    broker: BrokerSettings = BrokerSettings()
+    # Empty means "a SQLite file in data_dir".
+    timeseries_url: str = ""
+    tickets_url: str = ""
+    log_level: str = "INFO"
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("log_level is one of DEBUG, INFO, WARNING, ERROR")
+        return value
+
+    def model_post_init(self, context: Any, /) -> None:
+        if not self.timeseries_url:
+            self.timeseries_url = _sqlite_url(self.data_dir, "timeseries.db")
+        if not self.tickets_url:
+            self.tickets_url = _sqlite_url(self.data_dir, "citysense.db")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_ENV)
+        if config_file:
+            if not Path(config_file).is_file():
+                raise ValueError(f"{CONFIG_ENV}={config_file} does not name a readable file")
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+
+class IngestSettings(CommonSettings):
+    # Messages per store transaction, and how long to wait to fill one.
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    batch_wait_s: float = Field(default=0.05, gt=0, le=10)
+    max_in_flight: int = Field(default=5000, ge=1)
+    client_id: str = "citysense-ingest"
+    shared_subscription: bool = True
+
+
+class AnalyticsSettings(CommonSettings):
+    client_id: str = "citysense-analytics"
+    # A ticket resolves itself after this long without a reading over its threshold.
+    quiet_period_s: float = Field(default=600.0, gt=0)
+    water_level_flood_m: float = Field(default=2.5, gt=0)
+    pm25_unhealthy_ugm3: float = Field(default=55.5, gt=0)
+
+
+class ApiSettings(CommonSettings):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    # When set, /api/v1 requires `Authorization: Bearer <token>`.
+    operator_token: str | None = None
+
+
+class SimulateSettings(CommonSettings):
+    interval_s: float = Field(default=5.0, gt=0)

@@ -1,0 +1,20 @@
+"""Time-series storage: one small interface, an adapter per backend, chosen by URL scheme.
+
+`sqlite:///path.db` is the embedded default. Every adapter passes the same conformance tests.
+"""
+
+from __future__ import annotations
+
+from citysense.timeseries.base import TimeSeriesStore
+
+__all__ = ["TimeSeriesStore", "open_store"]
+
+
+def open_store(url: str) -> TimeSeriesStore:
+    """The adapter for `url`; adapters are imported only when chosen."""
+    scheme = url.split(":", 1)[0]
+    if scheme == "sqlite":
+        from citysense.timeseries.sqlite import SqliteStore
+
+        return SqliteStore.from_url(url)
+    raise ValueError(f"no time-series adapter for {scheme!r} URLs (known: sqlite)")

@@ -1,0 +1,416 @@
+"""The wire contract between edge nodes, ingest, analytics and the API.
+
+Every part imports this module; nobody formats a topic or parses a payload by hand.
+A payload is a SenML pack (RFC 8428, JSON). Parsing never raises on any byte string:
+whatever cannot be used comes back as a :class:`Rejection` with a machine-readable
+reason, and the usable records of the same pack still count.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Final
+
+import orjson
+
+__all__ = [
+    "DEADLETTER_TOPIC",
+    "MAX_PACK_BYTES",
+    "MAX_RECORDS",
+    "QUANTITIES",
+    "READINGS_FILTER",
+    "SHARED_READINGS_FILTER",
+    "TICKETS_TOPIC",
+    "Limits",
+    "ParseResult",
+    "Quantity",
+    "Reading",
+    "RejectReason",
+    "Rejection",
+    "base_name",
+    "build_pack",
+    "config_topic",
+    "deadletter_payload",
+    "device_from_topic",
+    "is_valid_device_id",
+    "parse_deadletter",
+    "parse_pack",
+    "readings_topic",
+    "status_payload",
+    "status_topic",
+]
+
+# --------------------------------------------------------------------------- topics
+
+TOPIC_ROOT: Final = "cs/v1"
+READINGS_FILTER: Final = f"{TOPIC_ROOT}/+/readings"
+SHARED_READINGS_FILTER: Final = f"$share/ingest/{READINGS_FILTER}"
+DEADLETTER_TOPIC: Final = f"{TOPIC_ROOT}/deadletter"
+TICKETS_TOPIC: Final = f"{TOPIC_ROOT}/tickets"
+
+# Letters, digits, '-', '_' and '.': no MQTT wildcards, no '/', no ':' (the SenML name separator).
+_DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+# Names under cs/v1/ that are not devices.
+_RESERVED_IDS: Final = frozenset({"deadletter", "tickets"})
+
+
+def is_valid_device_id(device_id: str) -> bool:
+    """Device ids become topic levels and SenML names, so they must be safe in both."""
+    return _DEVICE_ID.fullmatch(device_id) is not None and device_id not in _RESERVED_IDS
+
+
+def _device_topic(device_id: str, leaf: str) -> str:
+    if not is_valid_device_id(device_id):
+        raise ValueError(f"invalid device id {device_id!r}: use letters, digits, '-', '_' or '.' (max 64)")
+    return f"{TOPIC_ROOT}/{device_id}/{leaf}"
+
+
+def readings_topic(device_id: str) -> str:
+    return _device_topic(device_id, "readings")
+
+
+def status_topic(device_id: str) -> str:
+    return _device_topic(device_id, "status")
+
+
+def config_topic(device_id: str) -> str:
+    return _device_topic(device_id, "config")
+
+
+def device_from_topic(topic: str) -> str | None:
+    """The device id of a per-device topic (`cs/v1/{id}/...`), or None when the topic is not one."""
+    parts = topic.split("/")
+    if len(parts) != 4 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT:
+        return None
+    return parts[2] if is_valid_device_id(parts[2]) else None
+
+
+# --------------------------------------------------------------------------- vocabulary
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    """One measurable thing: its SenML unit and the physically possible range of values."""
+
+    name: str
+    unit: str
+    minimum: float
+    maximum: float
+    label: str
+
+
+QUANTITIES: Final[dict[str, Quantity]] = {
+    q.name: q
+    for q in (
+        Quantity("pm25", "ug/m3", 0.0, 2000.0, "PM2.5"),
+        Quantity("pm10", "ug/m3", 0.0, 5000.0, "PM10"),
+        Quantity("temperature", "Cel", -60.0, 70.0, "Temperature"),
+        Quantity("humidity", "%RH", 0.0, 100.0, "Humidity"),
+        Quantity("noise", "dB", 0.0, 200.0, "Noise"),
+        Quantity("water_level", "m", -10.0, 100.0, "Water level"),
+        Quantity("rainfall", "mm", 0.0, 1000.0, "Rainfall"),
+        Quantity("bin_fill", "%", 0.0, 100.0, "Bin fill"),
+        Quantity("traffic_count", "count", 0.0, 1_000_000.0, "Traffic count"),
+        Quantity("power", "W", 0.0, 1_000_000.0, "Power"),
+    )
+}
+
+
+def base_name(device_id: str) -> str:
+    """The SenML base name of a device: `urn:dev:cs:{device_id}:`."""
+    if not is_valid_device_id(device_id):
+        raise ValueError(f"invalid device id {device_id!r}")
+    return f"{_URN_PREFIX}{device_id}:"
+
+
+_URN_PREFIX: Final = "urn:dev:cs:"
+
+# --------------------------------------------------------------------------- readings
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One value of one quantity from one device at one instant.
+
+    The identity is (device_id, quantity, time_ms): writing the same reading twice stores it once.
+    Time is integer milliseconds since the Unix epoch so that identity never depends on float rounding.
+    """
+
+    device_id: str
+    quantity: str
+    value: float
+    time_ms: int
+
+    @property
+    def unit(self) -> str:
+        return QUANTITIES[self.quantity].unit
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        return (self.device_id, self.quantity, self.time_ms)
+
+
+class RejectReason(StrEnum):
+    """Why a payload or one record of it was refused. Stable strings: dashboards count by them."""
+
+    BAD_TOPIC = "bad_topic"
+    OVERSIZED = "oversized"
+    NOT_JSON = "not_json"
+    NOT_A_PACK = "not_a_pack"
+    TOO_MANY_RECORDS = "too_many_records"
+    BAD_RECORD = "bad_record"
+    BAD_NAME = "bad_name"
+    DEVICE_MISMATCH = "device_mismatch"
+    UNKNOWN_QUANTITY = "unknown_quantity"
+    UNIT_MISMATCH = "unit_mismatch"
+    MISSING_VALUE = "missing_value"
+    NON_FINITE = "non_finite"
+    OUT_OF_RANGE = "out_of_range"
+    BAD_TIME = "bad_time"
+    TIME_IN_FUTURE = "time_in_future"
+    TIME_TOO_OLD = "time_too_old"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A refused pack (index None) or one refused record of it (its index in the pack)."""
+
+    reason: RejectReason
+    detail: str
+    index: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Validation bounds; the defaults suit a city deployment."""
+
+    max_pack_bytes: int = 64 * 1024
+    max_records: int = 1000
+    max_future_s: float = 300.0
+    retention_s: float = 400 * 24 * 3600.0
+
+
+MAX_PACK_BYTES: Final = Limits().max_pack_bytes
+MAX_RECORDS: Final = Limits().max_records
+_DEFAULT_LIMITS: Final = Limits()
+# RFC 8428 section 4.5.3: times below 2**28 are relative to "now".
+_RELATIVE_TIME_LIMIT: Final = 2.0**28
+
+
+@dataclass(slots=True)
+class ParseResult:
+    readings: list[Reading] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rejections
+
+
+def _number(value: Any) -> float | None:
+    # bool is an int subclass in Python but never a SenML number.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def parse_pack(
+    payload: bytes | bytearray,
+    *,
+    device_id: str | None = None,
+    now: float | None = None,
+    limits: Limits = _DEFAULT_LIMITS,
+) -> ParseResult:
+    """Parse and validate a SenML pack published by `device_id` (from the topic).
+
+    Never raises. When `device_id` is given, every record must name that device.
+    """
+    result = ParseResult()
+    now = time.time() if now is None else now
+    if len(payload) > limits.max_pack_bytes:
+        result.rejections.append(
+            Rejection(RejectReason.OVERSIZED, f"{len(payload)} bytes > {limits.max_pack_bytes}")
+        )
+        return result
+    try:
+        pack = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        result.rejections.append(Rejection(RejectReason.NOT_JSON, str(exc)[:200]))
+        return result
+    if not isinstance(pack, list) or not pack:
+        result.rejections.append(Rejection(RejectReason.NOT_A_PACK, "a SenML pack is a non-empty JSON array"))
+        return result
+    if len(pack) > limits.max_records:
+        result.rejections.append(
+            Rejection(RejectReason.TOO_MANY_RECORDS, f"{len(pack)} records > {limits.max_records}")
+        )
+        return result
+
+    # Base fields carry forward to later records until redefined (RFC 8428 section 4.1).
+    bn, bt, bu, bv = "", 0.0, None, 0.0
+    for index, record in enumerate(pack):
+        if not isinstance(record, dict):
+            result.rejections.append(Rejection(RejectReason.BAD_RECORD, "record is not an object", index))
+            continue
+        rejection = None
+        if "bn" in record:
+            if not isinstance(record["bn"], str):
+                rejection = Rejection(RejectReason.BAD_NAME, "bn must be a string", index)
+            else:
+                bn = record["bn"]
+        if "bt" in record:
+            base_time = _number(record["bt"])
+            if base_time is None or not math.isfinite(base_time):
+                rejection = Rejection(RejectReason.BAD_TIME, "bt must be a finite number", index)
+            else:
+                bt = base_time
+        if "bu" in record:
+            bu = record["bu"] if isinstance(record["bu"], str) else None
+        if "bv" in record:
+            base_value = _number(record["bv"])
+            bv = base_value if base_value is not None and math.isfinite(base_value) else math.nan
+        if rejection is None:
+            outcome = _resolve(record, index, bn, bt, bu, bv, device_id, now, limits)
+        else:
+            outcome = rejection
+        if isinstance(outcome, Reading):
+            result.readings.append(outcome)
+        elif outcome is not None:
+            result.rejections.append(outcome)
+    return result
+
+
+def _resolve(
+    record: dict[str, Any],
+    index: int,
+    bn: str,
+    bt: float,
+    bu: str | None,
+    bv: float,
+    device_id: str | None,
+    now: float,
+    limits: Limits,
+) -> Reading | Rejection | None:
+    """One record resolved against its base fields; None for a base-only record."""
+    has_value = any(k in record for k in ("v", "vs", "vb", "vd", "s"))
+    if "n" not in record and not has_value:
+        return None  # a record that only sets base fields
+    name = record.get("n", "")
+    if not isinstance(name, str):
+        return Rejection(RejectReason.BAD_NAME, "n must be a string", index)
+    full = bn + name
+    if not full.startswith(_URN_PREFIX) or full.count(":") != 4:
+        return Rejection(
+            RejectReason.BAD_NAME, f"name {full[:80]!r} is not urn:dev:cs:{{device}}:{{q}}", index
+        )
+    _, _, _, dev, quantity_name = full.split(":")
+    if not is_valid_device_id(dev):
+        return Rejection(RejectReason.BAD_NAME, f"invalid device id {dev[:80]!r}", index)
+    if device_id is not None and dev != device_id:
+        return Rejection(
+            RejectReason.DEVICE_MISMATCH, f"record names {dev!r} on {device_id!r}'s topic", index
+        )
+    quantity = QUANTITIES.get(quantity_name)
+    if quantity is None:
+        return Rejection(RejectReason.UNKNOWN_QUANTITY, f"unknown quantity {quantity_name[:40]!r}", index)
+    unit = record.get("u", bu)
+    if unit != quantity.unit:
+        return Rejection(
+            RejectReason.UNIT_MISMATCH, f"{quantity.name} is in {quantity.unit!r}, got {unit!r}", index
+        )
+    if "v" not in record:
+        return Rejection(RejectReason.MISSING_VALUE, f"{quantity.name} needs a numeric 'v'", index)
+    raw = _number(record["v"])
+    if raw is None:
+        return Rejection(RejectReason.MISSING_VALUE, "v must be a number", index)
+    value = bv + raw
+    if not math.isfinite(value):
+        return Rejection(RejectReason.NON_FINITE, "value is not finite", index)
+    if not quantity.minimum <= value <= quantity.maximum:
+        return Rejection(
+            RejectReason.OUT_OF_RANGE,
+            f"{quantity.name}={value} outside [{quantity.minimum}, {quantity.maximum}]",
+            index,
+        )
+    offset = _number(record.get("t", 0.0))
+    if offset is None or not math.isfinite(offset):
+        return Rejection(RejectReason.BAD_TIME, "t must be a finite number", index)
+    when = bt + offset
+    if abs(when) < _RELATIVE_TIME_LIMIT:
+        when += now
+    if when > now + limits.max_future_s:
+        return Rejection(RejectReason.TIME_IN_FUTURE, f"time {when:.3f} is ahead of now {now:.3f}", index)
+    if when < now - limits.retention_s:
+        return Rejection(RejectReason.TIME_TOO_OLD, f"time {when:.3f} is beyond retention", index)
+    return Reading(dev, quantity.name, value, round(when * 1000))
+
+
+def build_pack(device_id: str, readings: Sequence[Reading]) -> bytes:
+    """A compact SenML pack: one base name and base time, units on every record."""
+    if not readings:
+        raise ValueError("a pack needs at least one reading")
+    name = base_name(device_id)
+    base_ms = readings[0].time_ms
+    records: list[dict[str, Any]] = []
+    for i, reading in enumerate(readings):
+        if reading.device_id != device_id:
+            raise ValueError(f"reading of {reading.device_id!r} in {device_id!r}'s pack")
+        record: dict[str, Any] = {"n": reading.quantity, "u": reading.unit, "v": reading.value}
+        if reading.time_ms != base_ms:
+            record["t"] = (reading.time_ms - base_ms) / 1000
+        if i == 0:
+            record = {"bn": name, "bt": base_ms / 1000, **record}
+        records.append(record)
+    return orjson.dumps(records)
+
+
+# --------------------------------------------------------------------------- device status
+
+
+def status_payload(*, online: bool, **health: Any) -> bytes:
+    """The retained `cs/v1/{id}/status` message; the offline one doubles as the last will."""
+    return orjson.dumps({"state": "online" if online else "offline", **health})
+
+
+# --------------------------------------------------------------------------- dead letters
+
+
+def deadletter_payload(
+    topic: str,
+    payload: bytes | bytearray,
+    rejections: Iterable[Rejection],
+    *,
+    received_at: float | None = None,
+) -> bytes:
+    """What goes to `cs/v1/deadletter`: the original topic and payload and every reason it was refused."""
+    reasons = [{"reason": r.reason.value, "detail": r.detail, "index": r.index} for r in rejections]
+    try:
+        text: str | None = bytes(payload).decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    message: dict[str, Any] = {
+        "topic": topic,
+        "received_at": time.time() if received_at is None else received_at,
+        "reason": reasons[0]["reason"] if reasons else "unknown",
+        "rejections": reasons,
+        "payload_bytes": len(payload),
+    }
+    if text is not None:
+        message["payload"] = text[:4096]
+    else:
+        message["payload_base64"] = base64.b64encode(bytes(payload[:4096])).decode("ascii")
+    return orjson.dumps(message)
+
+
+def parse_deadletter(payload: bytes) -> dict[str, Any]:
+    """Read a dead letter back (for operators' tools and tests)."""
+    message = orjson.loads(payload)
+    if not isinstance(message, dict) or "reason" not in message:
+        raise ValueError("not a citysense dead letter")
+    return message

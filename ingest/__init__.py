@@ -1,0 +1,1 @@
+"""Ingest: MQTT readings in, validated, durably stored, and only then acknowledged."""

@@ -1,0 +1,1 @@
+"""Simulators: a virtual city whose devices publish through the real edge code path."""
