@@ -100,9 +100,7 @@ class TicketPolicy:
             self._emit(change)
         return change
 
-    def _open(
-        self, session: Session, key: str, district: str, breach: Breach, when: datetime
-    ) -> TicketChange:
+    def _open(self, session: Session, key: str, district: str, breach: Breach, when: datetime) -> TicketChange:
         reading = breach.reading
         ticket = Ticket(
             dedupe_key=key,
@@ -133,9 +131,7 @@ class TicketPolicy:
         log.info("opened ticket %s (%s, %s)", ticket.id, key, breach.severity)
         return TicketChange("opened", ticket.id, summarize(ticket))
 
-    def _update(
-        self, session: Session, ticket: Ticket, breach: Breach, when: datetime
-    ) -> TicketChange | None:
+    def _update(self, session: Session, ticket: Ticket, breach: Breach, when: datetime) -> TicketChange | None:
         reading = breach.reading
         notes: list[str] = []
         if when > ticket.last_breach_at:
@@ -152,9 +148,7 @@ class TicketPolicy:
             return None
         ticket.updated_at = max(when, ticket.updated_at)
         ticket.events.append(
-            TicketEvent(
-                at=when, kind="updated", message=" ".join(notes), data={"device_id": reading.device_id}
-            )
+            TicketEvent(at=when, kind="updated", message=" ".join(notes), data={"device_id": reading.device_id})
         )
         return TicketChange("updated", ticket.id, summarize(ticket))
 

@@ -23,15 +23,13 @@ def _at(time_ms: int) -> datetime:
 def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session]) -> StatusPublic:
     """Latest value of every quantity in every district: the mean over its sensors, and the worst."""
     with sessions() as session:
-        devices = dict(session.execute(select(Device.id, Device.district)).tuples().all())
+        devices = dict(session.execute(select(Device.id, Device.district)).all())
         open_counts = dict(
             session.execute(
                 select(Ticket.district, func.count())
                 .where(Ticket.status != TicketStatus.RESOLVED)
                 .group_by(Ticket.district)
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     per_district: dict[str, dict[str, list[tuple[float, int]]]] = defaultdict(lambda: defaultdict(list))
     for reading in store.latest():

@@ -18,9 +18,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-mqtt_app = typer.Typer(
-    help="Small MQTT tools for operators: publish a payload, watch a topic.", no_args_is_help=True
-)
+mqtt_app = typer.Typer(help="Small MQTT tools for operators: publish a payload, watch a topic.", no_args_is_help=True)
 app.add_typer(mqtt_app, name="mqtt")
 
 
@@ -38,9 +36,7 @@ def demo(
     interval: Annotated[float, typer.Option(min=0.1, help="seconds between a sensor's reports")] = 5.0,
     scenario: Annotated[str, typer.Option(help="scenario name or YAML file")] = "demo",
     seed: Annotated[int, typer.Option(help="random seed of the simulated signals")] = 42,
-    quiet_period: Annotated[
-        float, typer.Option(help="seconds of normal readings before a ticket resolves")
-    ] = 120,
+    quiet_period: Annotated[float, typer.Option(help="seconds of normal readings before a ticket resolves")] = 120,
 ) -> None:
     """Run the whole city in one process: embedded broker, simulated sensors, ingest, analytics, API."""
     from citysense.demo import run_demo

@@ -90,9 +90,7 @@ def connect_and_wait(client: paho.Client, broker: BrokerSettings, timeout_s: flo
     client.loop_start()
     try:
         if not connected.wait(timeout_s):
-            raise BrokerUnavailableError(
-                f"MQTT broker at {broker.url} did not answer within {timeout_s:.0f}s"
-            )
+            raise BrokerUnavailableError(f"MQTT broker at {broker.url} did not answer within {timeout_s:.0f}s")
         if outcome:
             raise BrokerUnavailableError(f"MQTT broker at {broker.url} refused the connection: {outcome[0]}")
     except BrokerUnavailableError:

@@ -40,9 +40,7 @@ def check_port_free(host: str, port: int, what: str) -> None:
         try:
             probe.bind((host, port))
         except OSError as exc:
-            raise CitysenseError(
-                f"{what} cannot use {host}:{port}: {exc.strerror}; choose another port"
-            ) from None
+            raise CitysenseError(f"{what} cannot use {host}:{port}: {exc.strerror}; choose another port") from None
 
 
 def run_until_signal(services: Sequence[Service], *, foreground: Callable[[], None] | None = None) -> None:

@@ -234,9 +234,7 @@ def parse_pack(
     result = ParseResult()
     now = time.time() if now is None else now
     if len(payload) > limits.max_pack_bytes:
-        result.rejections.append(
-            Rejection(RejectReason.OVERSIZED, f"{len(payload)} bytes > {limits.max_pack_bytes}")
-        )
+        result.rejections.append(Rejection(RejectReason.OVERSIZED, f"{len(payload)} bytes > {limits.max_pack_bytes}"))
         return result
     try:
         pack = orjson.loads(payload)
@@ -275,10 +273,7 @@ def parse_pack(
         if "bv" in record:
             base_value = _number(record["bv"])
             bv = base_value if base_value is not None and math.isfinite(base_value) else math.nan
-        if rejection is None:
-            outcome = _resolve(record, index, bn, bt, bu, bv, device_id, now, limits)
-        else:
-            outcome = rejection
+        outcome = _resolve(record, index, bn, bt, bu, bv, device_id, now, limits) if rejection is None else rejection
         if isinstance(outcome, Reading):
             result.readings.append(outcome)
         elif outcome is not None:
@@ -306,24 +301,18 @@ def _resolve(
         return Rejection(RejectReason.BAD_NAME, "n must be a string", index)
     full = bn + name
     if not full.startswith(_URN_PREFIX) or full.count(":") != 4:
-        return Rejection(
-            RejectReason.BAD_NAME, f"name {full[:80]!r} is not urn:dev:cs:{{device}}:{{q}}", index
-        )
+        return Rejection(RejectReason.BAD_NAME, f"name {full[:80]!r} is not urn:dev:cs:{{device}}:{{q}}", index)
     _, _, _, dev, quantity_name = full.split(":")
     if not is_valid_device_id(dev):
         return Rejection(RejectReason.BAD_NAME, f"invalid device id {dev[:80]!r}", index)
     if device_id is not None and dev != device_id:
-        return Rejection(
-            RejectReason.DEVICE_MISMATCH, f"record names {dev!r} on {device_id!r}'s topic", index
-        )
+        return Rejection(RejectReason.DEVICE_MISMATCH, f"record names {dev!r} on {device_id!r}'s topic", index)
     quantity = QUANTITIES.get(quantity_name)
     if quantity is None:
         return Rejection(RejectReason.UNKNOWN_QUANTITY, f"unknown quantity {quantity_name[:40]!r}", index)
     unit = record.get("u", bu)
     if unit != quantity.unit:
-        return Rejection(
-            RejectReason.UNIT_MISMATCH, f"{quantity.name} is in {quantity.unit!r}, got {unit!r}", index
-        )
+        return Rejection(RejectReason.UNIT_MISMATCH, f"{quantity.name} is in {quantity.unit!r}, got {unit!r}", index)
     if "v" not in record:
         return Rejection(RejectReason.MISSING_VALUE, f"{quantity.name} needs a numeric 'v'", index)
     raw = _number(record["v"])

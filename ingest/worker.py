@@ -103,9 +103,7 @@ class IngestWorker:
         while len(batch) < self.settings.batch_size:
             remaining = deadline - time.monotonic()
             try:
-                message = (
-                    self._inbox.get(timeout=max(remaining, 0)) if remaining > 0 else self._inbox.get_nowait()
-                )
+                message = self._inbox.get(timeout=max(remaining, 0)) if remaining > 0 else self._inbox.get_nowait()
             except queue.Empty:
                 break
             batch.append(message)
@@ -118,9 +116,7 @@ class IngestWorker:
         for message in batch:
             device_id = wire.device_from_topic(message.topic)
             if device_id is None:
-                rejections = [
-                    wire.Rejection(wire.RejectReason.BAD_TOPIC, f"not a device topic: {message.topic}")
-                ]
+                rejections = [wire.Rejection(wire.RejectReason.BAD_TOPIC, f"not a device topic: {message.topic}")]
                 dead.append((message.topic, message.payload, rejections))
                 continue
             result = wire.parse_pack(message.payload, device_id=device_id, now=now)
@@ -131,13 +127,9 @@ class IngestWorker:
         for topic, payload, rejections in dead:
             for rejection in rejections:
                 self.counters.reject(rejection.reason.value)
-            log.warning(
-                "dead-lettered %s from %s: %s", rejections[0].reason.value, topic, rejections[0].detail
-            )
+            log.warning("dead-lettered %s from %s: %s", rejections[0].reason.value, topic, rejections[0].detail)
             if self._client is not None:
-                self._client.publish(
-                    wire.DEADLETTER_TOPIC, wire.deadletter_payload(topic, payload, rejections), qos=1
-                )
+                self._client.publish(wire.DEADLETTER_TOPIC, wire.deadletter_payload(topic, payload, rejections), qos=1)
         if self._client is not None:
             for message in batch:
                 self._client.ack(message.mid, message.qos)

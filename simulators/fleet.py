@@ -47,9 +47,7 @@ class Fleet:
         self._thread: threading.Thread | None = None
 
     def _driver(self, device: SimDevice) -> VirtualDriver:
-        return VirtualDriver(
-            device.quantities, lambda now: self.model.sample(device, now), lambda: self._tick_time
-        )
+        return VirtualDriver(device.quantities, lambda now: self.model.sample(device, now), lambda: self._tick_time)
 
     def connect(self) -> None:
         """Open every device's MQTT session (each logs in as itself and announces it is online)."""

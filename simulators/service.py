@@ -19,9 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class SimulatorService:
-    def __init__(
-        self, settings: SimulateSettings, scenario: Scenario, *, devices: int | None, seed: int
-    ) -> None:
+    def __init__(self, settings: SimulateSettings, scenario: Scenario, *, devices: int | None, seed: int) -> None:
         fleet = build_fleet()
         if devices is not None:
             if devices < 1:

@@ -26,7 +26,5 @@ _SHOWN = ("pm25", "pm10", "water_level", "temperature", "humidity", "noise", "ra
 def status_page(request: Request, store: StoreDep, sessions: SessionsDep) -> HTMLResponse:
     status = city_status(store, sessions)
     tickets, _ = list_tickets(sessions, limit=50)
-    html = _templates.get_template("status.html").render(
-        status=status, tickets=tickets, shown=_SHOWN, refresh_s=15
-    )
+    html = _templates.get_template("status.html").render(status=status, tickets=tickets, shown=_SHOWN, refresh_s=15)
     return HTMLResponse(html)

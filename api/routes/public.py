@@ -22,15 +22,11 @@ def status(store: StoreDep, sessions: SessionsDep) -> StatusPublic:
 @router.get("/tickets")
 def tickets(
     sessions: SessionsDep,
-    status: Annotated[
-        Literal["open", "resolved"] | None, Query(description="only tickets in this state")
-    ] = None,
+    status: Annotated[Literal["open", "resolved"] | None, Query(description="only tickets in this state")] = None,
     district: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> TicketsPublic:
     """Tickets the city opened, newest first, each with its progress timeline."""
     found, total = list_tickets(sessions, status=status, district=district, limit=limit, offset=offset)
-    return TicketsPublic(
-        data=[TicketPublic.model_validate(t, from_attributes=True) for t in found], count=total
-    )
+    return TicketsPublic(data=[TicketPublic.model_validate(t, from_attributes=True) for t in found], count=total)

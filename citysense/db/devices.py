@@ -43,4 +43,4 @@ def register_devices(sessions: sessionmaker[Session], devices: Iterable[DeviceIn
 
 def districts_by_device(sessions: sessionmaker[Session]) -> dict[str, str]:
     with sessions() as session:
-        return dict(session.execute(select(Device.id, Device.district)).tuples().all())
+        return dict(session.execute(select(Device.id, Device.district)).all())
