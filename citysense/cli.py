@@ -135,6 +135,8 @@ def api(
         check_port_free(settings.host, settings.port, "the API")
         typer.echo(f"citysense API on http://{settings.host}:{settings.port}/")
         ApiServer(settings).serve_forever()
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it handled
     except (CitysenseError, ValueError) as exc:
         raise _fail(str(exc)) from None
 
@@ -214,3 +216,7 @@ def mqtt_sub(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -73,5 +73,8 @@ def run_demo(
             title="the city is running",
         )
     )
-    run_until_signal([broker, ingest, analytics, simulator], foreground=api.serve_forever)
+    try:
+        run_until_signal([broker, ingest, analytics, simulator], foreground=api.serve_forever)
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises the Ctrl-C it caught; everything was stopped on the way out
     console.print("citysense demo stopped; data kept in", str(data_dir))

@@ -1,0 +1,21 @@
+# The citysense image: one image, every server-side command (`citysense ingest|analytics|api|simulate`).
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY citysense citysense
+COPY edge edge
+COPY ingest ingest
+COPY analytics analytics
+COPY api api
+COPY dashboards dashboards
+COPY simulators simulators
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[server]'
+
+FROM python:3.11-slim
+RUN useradd --create-home --uid 10001 citysense
+COPY --from=build /wheels /wheels
+RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+USER citysense
+WORKDIR /home/citysense
+ENV CITYSENSE_DATA_DIR=/home/citysense/var
+ENTRYPOINT ["citysense"]
