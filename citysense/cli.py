@@ -3,6 +3,7 @@ install (no FastAPI, no pandas) can still run `citysense edge ...`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -134,9 +135,8 @@ def api(
         setup_logging(settings.log_level)
         check_port_free(settings.host, settings.port, "the API")
         typer.echo(f"citysense API on http://{settings.host}:{settings.port}/")
-        ApiServer(settings).serve_forever()
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises the Ctrl-C it handled
+        with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
+            ApiServer(settings).serve_forever()
     except (CitysenseError, ValueError) as exc:
         raise _fail(str(exc)) from None
 

@@ -6,6 +6,7 @@ in one folder (SQLite files), so a restart keeps what was collected.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +74,7 @@ def run_demo(
             title="the city is running",
         )
     )
-    try:
+    # uvicorn re-raises the Ctrl-C it handled; everything has been stopped on the way out.
+    with contextlib.suppress(KeyboardInterrupt):
         run_until_signal([broker, ingest, analytics, simulator], foreground=api.serve_forever)
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises the Ctrl-C it caught; everything was stopped on the way out
     console.print("citysense demo stopped; data kept in", str(data_dir))
