@@ -6,7 +6,18 @@ set -euo pipefail
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 
-[ ${#need[@]} -eq 0 ] && exit 0
+start_postgres() {
+  # The tests use a local PostgreSQL (127.0.0.1:5432, trust auth for 'postgres'); start it if it is installed but down.
+  if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    if command -v pg_ctlcluster >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+      for version in /etc/postgresql/*; do
+        pg_ctlcluster --skip-systemctl-redirect "$(basename "$version")" main start || true
+      done
+    fi
+  fi
+}
+
+if [ ${#need[@]} -eq 0 ]; then start_postgres; exit 0; fi
 
 if [ "$(id -u)" -eq 0 ]; then
   apt=(apt-get)
@@ -20,3 +31,4 @@ fi
 echo "installing ${need[*]} for the tests"
 "${apt[@]}" update -qq
 DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq --no-install-recommends "${need[@]}"
+start_postgres
