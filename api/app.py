@@ -5,9 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 
-from api.routes import health, operator, page, public
+from api.caching import PublicCache
+from api.geo import load_city
+from api.metrics import Metrics, MetricsMiddleware
+from api.ratelimit import RateLimitMiddleware
+from api.routes import health, open311, operator, page, public
 from citysense import __version__
 from citysense.db import connect
 from citysense.settings import ApiSettings
@@ -15,24 +23,67 @@ from citysense.timeseries import open_store
 
 __all__ = ["create_app"]
 
+DESCRIPTION = """City sensing and proactive service tickets.
+
+* **/public/v1**: residents and open data; no login, cached (ETag), rate limited per client.
+* **/api/v1**: operators; `Authorization: Bearer <key>` from `citysense keys create --scope ...`.
+* **/open311/v2**: Open311 GeoReport v2 service requests.
+"""
+
 
 def create_app(settings: ApiSettings) -> FastAPI:
+    city = load_city(settings.city_geojson)  # a broken city file fails here, before serving
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        app.state.city = city
+        app.state.public_cache = PublicCache(settings.public_cache_s)
         app.state.store = open_store(settings.timeseries_url)
         app.state.sessions = connect(settings.tickets_url)
+        dispatcher = None
+        if settings.webhooks_enabled:
+            from api.webhooks import WebhookDispatcher
+
+            dispatcher = WebhookDispatcher(
+                app.state.sessions,
+                poll_s=settings.webhook_poll_s,
+                max_attempts=settings.webhook_max_attempts,
+                backoff_s=settings.webhook_backoff_s,
+                timeout_s=settings.webhook_timeout_s,
+            )
+            dispatcher.start()
+        app.state.webhooks = dispatcher
         try:
             yield
         finally:
+            if dispatcher is not None:
+                dispatcher.stop()
             app.state.store.close()
+            app.state.sessions.kw["bind"].dispose()
 
-    app = FastAPI(
-        title="citysense",
-        version=__version__,
-        description="City sensing and proactive service tickets: public status, operator API.",
-        lifespan=lifespan,
-    )
-    for module in (health, public, operator, page):
+    app = FastAPI(title="citysense", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app.state.metrics = Metrics()
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """422 with FastAPI's error list, plus one readable sentence naming each bad parameter."""
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "body", "path"))
+            problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
+        return JSONResponse({"detail": jsonable_encoder(exc.errors()), "message": "; ".join(problems)}, status_code=422)
+
+    for module in (health, public, operator, open311, page):
         app.include_router(module.router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-API-Key"],
+        expose_headers=["ETag", "Link", "X-Total-Count", "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(RateLimitMiddleware, rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     return app

@@ -1,27 +1,49 @@
-"""Read-side queries shared by the JSON API and the status page."""
+"""Read-side queries shared by the JSON APIs, Open311 and the status page."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from api.schemas import DistrictStatus, QuantityStatus, StatusPublic, TicketOperator, TimelineStep
-from citysense.db import Device, Ticket, TicketStatus
+from api.categories import assess
+from api.geo import City
+from api.schemas import (
+    Anomaly,
+    DeviceOperator,
+    DistrictPublic,
+    DistrictStatus,
+    QuantityStatus,
+    StatusPublic,
+    TicketOperator,
+    TimelineStep,
+)
+from api.services import DEFAULT_AGENCY, SERVICES, agency_of, codes_of_agency
+from citysense.db.models import Device, Ticket, TicketEvent, TicketStatus
 from citysense.timeseries import TimeSeriesStore
 from citysense.wire import QUANTITIES
 
-__all__ = ["city_status", "list_tickets"]
+__all__ = [
+    "agency_filter",
+    "anomalies",
+    "city_status",
+    "devices_with_health",
+    "districts",
+    "is_public_step",
+    "list_tickets",
+    "to_operator",
+]
 
 
 def _at(time_ms: int) -> datetime:
     return datetime.fromtimestamp(time_ms / 1000, UTC)
 
 
-def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session]) -> StatusPublic:
-    """Latest value of every quantity in every district: the mean over its sensors, and the worst."""
+def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session], *, flood_level_m: float = 2.5) -> StatusPublic:
+    """Latest value of every quantity in every district: the mean over its sensors, the worst, and its category."""
     with sessions() as session:
         devices = dict(session.execute(select(Device.id, Device.district)).all())
         open_counts = dict(
@@ -39,21 +61,29 @@ def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session]) -> Stat
     device_counts: dict[str, int] = defaultdict(int)
     for district in devices.values():
         device_counts[district] += 1
-    districts = []
+    result = []
     for district in sorted(device_counts):
         quantities = {}
         for name, points in sorted(per_district[district].items()):
             values = [v for v, _ in points]
+            mean = round(sum(values) / len(values), 3)
+            # Residents are told the category of the mean, the district's typical exposure.
+            meaning = assess(name, mean, flood_level_m=flood_level_m)
             quantities[name] = QuantityStatus(
                 quantity=name,
                 label=QUANTITIES[name].label,
                 unit=QUANTITIES[name].unit,
-                value=round(sum(values) / len(values), 3),
+                value=mean,
                 max=max(values),
                 sensors=len(values),
                 updated_at=_at(max(t for _, t in points)),
+                scale=meaning.scale if meaning else None,
+                category=meaning.category if meaning else None,
+                ispu=meaning.ispu if meaning else None,
+                aqi=meaning.aqi if meaning else None,
+                aqi_category=meaning.aqi_category if meaning else None,
             )
-        districts.append(
+        result.append(
             DistrictStatus(
                 district=district,
                 devices=device_counts[district],
@@ -61,50 +91,232 @@ def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session]) -> Stat
                 quantities=quantities,
             )
         )
-    return StatusPublic(generated_at=datetime.now(UTC), districts=districts)
+    return StatusPublic(generated_at=datetime.now(UTC), districts=result)
+
+
+def districts(city: City, sessions: sessionmaker[Session]) -> list[DistrictPublic]:
+    """The city's districts from its GeoJSON, then any district only the device registry knows."""
+    with sessions() as session:
+        counts = dict(session.execute(select(Device.district, func.count()).group_by(Device.district)).all())
+        positions: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for district, lat, lon in session.execute(
+            select(Device.district, Device.lat, Device.lon).where(Device.lat.is_not(None), Device.lon.is_not(None))
+        ):
+            if lat is not None and lon is not None:
+                positions[district].append((lon, lat))
+    found = [
+        DistrictPublic(slug=d.slug, name=d.name, centre=d.centre, devices=counts.get(d.slug, 0), has_geometry=True)
+        for d in city.districts
+    ]
+    known = {d.slug for d in city.districts}
+    for slug in sorted(set(counts) - known):
+        points = positions.get(slug)
+        centre = (sum(p[0] for p in points) / len(points), sum(p[1] for p in points) / len(points)) if points else None
+        found.append(
+            DistrictPublic(
+                slug=slug,
+                name=slug.replace("-", " ").title(),
+                centre=centre,
+                devices=counts[slug],
+                has_geometry=False,
+            )
+        )
+    return found
+
+
+def agency_filter(agency: str) -> ColumnElement[bool]:
+    """Tickets of one agency: its service codes, and for public works every code nobody else owns."""
+    condition: ColumnElement[bool] = Ticket.service_code.in_(codes_of_agency(agency))
+    if agency == DEFAULT_AGENCY:
+        condition = or_(condition, Ticket.service_code.not_in(list(SERVICES)))
+    return condition
+
+
+def is_public_step(event: TicketEvent) -> bool:
+    """Residents see every step except operators' internal comments."""
+    return not (event.kind == "comment" and not (event.data or {}).get("public"))
+
+
+def to_operator(ticket: Ticket, *, public_only: bool = False) -> TicketOperator:
+    events = [e for e in ticket.events if is_public_step(e)] if public_only else ticket.events
+    return TicketOperator(
+        id=ticket.id,
+        service_code=ticket.service_code,
+        title=ticket.title,
+        district=ticket.district,
+        severity=ticket.severity,
+        status=ticket.status,
+        opened_at=ticket.opened_at,
+        updated_at=ticket.updated_at,
+        resolved_at=ticket.resolved_at,
+        timeline=[TimelineStep(at=e.at, kind=e.kind, message=e.message) for e in events],
+        dedupe_key=ticket.dedupe_key,
+        quantity=ticket.quantity,
+        threshold=ticket.threshold,
+        peak_value=ticket.peak_value,
+        devices=list(ticket.devices),
+        last_breach_at=ticket.last_breach_at,
+        agency=agency_of(ticket.service_code),
+        source=ticket.source,
+        assignee=ticket.assignee,
+        expected_completion_at=ticket.expected_completion_at,
+        description=ticket.description,
+        lat=ticket.lat,
+        lon=ticket.lon,
+        address=ticket.address,
+    )
+
+
+def _filtered(
+    query: Select[Ticket],
+    *,
+    status: str | Sequence[str] | None,
+    district: str | None,
+    service_code: str | Sequence[str] | None,
+    agency: str | None,
+    ids: Sequence[int] | None = None,
+    opened_after: datetime | None = None,
+    opened_before: datetime | None = None,
+) -> Select[Ticket]:
+    if isinstance(status, str):
+        query = query.where(Ticket.status == status)
+    elif status is not None:
+        query = query.where(Ticket.status.in_(list(status)))
+    if district is not None:
+        query = query.where(Ticket.district == district)
+    if isinstance(service_code, str):
+        query = query.where(Ticket.service_code == service_code)
+    elif service_code is not None:
+        query = query.where(Ticket.service_code.in_(list(service_code)))
+    if agency is not None:
+        query = query.where(agency_filter(agency))
+    if ids is not None:
+        query = query.where(Ticket.id.in_(list(ids)))
+    if opened_after is not None:
+        query = query.where(Ticket.opened_at >= opened_after)
+    if opened_before is not None:
+        query = query.where(Ticket.opened_at <= opened_before)
+    return query
 
 
 def list_tickets(
     sessions: sessionmaker[Session],
     *,
-    status: str | None = None,
+    status: str | Sequence[str] | None = None,
     district: str | None = None,
-    service_code: str | None = None,
+    service_code: str | Sequence[str] | None = None,
+    agency: str | None = None,
+    ids: Sequence[int] | None = None,
+    opened_after: datetime | None = None,
+    opened_before: datetime | None = None,
+    public_only: bool = False,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[TicketOperator], int]:
     """Newest first, with their timelines; the total ignores limit and offset."""
-    query = select(Ticket)
-    if status is not None:
-        query = query.where(Ticket.status == status)
-    if district is not None:
-        query = query.where(Ticket.district == district)
-    if service_code is not None:
-        query = query.where(Ticket.service_code == service_code)
+    query = _filtered(
+        select(Ticket),
+        status=status,
+        district=district,
+        service_code=service_code,
+        agency=agency,
+        ids=ids,
+        opened_after=opened_after,
+        opened_before=opened_before,
+    )
     with sessions() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(
             query.options(selectinload(Ticket.events)).order_by(Ticket.id.desc()).limit(limit).offset(offset)
         ).all()
-        tickets = [
-            TicketOperator(
-                id=t.id,
-                service_code=t.service_code,
-                title=t.title,
-                district=t.district,
-                severity=t.severity,
-                status=t.status,
-                opened_at=t.opened_at,
-                updated_at=t.updated_at,
-                resolved_at=t.resolved_at,
-                timeline=[TimelineStep(at=e.at, kind=e.kind, message=e.message) for e in t.events],
-                dedupe_key=t.dedupe_key,
-                quantity=t.quantity,
-                threshold=t.threshold,
-                peak_value=t.peak_value,
-                devices=list(t.devices),
-                last_breach_at=t.last_breach_at,
-            )
-            for t in rows
-        ]
+        tickets = [to_operator(t, public_only=public_only) for t in rows]
     return tickets, total
+
+
+def devices_with_health(
+    store: TimeSeriesStore,
+    sessions: sessionmaker[Session],
+    *,
+    silent_after_s: float,
+    district: str | None = None,
+    health: str | None = None,
+    now: datetime | None = None,
+) -> list[DeviceOperator]:
+    """Every registered device with the time of its newest reading and whether it is still reporting."""
+    query = select(Device).order_by(Device.id)
+    if district is not None:
+        query = query.where(Device.district == district)
+    with sessions() as session:
+        rows = session.scalars(query).all()
+    last_ms: dict[str, int] = {}
+    quantities: dict[str, set[str]] = defaultdict(set)
+    for reading in store.latest():
+        quantities[reading.device_id].add(reading.quantity)
+        last_ms[reading.device_id] = max(last_ms.get(reading.device_id, 0), reading.time_ms)
+    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=silent_after_s)
+    found = []
+    for device in rows:
+        seen = _at(last_ms[device.id]) if device.id in last_ms else None
+        state = "never_seen" if seen is None else ("silent" if seen < cutoff else "ok")
+        if health is not None and state != health:
+            continue
+        found.append(
+            DeviceOperator(
+                id=device.id,
+                district=device.district,
+                kind=device.kind,
+                lat=device.lat,
+                lon=device.lon,
+                last_seen=seen,
+                health=state,
+                quantities=sorted(quantities[device.id]),
+            )
+        )
+    return found
+
+
+def anomalies(
+    sessions: sessionmaker[Session],
+    *,
+    agency: str | None,
+    district: str | None = None,
+    device_id: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[Anomaly], int]:
+    """The out-of-bounds readings analytics recorded as ticket evidence, newest first."""
+    query = (
+        select(TicketEvent, Ticket)
+        .join(Ticket, TicketEvent.ticket_id == Ticket.id)
+        .where(TicketEvent.kind.in_(["opened", "updated"]), Ticket.source == "sensor")
+    )
+    if agency is not None:
+        query = query.where(agency_filter(agency))
+    if district is not None:
+        query = query.where(Ticket.district == district)
+    if since is not None:
+        query = query.where(TicketEvent.at >= since)
+    with sessions() as session:
+        rows = session.execute(query.order_by(TicketEvent.id.desc())).all()
+    found = []
+    for event, ticket in rows:
+        data = event.data or {}
+        device = data.get("device_id")
+        if device_id is not None and device != device_id:
+            continue
+        value = data.get("value")
+        found.append(
+            Anomaly(
+                ticket_id=ticket.id,
+                at=event.at,
+                district=ticket.district,
+                service_code=ticket.service_code,
+                device_id=device,
+                quantity=ticket.quantity,
+                value=float(value) if isinstance(value, int | float) else None,
+                severity=data.get("severity"),
+                kind=event.kind,
+            )
+        )
+    return found[offset : offset + limit], len(found)

@@ -12,6 +12,10 @@ from typing import Annotated
 import typer
 
 from citysense.errors import CitysenseError
+from citysense.keys import keys_app
+from citysense.provisioning.cli import devices_app
+from edge.cli import edge_app
+from simulators.cli import simulate
 
 app = typer.Typer(
     name="citysense",
@@ -21,6 +25,10 @@ app = typer.Typer(
 )
 mqtt_app = typer.Typer(help="Small MQTT tools for operators: publish a payload, watch a topic.", no_args_is_help=True)
 app.add_typer(mqtt_app, name="mqtt")
+app.add_typer(edge_app, name="edge")
+app.add_typer(devices_app, name="devices")
+app.add_typer(keys_app, name="keys")
+app.command()(simulate)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -57,36 +65,6 @@ def demo(
         )
     except (CitysenseError, FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from None
-
-
-@app.command()
-def simulate(
-    scenario: Annotated[str, typer.Option(help="scenario name or YAML file")] = "demo",
-    devices: Annotated[int | None, typer.Option(min=1, help="simulate only the first N devices")] = None,
-    seed: Annotated[int, typer.Option(help="random seed of the simulated signals")] = 42,
-    interval: Annotated[float | None, typer.Option(min=0.1, help="seconds between reports")] = None,
-    until: Annotated[float | None, typer.Option(min=1, help="stop after this many seconds")] = None,
-) -> None:
-    """Publish a simulated fleet to the configured broker (CITYSENSE_BROKER__URL)."""
-    import threading
-
-    from citysense.runtime import run_until_signal, setup_logging
-    from citysense.settings import SimulateSettings
-    from simulators.scenario import load_scenario
-    from simulators.service import SimulatorService
-
-    try:
-        settings = SimulateSettings() if interval is None else SimulateSettings(interval_s=interval)
-        setup_logging(settings.log_level)
-        service = SimulatorService(settings, load_scenario(scenario), devices=devices, seed=seed)
-
-        def wait_until() -> None:
-            threading.Event().wait(until)
-
-        run_until_signal([service], foreground=None if until is None else wait_until)
-    except (CitysenseError, FileNotFoundError, ValueError) as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(f"sent {service.fleet.readings_sent} readings from {len(service.devices)} devices")
 
 
 @app.command()

@@ -25,6 +25,8 @@ from citysense.settings import (
 
 __all__ = ["run_demo"]
 
+DEMO_DEVICES = 96
+
 
 def run_demo(
     *,
@@ -51,8 +53,9 @@ def run_demo(
     # The embedded broker has no shared subscriptions; one ingest worker takes the whole stream.
     ingest = IngestService(IngestSettings(**common, shared_subscription=False))
     analytics = AnalyticsService(AnalyticsSettings(**common, quiet_period_s=quiet_period_s))
+    # 96 devices, every kind in every district: as many sessions as the embedded broker takes comfortably.
     simulator = SimulatorService(
-        SimulateSettings(**common, interval_s=interval_s), load_scenario(scenario), devices=None, seed=seed
+        SimulateSettings(**common, interval_s=interval_s), load_scenario(scenario), devices=DEMO_DEVICES, seed=seed
     )
     api = ApiServer(ApiSettings(**common, host=host, port=port))
 

@@ -40,6 +40,9 @@ class BrokerSettings(BaseModel):
     username: str | None = None
     password: str | None = None
     ca_file: Path | None = None
+    # Client certificate and key, for brokers that authenticate devices by TLS certificate too.
+    cert_file: Path | None = None
+    key_file: Path | None = None
     keepalive_s: int = Field(default=30, ge=5, le=3600)
 
     @field_validator("url")
@@ -120,6 +123,16 @@ class IngestSettings(CommonSettings):
     max_in_flight: int = Field(default=5000, ge=1)
     client_id: str = "citysense-ingest"
     shared_subscription: bool = True
+    # Raw readings older than this are removed from the store (checked every retention_check_s)
+    # and refused at the door as time_too_old. InfluxDB keeps data at least an hour.
+    retention_s: float = Field(default=400 * 24 * 3600.0, ge=3600)
+    retention_check_s: float = Field(default=600.0, gt=0)
+    # Prometheus /metrics of ingest; port 0 turns the endpoint off.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+    # How often the device registry (district, kind, location) is re-read, and counters logged.
+    registry_refresh_s: float = Field(default=60.0, gt=0)
+    log_every_s: float = Field(default=30.0, gt=0)
 
 
 class AnalyticsSettings(CommonSettings):
@@ -135,6 +148,25 @@ class ApiSettings(CommonSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     # When set, /api/v1 requires `Authorization: Bearer <token>`.
     operator_token: str | None = None
+    # The city's districts as GeoJSON (a FeatureCollection of polygons with a `slug` property);
+    # empty: the map shipped with citysense (the simulated city).
+    city_geojson: Path | None = None
+    # Public responses are cached this long, here and in browsers (Cache-Control max-age).
+    public_cache_s: float = Field(default=5.0, ge=0, le=3600)
+    # Per client (IP) on /public, /open311 and the status page: sustained rate and burst.
+    rate_limit_per_s: float = Field(default=10.0, gt=0)
+    rate_limit_burst: int = Field(default=60, ge=1)
+    cors_origins: list[str] = ["*"]
+    # Water level (m) at which a river gauge means flooding; lower categories are fractions of it.
+    flood_level_m: float = Field(default=2.5, gt=0)
+    # A device that has not reported for this long is "silent" in the operator API.
+    device_silent_after_s: float = Field(default=300.0, gt=0)
+    # Webhook deliveries: run the dispatcher in this process (one API process should), retry with backoff.
+    webhooks_enabled: bool = True
+    webhook_poll_s: float = Field(default=2.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, ge=1)
+    webhook_backoff_s: float = Field(default=5.0, gt=0)
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
 
 
 class SimulateSettings(CommonSettings):

@@ -1,8 +1,13 @@
-"""The ingest worker: MQTT source -> wire validation -> time-series sink -> acknowledge.
+"""The ingest worker: MQTT source -> batching -> validate -> enrich -> store sink -> acknowledge.
 
-A message is acknowledged (paho-mqtt manual ack, QoS 1) only after the store has committed its
+A message is acknowledged (manual ack, QoS 1) only after the store has durably taken its
 readings, so a crash at any point means redelivery, never loss; the store's idempotent write
-means redelivery never duplicates. Rejects are dead-lettered with their reasons before the ack.
+means redelivery never duplicates. Rejects are dead-lettered with their reasons, and the broker
+has confirmed the dead letter, before the message they came in is acknowledged.
+
+Two threads after paho's own: one cuts batches (by size, or by time when traffic is light) and
+runs the processors; the other writes them and acknowledges. Validation of one batch so overlaps
+the store's write of the one before (SQLite and the HTTP client release the GIL while they work).
 """
 
 from __future__ import annotations
@@ -12,88 +17,85 @@ import queue
 import threading
 import time
 
-import paho.mqtt.client as paho
-from paho.mqtt.reasoncodes import ReasonCode
-
 from citysense import wire
-from citysense.errors import StoreError
-from citysense.mqtt import connect_and_wait, make_client
 from citysense.settings import IngestSettings
 from citysense.timeseries import TimeSeriesStore
 from ingest.counters import IngestCounters
+from ingest.processors import Batch, Enrich, Processor, Validate
+from ingest.registry import DeviceRegistry
+from ingest.sink import SinkStoppedError, StoreSink
+from ingest.source import Delivery, MqttSource
 
 __all__ = ["IngestWorker"]
 
 log = logging.getLogger(__name__)
 
-_LOG_EVERY_S = 30.0
+_DEADLETTER_CONFIRM_S = 1.0
 
 
 class IngestWorker:
-    def __init__(self, settings: IngestSettings, store: TimeSeriesStore) -> None:
+    def __init__(
+        self, settings: IngestSettings, store: TimeSeriesStore, *, registry: DeviceRegistry | None = None
+    ) -> None:
         self.settings = settings
         self.store = store
         self.counters = IngestCounters()
-        # Bounded: when the store stalls, on_message blocks, paho stops reading the socket, and the
-        # broker holds the rest (QoS 1) instead of this process growing without limit.
-        self._inbox: queue.Queue[paho.MQTTMessage] = queue.Queue(maxsize=settings.max_in_flight)
+        # Bounded by the broker: it sends at most max_in_flight unacknowledged messages (Receive Maximum).
+        self._inbox: queue.SimpleQueue[Delivery] = queue.SimpleQueue()
+        self._ready: queue.Queue[Batch | None] = queue.Queue(maxsize=2)
         self._stop = threading.Event()
-        self._client: paho.Client | None = None
-        self._writer: threading.Thread | None = None
+        self.failure: BaseException | None = None
+        self.source = MqttSource(settings, self._receive)
+        limits = wire.Limits(retention_s=settings.retention_s)
+        self.processors: list[Processor] = [
+            Validate(limits),
+            Enrich(registry or DeviceRegistry(settings.tickets_url, refresh_s=settings.registry_refresh_s)),
+        ]
+        self.sink = StoreSink(store, self.counters, self._stop)
+        self._threads: list[threading.Thread] = []
 
     @property
     def subscription(self) -> str:
-        return wire.SHARED_READINGS_FILTER if self.settings.shared_subscription else wire.READINGS_FILTER
+        return self.source.subscription
 
     def start(self) -> None:
-        client = make_client(
-            self.settings.broker, client_id=self.settings.client_id, clean_session=False, manual_ack=True
-        )
-        client.on_connect = self._on_connect
-        client.on_message = self._on_message
-        self._client = client
-        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
-        self._writer.start()
-        connect_and_wait(client, self.settings.broker)
-        log.info("ingest subscribed to %s", self.subscription)
+        self._threads = [
+            threading.Thread(target=self._batch_loop, name="ingest-batcher", daemon=True),
+            threading.Thread(target=self._sink_loop, name="ingest-sink", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+        self.source.start()
 
     def stop(self) -> None:
-        """Stop pulling, store and acknowledge what was already taken, then disconnect."""
+        """Stop pulling, store and acknowledge what was already batched, then disconnect."""
         self._stop.set()
-        if self._writer is not None:
-            self._writer.join(timeout=30)
-        if self._client is not None:
-            self._client.disconnect()
-            self._client.loop_stop()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self.source.stop()
         log.info("ingest stopped: %s", self.counters.snapshot())
 
-    def _on_connect(self, client: paho.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
-        if rc.is_failure:
-            log.warning("broker refused ingest: %s", rc)
-            return
-        client.subscribe(self.subscription, qos=1)
+    def _receive(self, delivery: Delivery) -> None:
+        self.counters.add(messages=1)
+        self._inbox.put(delivery)
 
-    def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
-        while not self._stop.is_set():
-            try:
-                self._inbox.put(message, timeout=0.5)
-                return
-            except queue.Full:
-                continue
+    # ------------------------------------------------------------------ batching and processing
 
-    def _write_loop(self) -> None:
+    def _batch_loop(self) -> None:
         last_log = time.monotonic()
-        while True:
-            batch = self._next_batch()
-            if batch:
-                self._handle(batch)
-            elif self._stop.is_set():
-                return
-            if time.monotonic() - last_log > _LOG_EVERY_S:
+        while not self._stop.is_set():
+            deliveries = self._next_batch()
+            if deliveries:
+                batch = Batch(deliveries)
+                for processor in self.processors:
+                    batch = processor.apply(batch)
+                self._ready.put(batch)
+            if time.monotonic() - last_log > self.settings.log_every_s:
                 log.info("ingest counters: %s", self.counters.snapshot())
                 last_log = time.monotonic()
+        self._ready.put(None)
 
-    def _next_batch(self) -> list[paho.MQTTMessage]:
+    def _next_batch(self) -> list[Delivery]:
         try:
             first = self._inbox.get(timeout=0.2)
         except queue.Empty:
@@ -101,58 +103,68 @@ class IngestWorker:
         batch = [first]
         deadline = time.monotonic() + self.settings.batch_wait_s
         while len(batch) < self.settings.batch_size:
-            remaining = deadline - time.monotonic()
             try:
-                message = self._inbox.get(timeout=max(remaining, 0)) if remaining > 0 else self._inbox.get_nowait()
+                batch.append(self._inbox.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self._inbox.get(timeout=remaining))
             except queue.Empty:
                 break
-            batch.append(message)
         return batch
 
-    def _handle(self, batch: list[paho.MQTTMessage]) -> None:
-        readings: list[wire.Reading] = []
-        dead: list[tuple[str, bytes | bytearray, list[wire.Rejection]]] = []
-        now = time.time()
-        for message in batch:
-            device_id = wire.device_from_topic(message.topic)
-            if device_id is None:
-                rejections = [wire.Rejection(wire.RejectReason.BAD_TOPIC, f"not a device topic: {message.topic}")]
-                dead.append((message.topic, message.payload, rejections))
-                continue
-            result = wire.parse_pack(message.payload, device_id=device_id, now=now)
-            readings.extend(result.readings)
-            if result.rejections:
-                dead.append((message.topic, message.payload, result.rejections))
-        stored = self._store(readings)
-        for topic, payload, rejections in dead:
-            for rejection in rejections:
-                self.counters.reject(rejection.reason.value)
-            log.warning("dead-lettered %s from %s: %s", rejections[0].reason.value, topic, rejections[0].detail)
-            if self._client is not None:
-                self._client.publish(wire.DEADLETTER_TOPIC, wire.deadletter_payload(topic, payload, rejections), qos=1)
-        if self._client is not None:
-            for message in batch:
-                self._client.ack(message.mid, message.qos)
+    # ------------------------------------------------------------------ storing and acknowledging
+
+    def _sink_loop(self) -> None:
+        while (batch := self._ready.get()) is not None:
+            if self.failure is not None:
+                continue  # after a fatal store error nothing more is acknowledged
+            try:
+                self._finish(batch)
+            except SinkStoppedError:
+                log.info("stopped with %d messages unacknowledged: the broker redelivers them", len(batch.deliveries))
+            except Exception as exc:
+                self.failure = exc
+                self._stop.set()
+                log.exception("ingest stopped on a fatal error; unacknowledged messages stay with the broker")
+
+    def _finish(self, batch: Batch) -> None:
+        stored = self.sink.write(batch) if batch.readings else 0
+        self._deadletter(batch)
+        acked = self.source.ack(batch.deliveries)
+        self.counters.set_lag(time.monotonic() - min(d.received_at for d in batch.deliveries))
         self.counters.add(
-            messages=len(batch),
-            readings=len(readings),
+            readings=len(batch.readings),
             stored=stored,
-            duplicates=len(readings) - stored,
-            acknowledged=len(batch),
+            duplicates=len(batch.readings) - stored,
+            acknowledged=acked,
+            deadletters=len(batch.dead),
+            batches=1,
         )
 
-    def _store(self, readings: list[wire.Reading]) -> int:
-        """Write until the store takes the batch; a fatal store error stops the worker unacknowledged."""
-        delay = 0.1
-        while True:
-            try:
-                return self.store.write(readings)
-            except StoreError as exc:
-                if not exc.retryable:
-                    log.error("store refused a batch for good, stopping without acknowledging: %s", exc)
-                    self._stop.set()
-                    raise
-                self.counters.add(store_retries=1)
-                log.warning("store write failed, retrying in %.1fs: %s", delay, exc)
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+    def _deadletter(self, batch: Batch) -> None:
+        """Publish every reject with its reasons and wait for the broker to take them."""
+        sent = []
+        for delivery, rejections in batch.dead:
+            for rejection in rejections:
+                self.counters.reject(rejection.reason.value)
+            first = rejections[0]
+            log.warning("dead-lettered %s from %s: %s", first.reason.value, delivery.topic[:200], first.detail)
+            info = self.source.publish(
+                wire.DEADLETTER_TOPIC, wire.deadletter_payload(delivery.topic, delivery.payload, rejections)
+            )
+            if info is not None:
+                sent.append(info)
+        for info in sent:
+            # paho resends an unconfirmed QoS 1 publish after a reconnect: wait for it, not for ever.
+            while not info.is_published():
+                if self._stop.is_set():
+                    raise SinkStoppedError("stopped before the broker confirmed a dead letter")
+                try:
+                    info.wait_for_publish(_DEADLETTER_CONFIRM_S)
+                except (RuntimeError, ValueError):
+                    time.sleep(0.2)  # not connected right now

@@ -1,4 +1,9 @@
-"""Scenarios: which incidents happen where and when, read from YAML files."""
+"""Scenarios: which incidents and device faults happen where and when, from YAML files or a seed.
+
+Times are seconds after the simulation starts. An incident affects a district (or the devices it
+names); a fault affects one device. `random:` in a scenario file (or `--scenario random`) adds
+incidents and faults drawn from the run's seed, so the same seed always gives the same city.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +11,152 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-__all__ = ["Incident", "Scenario", "load_scenario"]
+__all__ = [
+    "FAULT_KINDS",
+    "INCIDENT_KINDS",
+    "Fault",
+    "Incident",
+    "RandomPlan",
+    "Scenario",
+    "envelope",
+    "load_scenario",
+]
 
 SCENARIOS_DIR = Path(__file__).resolve().parent / "scenarios"
 
+IncidentKind = Literal["flood", "pollution", "bin_overflow", "streetlight_failure", "noise_complaint"]
+FaultKind = Literal["stuck", "drift", "spikes", "silence", "battery_death", "clock_skew"]
+INCIDENT_KINDS: tuple[str, ...] = IncidentKind.__args__  # type: ignore[attr-defined]
+FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
+
+# Which device kind shows an incident, the quantity it moves, and the level it is driven to by default.
+INCIDENT_TARGETS: dict[str, tuple[str, str, float]] = {
+    "flood": ("water", "water_level", 3.4),
+    "pollution": ("air", "pm25", 160.0),
+    "bin_overflow": ("bin", "bin_fill", 100.0),
+    "streetlight_failure": ("streetlight", "power", 0.0),
+    "noise_complaint": ("noise", "noise", 88.0),
+}
+
+
+def envelope(elapsed_s: float, duration_s: float, ramp_s: float) -> float:
+    """0 outside [0, duration]; rises linearly to 1 over `ramp_s`, holds, and falls the same way."""
+    if elapsed_s < 0 or elapsed_s > duration_s:
+        return 0.0
+    if ramp_s <= 0:
+        return 1.0
+    return max(0.0, min(1.0, elapsed_s / ramp_s, (duration_s - elapsed_s) / ramp_s))
+
 
 class Incident(BaseModel):
-    kind: Literal["flood", "pollution"]
+    """Something happening in the city that deserves a ticket.
+
+    `peak` is the level the affected quantity is driven to (metres at the gauges for a flood, ug/m3
+    PM2.5 for pollution, % for a bin, W for a streetlight, dB for noise); `ramp_s` is how long the
+    rise takes (a quarter of the duration by default). A flood also brings heavy rain (`rain_mm_h`)
+    from its start, and its water starts rising `lag_s` later (half the ramp by default).
+    `devices` limits it to some devices; by default a flood, pollution or noise episode reaches every
+    device of its kind in the district, and a bin overflow or streetlight failure one device.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: IncidentKind
     district: str
     start_s: float = Field(ge=0)
     duration_s: float = Field(gt=0)
-    peak: float = Field(gt=0)
+    peak: float | None = None
+    ramp_s: float | None = Field(default=None, ge=0)
+    lag_s: float | None = Field(default=None, ge=0)
+    rain_mm_h: float = Field(default=60.0, ge=0)
+    cause: Literal["open_burning", "traffic_jam", "industrial"] | None = None
+    devices: list[str] | None = None
+
+    @property
+    def target_kind(self) -> str:
+        return INCIDENT_TARGETS[self.kind][0]
+
+    @property
+    def quantity(self) -> str:
+        return INCIDENT_TARGETS[self.kind][1]
+
+    @property
+    def level(self) -> float:
+        return INCIDENT_TARGETS[self.kind][2] if self.peak is None else self.peak
+
+    @property
+    def rise_s(self) -> float:
+        return self.duration_s / 4 if self.ramp_s is None else min(self.ramp_s, self.duration_s / 2)
+
+    @property
+    def delay_s(self) -> float:
+        if self.kind != "flood":
+            return 0.0
+        return min(self.rise_s / 2 if self.lag_s is None else self.lag_s, self.duration_s / 2)
 
     def intensity(self, elapsed_s: float) -> float:
-        """0 outside the incident; rises to 1 (over a quarter of it, 20 s at most), holds, falls the same way."""
-        t = elapsed_s - self.start_s
-        if t < 0 or t > self.duration_s:
-            return 0.0
-        ramp = min(self.duration_s / 4, 20.0)
-        return min(1.0, t / ramp, (self.duration_s - t) / ramp)
+        """0..1: how strongly the incident shows `elapsed_s` after the simulation started."""
+        delay = self.delay_s
+        return envelope(elapsed_s - self.start_s - delay, self.duration_s - delay, self.rise_s)
+
+
+class Fault(BaseModel):
+    """A device misbehaving: what device-health detection must notice.
+
+    stuck: repeats its last value; drift: adds `magnitude` (in the quantity's unit) per day, growing
+    linearly; spikes: a fraction `magnitude` (default 0.05) of readings jump 3-8x; silence: publishes
+    nothing; battery_death: readings sag, then silence until the end of the run; clock_skew: its
+    timestamps are off by `magnitude` seconds. `device` names it, or one is drawn from the seed among
+    `device_kind` devices in `district`. Without `duration_s` it lasts until the end of the run.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: FaultKind
+    start_s: float = Field(ge=0)
+    duration_s: float | None = Field(default=None, gt=0)
+    device: str | None = None
+    district: str | None = None
+    device_kind: str | None = None
+    magnitude: float | None = None
+
+    @model_validator(mode="after")
+    def _whole_life(self) -> Fault:
+        if self.kind == "battery_death":
+            self.duration_s = None  # a dead battery does not come back
+        return self
+
+
+class RandomPlan(BaseModel):
+    """How many random incidents and faults per simulated day to draw from the seed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    incidents_per_day: float = Field(default=3.0, ge=0, le=200)
+    faults_per_day: float = Field(default=2.0, ge=0, le=200)
 
 
 class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: str
+    description: str = ""
     incidents: list[Incident] = []
+    faults: list[Fault] = []
+    random: RandomPlan | None = None
 
 
 def load_scenario(name_or_path: str) -> Scenario:
-    """A shipped scenario by name (`demo`) or any YAML file by path."""
+    """A shipped scenario by name (`demo`, `random`, ...) or any YAML file by path."""
     path = Path(name_or_path)
     if not path.suffix:
         path = SCENARIOS_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         shipped = ", ".join(sorted(p.stem for p in SCENARIOS_DIR.glob("*.yaml")))
         raise FileNotFoundError(f"no scenario {name_or_path!r} (shipped: {shipped})")
-    return Scenario.model_validate(yaml.safe_load(path.read_text()))
+    try:
+        return Scenario.model_validate(yaml.safe_load(path.read_text()))
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise ValueError(f"scenario file {path}: {exc}") from None

@@ -1,42 +1,55 @@
-"""`citysense simulate` as a service: register the fleet, then publish until stopped."""
+"""The simulated fleet as a long-running service (what `citysense demo` runs): real time, over MQTT."""
 
 from __future__ import annotations
 
 import logging
-import time
 
 from citysense.db import connect
 from citysense.db.devices import DeviceInfo, register_devices
+from citysense.errors import CitysenseError
 from citysense.settings import SimulateSettings
-from simulators.city import build_fleet
+from simulators.city import City, SimDevice, default_city
 from simulators.fleet import Fleet
 from simulators.scenario import Scenario
-from simulators.signals import SignalModel
+from simulators.signals import SignalModel, now_aligned
 
-__all__ = ["SimulatorService"]
+__all__ = ["SimulatorService", "register"]
 
 log = logging.getLogger(__name__)
 
 
-class SimulatorService:
-    def __init__(self, settings: SimulateSettings, scenario: Scenario, *, devices: int | None, seed: int) -> None:
-        fleet = build_fleet()
-        if devices is not None:
-            if devices < 1:
-                raise ValueError("--devices must be at least 1")
-            fleet = fleet[:devices]
-        self.settings = settings
-        self.devices = fleet
-        self.fleet = Fleet(
-            fleet, SignalModel(scenario, seed, time.time()), settings.broker, interval_s=settings.interval_s
+def register(tickets_url: str, devices: list[SimDevice]) -> None:
+    """Provisioning stands in here: the simulated devices register themselves with the city."""
+    try:
+        register_devices(
+            connect(tickets_url),
+            (DeviceInfo(d.device_id, d.district, d.kind, d.lat, d.lon) for d in devices),
         )
+    except Exception as exc:  # SQLAlchemy and Alembic errors alike: say where, keep the cause
+        raise CitysenseError(f"could not register the simulated devices in {tickets_url}: {exc}") from exc
+
+
+class SimulatorService:
+    """`settings.interval_s`, when set explicitly, makes every device report at that interval."""
+
+    def __init__(
+        self,
+        settings: SimulateSettings,
+        scenario: Scenario,
+        *,
+        devices: int | None,
+        seed: int,
+        city: City | None = None,
+    ) -> None:
+        city = city or default_city()
+        self.settings = settings
+        self.devices = list(city.select(devices))
+        interval = settings.interval_s if "interval_s" in settings.model_fields_set else None
+        model = SignalModel(scenario, seed, now_aligned(interval or 1.0), city=city, devices=self.devices)
+        self.fleet = Fleet(self.devices, model, settings.broker, interval_s=interval)
 
     def start(self) -> None:
-        # Provisioning stands in here: the simulated devices register themselves with the city.
-        register_devices(
-            connect(self.settings.tickets_url),
-            (DeviceInfo(d.device_id, d.district, d.kind, d.lat, d.lon) for d in self.devices),
-        )
+        register(self.settings.tickets_url, self.devices)
         self.fleet.start()
 
     def stop(self) -> None:

@@ -1,59 +1,282 @@
-"""Signals of the simulated sensors: a plausible baseline, noise, and the scenario's incidents."""
+"""Signals of the simulated sensors: daily and weekly cycles, weather coupling, noise, incidents, faults.
+
+`SignalModel.sample(device, now)` is what a simulated device's virtual driver reads. It is
+deterministic for a seed: the world (weather, water) comes from one `Environment`, and each
+device draws from its own random stream, so simulating fewer devices never changes the others.
+Devices must be sampled in time order (each device's state, like a bin's fill, moves forward).
+"""
 
 from __future__ import annotations
 
 import math
 import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from simulators.city import SimDevice
+from citysense.wire import QUANTITIES
+from simulators.city import City, SimDevice, default_city
 from simulators.scenario import Scenario
+from simulators.truth import DRIFT_PER_DAY, Event, TruthRecord, resolve, truth_records
+from simulators.weather import Environment, natural_water
 
 __all__ = ["SignalModel"]
 
 _DAY_S = 86_400.0
+# Decimal places each quantity is reported with (sensor resolution).
+_DECIMALS = {
+    "pm25": 0, "pm10": 0, "temperature": 1, "humidity": 1, "noise": 1, "water_level": 2, "rainfall": 1,
+    "bin_fill": 0, "traffic_count": 0, "power": 1,
+}  # fmt: skip
+
+
+def _bell(x: float, centre: float, width: float) -> float:
+    return math.exp(-(((x - centre) / width) ** 2))
+
+
+def traffic_profile(hour: float, weekday: int) -> float:
+    """0..1: how busy the roads are. Two rush hours on weekdays, one broad midday hump at weekends."""
+    if weekday < 5:
+        busy = max(_bell(hour, 7.5, 1.1), 0.85 * _bell(hour, 17.3, 1.6), 0.55 * _bell(hour, 12.0, 3.5))
+    else:
+        busy = 0.62 * _bell(hour, 13.0, 4.0) + (0.15 * _bell(hour, 21.0, 2.0) if weekday == 5 else 0.0)
+    return 0.06 + 0.94 * busy
+
+
+def _soft_cap(value: float, knee: float, span: float) -> float:
+    """Leave values below `knee` alone and bend larger ones smoothly towards knee + span."""
+    return value if value <= knee else knee + span * math.tanh((value - knee) / span)
+
+
+@dataclass(slots=True)
+class _Device:
+    """One device's own random stream and state."""
+
+    rng: random.Random
+    gain: float  # calibration: every sensor reads a little high or low
+    offset: float
+    rating: float  # a lamp's wattage, a counter's share of the road, a bin's popularity
+    last_t: float | None = None
+    fill: float = 0.0
+    rain_tips: int = -1
+    last_values: dict[str, float] = field(default_factory=dict)
+    stuck: dict[str, float] | None = None
+    drift_sign: float = 1.0
 
 
 class SignalModel:
-    """Deterministic for a given seed: each device draws from its own random stream."""
+    """Deterministic for a given seed; `events` and `truth()` say what the scenario injected."""
 
-    def __init__(self, scenario: Scenario, seed: int, start_time: float) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        start_time: float,
+        *,
+        city: City | None = None,
+        devices: Sequence[SimDevice] | None = None,
+        horizon_s: float | None = None,
+    ) -> None:
         self.scenario = scenario
         self.seed = seed
         self.start_time = start_time
-        self._rngs: dict[str, random.Random] = {}
+        self.horizon_s = horizon_s
+        self.city = city or default_city()
+        self.devices = tuple(devices) if devices is not None else self.city.devices
+        self.events: list[Event] = resolve(
+            scenario, self.city, self.devices, seed=seed, start_time=start_time, horizon_s=horizon_s
+        )
+        self.env = Environment(self.city, seed, start_time, self.events)
+        self._districts = {d.slug: d for d in self.city.districts}
+        self._state: dict[str, _Device] = {}
+        self._by_device: dict[str, list[Event]] = {}
+        for event in self.events:
+            for device_id in event.devices:
+                self._by_device.setdefault(device_id, []).append(event)
+        self._traffic_jams = [e for e in self.events if e.incident is not None and e.incident.cause == "traffic_jam"]
 
-    def _rng(self, device_id: str) -> random.Random:
-        rng = self._rngs.get(device_id)
-        if rng is None:
-            rng = self._rngs[device_id] = random.Random(f"{self.seed}:{device_id}")
-        return rng
+    def truth(self) -> list[TruthRecord]:
+        return truth_records(
+            self.events,
+            self.city,
+            scenario=self.scenario.name,
+            seed=self.seed,
+            start_time=self.start_time,
+            horizon_s=self.horizon_s,
+        )
 
-    def _intensity(self, kind: str, district: str, now: float) -> tuple[float, float]:
-        """Strongest active incident of this kind here: (intensity 0..1, its peak)."""
-        best = (0.0, 0.0)
-        for incident in self.scenario.incidents:
-            if incident.kind == kind and incident.district == district:
-                level = incident.intensity(now - self.start_time)
-                if level > best[0]:
-                    best = (level, incident.peak)
-        return best
+    def _device(self, device: SimDevice) -> _Device:
+        state = self._state.get(device.device_id)
+        if state is None:
+            rng = random.Random(f"{self.seed}:{device.device_id}")
+            state = _Device(rng, gain=rng.gauss(1.0, 0.04), offset=rng.gauss(0.0, 1.0), rating=rng.uniform(0.7, 1.3))
+            state.drift_sign = rng.choice((-1.0, 1.0))
+            state.fill = rng.uniform(5, 60)
+            self._state[device.device_id] = state
+        return state
+
+    # ----------------------------------------------------------------------------- public
 
     def sample(self, device: SimDevice, now: float) -> dict[str, float]:
-        rng = self._rng(device.device_id)
-        day = math.sin(2 * math.pi * ((now % _DAY_S) / _DAY_S - 0.25))
-        values: dict[str, float] = {}
-        if device.kind == "air":
-            pm25 = 18 + 6 * day + rng.gauss(0, 2)
-            level, peak = self._intensity("pollution", device.district, now)
-            pm25 += level * (peak * rng.uniform(0.9, 1.1) - pm25)
-            pm25 = max(pm25, 1.0)
-            values["pm25"] = round(pm25, 1)
-            values["pm10"] = round(pm25 * 1.6 + abs(rng.gauss(0, 3)), 1)
-            values["temperature"] = round(28 + 4 * day + rng.gauss(0, 0.3), 2)
-            values["humidity"] = round(min(100.0, max(0.0, 75 - 10 * day + rng.gauss(0, 1.5))), 1)
-        elif device.kind == "water":
-            water = 0.8 + 0.1 * day + rng.gauss(0, 0.02)
-            level, peak = self._intensity("flood", device.district, now)
-            water += level * (peak * rng.uniform(0.95, 1.05) - water)
-            values["water_level"] = round(max(water, 0.0), 3)
+        """The device's reading at `now`: clean signal, incidents, then faults. Empty when it is silent."""
+        self.env.advance(now)
+        state = self._device(device)
+        values = self._clean(device, state, now)
+        elapsed = now - self.start_time
+        for event in self._by_device.get(device.device_id, ()):
+            if event.incident is not None:
+                self._incident(event, device, state, values, elapsed)
+        for event in self._by_device.get(device.device_id, ()):
+            if event.fault is not None:
+                values = self._fault(event, device, state, values, elapsed)
+        state.last_t = now
+        out: dict[str, float] = {}
+        for name, value in values.items():
+            q = QUANTITIES[name]
+            out[name] = round(min(q.maximum, max(q.minimum, value)), _DECIMALS[name])
+        if out:
+            state.last_values = out
+        return out
+
+    def device_time(self, device: SimDevice, now: float) -> float:
+        """The device's own clock: off by the skew while a clock_skew fault is active."""
+        elapsed = now - self.start_time
+        for event in self._by_device.get(device.device_id, ()):
+            if event.fault is not None and event.kind == "clock_skew" and event.active(elapsed):
+                return now + (event.fault.magnitude if event.fault.magnitude is not None else 900.0)
+        return now
+
+    # ----------------------------------------------------------------------------- clean signals
+
+    def _clean(self, device: SimDevice, state: _Device, now: float) -> dict[str, float]:
+        env, rng = self.env, state.rng
+        weather = env.districts[device.district]
+        profile = self._districts[device.district].profile
+        hour, weekday = env.local_hour(now), env.weekday(now)
+        kind = device.kind
+        if kind in ("air", "weather"):
+            temperature = weather.temperature + 0.3 * state.offset + rng.gauss(0, 0.15)
+            humidity = weather.humidity * state.gain + rng.gauss(0, 0.8)
+            if kind == "weather":
+                return {"temperature": temperature, "humidity": humidity}
+            busy = traffic_profile(hour, weekday)
+            inversion = 0.3 * _bell(hour, 3.5, 3.0) - 0.2 * _bell(hour, 14.0, 2.5)  # low night-time mixing
+            washout = 0.35 + 0.65 * math.exp(-weather.wet_slow / 10.0)
+            pm = profile.pm25_base * (0.75 + 0.4 * busy + inversion) * weather.pm_factor * weather.regional_pm
+            pm = _soft_cap(pm * washout, 30.0, 15.0) * state.gain
+            pm25 = pm * (1 + max(-0.15, min(0.15, rng.gauss(0, 0.06))))
+            pm10 = pm25 * profile.pm10_ratio * (1 + max(-0.2, min(0.2, rng.gauss(0, 0.08))))
+            return {"pm25": max(pm25, 1.0), "pm10": max(pm10, pm25), "temperature": temperature, "humidity": humidity}
+        if kind == "water":
+            variant = device.variant or "river"
+            base = profile.river_base_m if variant == "river" else profile.drain_base_m
+            level = natural_water(base + 0.04 * state.offset, weather.water_rise(variant))
+            return {"water_level": max(0.0, level + rng.gauss(0, 0.008))}
+        if kind == "rain":
+            tips = int(self.env.rain_total(device.district, now) * (1 + 0.05 * state.offset) / 0.2)
+            fallen = 0 if state.rain_tips < 0 else tips - state.rain_tips
+            state.rain_tips = tips
+            return {"rainfall": fallen * 0.2}
+        if kind == "noise":
+            busy = traffic_profile(hour, weekday)
+            weekend_night = 4.0 * _bell(hour, 22.0, 2.0) if weekday in (4, 5) else 0.0
+            level = 44 + 20 * busy + profile.noise_offset_db + 2.0 * state.offset + weekend_night
+            level += 3.0 * min(1.0, weather.rain_mm_h / 10.0) + self._jam(device.district, now, 4.0)
+            return {"noise": level + rng.gauss(0, 1.5)}
+        if kind == "traffic":
+            rate = profile.traffic_peak_per_h * traffic_profile(hour, weekday) * state.rating
+            rate *= 0.85 if weather.rain_mm_h > 1 else 1.0
+            rate *= 1.0 - self._jam(device.district, now, 0.6)
+            mean = rate * device.period_s / 3600.0
+            return {"traffic_count": max(0.0, round(rng.gauss(mean, 1.2 * math.sqrt(mean + 1))))}
+        if kind == "bin":
+            return {"bin_fill": self._bin(device, state, now, hour, weekday)}
+        if kind == "streetlight":
+            on = hour >= 18.1 or hour < 5.9
+            rated = 120.0 * state.rating
+            power = (rated * (0.6 if hour < 5.0 else 1.0) if on else 1.2) * (1 + rng.gauss(0, 0.008))
+            return {"power": power}
+        return {}
+
+    def _bin(self, device: SimDevice, state: _Device, now: float, hour: float, weekday: int) -> float:
+        district = self._districts[device.district]
+        if state.last_t is not None:
+            dt = now - state.last_t
+            activity = 0.3 + 1.2 * _bell(hour, 13.0, 5.0)  # people throw things away by day
+            state.fill += district.profile.bin_fill_per_h * state.rating * activity * dt / 3600.0
+            # Emptied when the collection round passed since the last reading.
+            collection = district.collection
+            local_prev = (state.last_t / 3600.0 + self.city.utc_offset_h) - collection.hour
+            local_now = (now / 3600.0 + self.city.utc_offset_h) - collection.hour
+            for day in range(math.floor(local_prev / 24) + 1, math.floor(local_now / 24) + 1):
+                if (day + 3) % 7 in collection.weekdays:
+                    state.fill = state.rng.uniform(1, 4)
+        return _soft_cap(state.fill, 88.0, 7.0) + state.rng.gauss(0, 0.8)
+
+    def _jam(self, district: str, now: float, scale: float) -> float:
+        elapsed = now - self.start_time
+        strongest = 0.0
+        for event in self._traffic_jams:
+            if event.district == district and event.incident is not None:
+                strongest = max(strongest, event.incident.intensity(elapsed))
+        return strongest * scale
+
+    # ----------------------------------------------------------------------------- incidents, faults
+
+    def _incident(
+        self, event: Event, device: SimDevice, state: _Device, values: dict[str, float], elapsed: float
+    ) -> None:
+        incident = event.incident
+        assert incident is not None
+        level = incident.intensity(elapsed)
+        name = incident.quantity
+        if level <= 0 or name not in values:
+            return
+        if incident.kind == "streetlight_failure":
+            values[name] = 0.0 if level > 0 else values[name]
+            return
+        target = incident.level * (0.97 + 0.06 * (state.rating - 0.7) / 0.6)
+        if incident.kind == "bin_overflow":
+            target = incident.level
+        values[name] += level * (target - values[name])
+        if incident.kind == "pollution" and "pm10" in values:
+            ratio = 1.3 if incident.cause == "open_burning" else 1.7  # smoke is mostly fine particles
+            values["pm10"] = max(values["pm10"], values["pm25"] * ratio)
+
+    def _fault(
+        self, event: Event, device: SimDevice, state: _Device, values: dict[str, float], elapsed: float
+    ) -> dict[str, float]:
+        fault = event.fault
+        assert fault is not None
+        if not event.active(elapsed):
+            if fault.kind == "stuck":
+                state.stuck = None
+            return values
+        kind, into = fault.kind, elapsed - event.start_s
+        if kind == "silence":
+            return {}
+        if kind == "battery_death":
+            # Brown-outs first (readings dropped, values sagging), then nothing ever again.
+            if into > 3600 or state.rng.random() < into / 3600:
+                return {}
+            return {k: v * (1 - 0.1 * into / 3600) for k, v in values.items()}
+        if kind == "stuck":
+            if state.stuck is None:
+                state.stuck = dict(state.last_values) or dict(values)
+            return {k: state.stuck.get(k, v) for k, v in values.items()}
+        if kind == "drift":
+            days = into / _DAY_S
+            return {
+                k: v + state.drift_sign * days * (fault.magnitude if fault.magnitude is not None else DRIFT_PER_DAY[k])
+                for k, v in values.items()
+            }
+        if kind == "spikes":
+            rate = fault.magnitude if fault.magnitude is not None else 0.05
+            if state.rng.random() < rate:
+                return {k: v * state.rng.uniform(3, 8) + QUANTITIES[k].maximum * 0.02 for k, v in values.items()}
         return values
+
+
+def now_aligned(interval_s: float) -> float:
+    """The current time floored to the reporting interval (tidy timestamps)."""
+    return math.floor(time.time() / interval_s) * interval_s

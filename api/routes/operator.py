@@ -1,15 +1,40 @@
-"""The operator API: tickets with their evidence, readings by range and bucket."""
+"""The operator API: devices, readings, anomalies, the ticket queue and its state machine, webhooks.
+
+Every route needs a credential (401 without one) and a scope (403 without it). A key limited to
+one agency sees and changes only that agency's tickets; other tickets answer 404.
+"""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
+from sqlalchemy import func, select
 
-from api.deps import OperatorDep, SessionsDep, StoreDep
-from api.queries import list_tickets
-from api.schemas import ReadingPoint, Readings, TicketsOperator
+from api.deps import OperatorDep, SessionsDep, SettingsDep, StoreDep, require
+from api.queries import anomalies as find_anomalies
+from api.queries import devices_with_health, list_tickets
+from api.schemas import (
+    Anomalies,
+    AssignBody,
+    AuditLog,
+    AuditRecord,
+    CommentBody,
+    DevicesOperator,
+    NoteBody,
+    ReadingPoint,
+    Readings,
+    TicketOperator,
+    TicketsOperator,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookPublic,
+)
+from api.workflow import InvalidTransitionError, TicketNotFoundError, apply_action
+from citysense.db.models import AuditEntry, Webhook
+from citysense.keys import AGENCIES, Principal, audit
 from citysense.wire import QUANTITIES, is_valid_device_id
 
 router = APIRouter(prefix="/api/v1", tags=["operator"], dependencies=[OperatorDep])
@@ -17,20 +42,171 @@ router = APIRouter(prefix="/api/v1", tags=["operator"], dependencies=[OperatorDe
 MAX_RANGE = timedelta(days=31)
 MAX_RAW_POINTS = 50_000
 
+TicketState = Literal["open", "acknowledged", "assigned", "resolved"]
+TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the action is not allowed in the ticket's current state"}
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such ticket (or not your agency's)"}}
+
+
+def _agency(principal: Principal, asked: str | None) -> str | None:
+    """The agency filter: a limited key always sees its own; an unlimited key may ask for one."""
+    if principal.agency is not None:
+        if asked is not None and asked != principal.agency:
+            raise HTTPException(403, detail=f"this key is limited to the {principal.agency} agency's tickets")
+        return principal.agency
+    return asked
+
+
+@router.get("/devices")
+def devices(
+    store: StoreDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    _: Annotated[Principal, require("devices:read")],
+    district: Annotated[str | None, Query(max_length=64)] = None,
+    health: Annotated[Literal["ok", "silent", "never_seen"] | None, Query()] = None,
+) -> DevicesOperator:
+    """Registered devices with the time of their last reading and whether they still report."""
+    found = devices_with_health(
+        store, sessions, silent_after_s=settings.device_silent_after_s, district=district, health=health
+    )
+    return DevicesOperator(data=found, count=len(found))
+
+
+@router.get("/anomalies")
+def anomalies(
+    sessions: SessionsDep,
+    principal: Annotated[Principal, require("anomalies:read")],
+    district: Annotated[str | None, Query(max_length=64)] = None,
+    device_id: Annotated[str | None, Query(max_length=64)] = None,
+    since: Annotated[datetime | None, Query(description="ISO 8601; only anomalies at or after this time")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Anomalies:
+    """Readings analytics found out of bounds (the evidence of its tickets), newest first."""
+    found, total = find_anomalies(
+        sessions,
+        agency=principal.agency,
+        district=district,
+        device_id=device_id,
+        since=_utc(since) if since is not None else None,
+        limit=limit,
+        offset=offset,
+    )
+    return Anomalies(data=found, count=total)
+
 
 @router.get("/tickets")
 def tickets(
     sessions: SessionsDep,
-    status: Annotated[Literal["open", "resolved"] | None, Query()] = None,
+    principal: Annotated[Principal, require("tickets:read")],
+    status: Annotated[TicketState | None, Query()] = None,
     district: Annotated[str | None, Query(max_length=64)] = None,
     service_code: Annotated[str | None, Query(max_length=32)] = None,
+    agency: Annotated[str | None, Query(max_length=32, description=f"one of {', '.join(AGENCIES)}")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> TicketsOperator:
+    """The ticket queue, newest first, filtered; an agency-limited key sees only its agency's tickets."""
+    if agency is not None and agency not in AGENCIES:
+        raise HTTPException(422, detail=f"unknown agency {agency!r}; known: {', '.join(AGENCIES)}")
     found, total = list_tickets(
-        sessions, status=status, district=district, service_code=service_code, limit=limit, offset=offset
+        sessions,
+        status=status,
+        district=district,
+        service_code=service_code,
+        agency=_agency(principal, agency),
+        limit=limit,
+        offset=offset,
     )
     return TicketsOperator(data=found, count=total)
+
+
+@router.get("/tickets/{ticket_id}", responses=_NOT_FOUND)
+def ticket(
+    ticket_id: TicketId, sessions: SessionsDep, principal: Annotated[Principal, require("tickets:read")]
+) -> TicketOperator:
+    found, _ = list_tickets(sessions, ids=[ticket_id], agency=principal.agency, limit=1)
+    if not found:
+        raise HTTPException(404, detail=f"no ticket {ticket_id}")
+    return found[0]
+
+
+@router.get("/tickets/{ticket_id}/audit", responses=_NOT_FOUND)
+def ticket_audit(
+    ticket_id: TicketId, sessions: SessionsDep, principal: Annotated[Principal, require("tickets:read")]
+) -> AuditLog:
+    """Who changed this ticket, how and when."""
+    ticket(ticket_id, sessions, principal)  # 404 unless visible to this key
+    with sessions() as session:
+        rows = session.scalars(
+            select(AuditEntry)
+            .where(AuditEntry.target_type == "ticket", AuditEntry.target_id == str(ticket_id))
+            .order_by(AuditEntry.id)
+        ).all()
+        data = [AuditRecord.model_validate(r, from_attributes=True) for r in rows]
+    return AuditLog(data=data, count=len(data))
+
+
+def _act(sessions: SessionsDep, ticket_id: int, action: str, principal: Principal, **params: object) -> TicketOperator:
+    try:
+        apply_action(sessions, ticket_id, action, principal, **params)
+    except TicketNotFoundError as exc:
+        raise HTTPException(404, detail=str(exc)) from None
+    except InvalidTransitionError as exc:
+        raise HTTPException(409, detail=str(exc)) from None
+    found, _ = list_tickets(sessions, ids=[ticket_id], limit=1)
+    return found[0]
+
+
+_Writer = Annotated[Principal, require("tickets:write")]
+
+
+@router.post("/tickets/{ticket_id}/acknowledge", responses=_NOT_FOUND | _CONFLICT)
+def acknowledge(
+    ticket_id: TicketId, sessions: SessionsDep, principal: _Writer, body: NoteBody | None = None
+) -> TicketOperator:
+    """open -> acknowledged: the agency has seen the ticket."""
+    return _act(sessions, ticket_id, "acknowledge", principal, note=body.note if body else None)
+
+
+@router.post("/tickets/{ticket_id}/assign", responses=_NOT_FOUND | _CONFLICT)
+def assign(ticket_id: TicketId, body: AssignBody, sessions: SessionsDep, principal: _Writer) -> TicketOperator:
+    """open/acknowledged/assigned -> assigned: a crew takes it, with an expected completion time for residents."""
+    expected = _utc(body.expected_completion_at) if body.expected_completion_at else None
+    return _act(
+        sessions,
+        ticket_id,
+        "assign",
+        principal,
+        assignee=body.assignee,
+        expected_completion_at=expected,
+        note=body.note,
+    )
+
+
+@router.post("/tickets/{ticket_id}/comment", responses=_NOT_FOUND | _CONFLICT)
+def comment(ticket_id: TicketId, body: CommentBody, sessions: SessionsDep, principal: _Writer) -> TicketOperator:
+    """A note on the ticket in any state; internal unless `public` is true."""
+    return _act(sessions, ticket_id, "comment", principal, message=body.message, public=body.public)
+
+
+@router.post("/tickets/{ticket_id}/resolve", responses=_NOT_FOUND | _CONFLICT)
+def resolve(
+    ticket_id: TicketId, sessions: SessionsDep, principal: _Writer, body: NoteBody | None = None
+) -> TicketOperator:
+    """open/acknowledged/assigned -> resolved."""
+    return _act(sessions, ticket_id, "resolve", principal, note=body.note if body else None)
+
+
+@router.post("/tickets/{ticket_id}/reopen", responses=_NOT_FOUND | _CONFLICT)
+def reopen(
+    ticket_id: TicketId, sessions: SessionsDep, principal: _Writer, body: NoteBody | None = None
+) -> TicketOperator:
+    """resolved -> open (409 when a newer ticket for the same incident is already open)."""
+    return _act(sessions, ticket_id, "reopen", principal, note=body.note if body else None)
 
 
 def _utc(value: datetime) -> datetime:
@@ -40,6 +216,7 @@ def _utc(value: datetime) -> datetime:
 @router.get("/readings")
 def readings(
     store: StoreDep,
+    _: Annotated[Principal, require("readings:read")],
     device_id: Annotated[str, Query(min_length=1, max_length=64, description="the device's id")],
     quantity: Annotated[str, Query(description="a wire quantity, e.g. pm25 or water_level")],
     start: Annotated[datetime | None, Query(description="ISO 8601; default: one hour before end")] = None,
@@ -82,3 +259,77 @@ def readings(
         kind="raw" if bucket is None else "bucketed",
         data=points,
     )
+
+
+@router.get("/audit")
+def audit_log(
+    sessions: SessionsDep,
+    _: Annotated[Principal, require("audit:read")],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AuditLog:
+    """Every change made through the API or the key commands, newest first."""
+    with sessions() as session:
+        total = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
+        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)).all()
+        data = [AuditRecord.model_validate(r, from_attributes=True) for r in rows]
+    return AuditLog(data=data, count=total)
+
+
+@router.post("/webhooks", status_code=201)
+def create_webhook(
+    body: WebhookCreate, sessions: SessionsDep, principal: Annotated[Principal, require("webhooks:manage")]
+) -> WebhookCreated:
+    """Subscribe a URL to ticket events (of the key's agency, if limited); the signing secret is shown once."""
+    from api.webhooks import newest_event_id
+
+    secret = secrets.token_urlsafe(32)
+    start_after = newest_event_id(sessions)  # only events from now on
+    with sessions.begin() as session:
+        hook = Webhook(
+            url=str(body.url),
+            secret=secret,
+            events=list(body.events),
+            agency=principal.agency,
+            created_by=principal.name,
+            last_event_id=start_after,
+        )
+        session.add(hook)
+        session.flush()
+        audit(session, principal.name, "webhook.create", "webhook", str(hook.id), {"url": hook.url})
+        created = WebhookCreated(
+            id=hook.id,
+            url=hook.url,
+            events=hook.events,
+            agency=hook.agency,
+            active=hook.active,
+            created_at=hook.created_at,
+            secret=secret,
+        )
+    return created
+
+
+@router.get("/webhooks")
+def list_webhooks(
+    sessions: SessionsDep, principal: Annotated[Principal, require("webhooks:manage")]
+) -> list[WebhookPublic]:
+    query = select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id)
+    if principal.agency is not None:
+        query = query.where(Webhook.agency == principal.agency)
+    with sessions() as session:
+        return [WebhookPublic.model_validate(h, from_attributes=True) for h in session.scalars(query)]
+
+
+@router.delete("/webhooks/{webhook_id}", status_code=204, responses={404: {"description": "no such webhook"}})
+def delete_webhook(
+    webhook_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    sessions: SessionsDep,
+    principal: Annotated[Principal, require("webhooks:manage")],
+) -> None:
+    """Stop sending events to a subscriber."""
+    with sessions.begin() as session:
+        hook = session.get(Webhook, webhook_id)
+        if hook is None or not hook.active or (principal.agency is not None and hook.agency != principal.agency):
+            raise HTTPException(404, detail=f"no webhook {webhook_id}")
+        hook.active = False
+        audit(session, principal.name, "webhook.delete", "webhook", str(webhook_id), {"url": hook.url})

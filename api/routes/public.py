@@ -1,32 +1,254 @@
-"""The public API for residents: no login, aggregated by district, no internal details."""
+"""The public API for residents and open data: no login, cached, rate limited, no internal details."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+import orjson
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from sqlalchemy import func, select
 
-from api.deps import SessionsDep, StoreDep
-from api.queries import city_status, list_tickets
-from api.schemas import StatusPublic, TicketPublic, TicketsPublic
+from api.caching import PublicCache
+from api.deps import CityDep, SessionsDep, SettingsDep, StoreDep
+from api.queries import city_status, districts, list_tickets
+from api.schemas import (
+    DistrictsPublic,
+    DistrictStatus,
+    QuantityStatus,
+    StatusPublic,
+    TicketPublic,
+    TicketPublicDetail,
+    TicketsPublic,
+)
+from citysense.db.models import Device, Ticket, TicketStatus
+from citysense.wire import QUANTITIES
 
 router = APIRouter(prefix="/public/v1", tags=["public"])
 
-
-@router.get("/status")
-def status(store: StoreDep, sessions: SessionsDep) -> StatusPublic:
-    """The latest air, water and weather in every district, and how many tickets are open there."""
-    return city_status(store, sessions)
+TicketState = Literal["open", "acknowledged", "assigned", "resolved"]
+Slug = Annotated[str, Path(min_length=1, max_length=64, description="a district's slug, e.g. sungai-barat")]
+MAX_EXPORT_RANGE = timedelta(days=7)
 
 
-@router.get("/tickets")
-def tickets(
+def _cache(request: Request) -> PublicCache:
+    cache: PublicCache = request.app.state.public_cache
+    return cache
+
+
+def _json(model: Any) -> bytes:
+    return model.model_dump_json().encode() if hasattr(model, "model_dump_json") else orjson.dumps(model)
+
+
+def _status(request: Request) -> StatusPublic:
+    state = request.app.state
+    return city_status(state.store, state.sessions, flood_level_m=state.settings.flood_level_m)
+
+
+@router.get("/districts", response_model=DistrictsPublic)
+async def list_districts(request: Request, city: CityDep, sessions: SessionsDep) -> Response:
+    """The city's districts (from its GeoJSON, then any only the device registry knows)."""
+
+    def render() -> bytes:
+        found = districts(city, sessions)
+        return _json(DistrictsPublic(data=found, count=len(found)))
+
+    return await _cache(request).respond(request, "districts", render)
+
+
+@router.get("/districts.geojson", responses={200: {"content": {"application/geo+json": {}}}})
+async def districts_geojson(request: Request, city: CityDep, sessions: SessionsDep) -> Response:
+    """The districts' shapes as GeoJSON, each with its device and open-ticket counts."""
+
+    def render() -> bytes:
+        with sessions() as session:
+            devices = dict(session.execute(select(Device.district, func.count()).group_by(Device.district)).all())
+            open_tickets = dict(
+                session.execute(
+                    select(Ticket.district, func.count())
+                    .where(Ticket.status != TicketStatus.RESOLVED)
+                    .group_by(Ticket.district)
+                ).all()
+            )
+        features = []
+        for feature in city.geojson.get("features", []):
+            slug = feature["properties"]["slug"]
+            props = {
+                **feature["properties"],
+                "devices": devices.get(slug, 0),
+                "open_tickets": open_tickets.get(slug, 0),
+            }
+            features.append({"type": "Feature", "properties": props, "geometry": feature["geometry"]})
+        return orjson.dumps({"type": "FeatureCollection", "features": features})
+
+    return await _cache(request).respond(request, "districts.geojson", render, "application/geo+json")
+
+
+@router.get("/status", response_model=StatusPublic)
+async def status(request: Request) -> Response:
+    """The latest air, water and weather in every district, with ISPU/AQI and flood categories."""
+    return await _cache(request).respond(request, "status", lambda: _json(_status(request)))
+
+
+@router.get("/status/{district}", response_model=DistrictStatus, responses={404: {"description": "unknown district"}})
+async def district_status(request: Request, district: Slug) -> Response:
+    """One district's latest values and open tickets."""
+
+    def render() -> bytes:
+        for found in _status(request).districts:
+            if found.district == district:
+                return _json(found)
+        return b""
+
+    response = await _cache(request).respond(request, ("status", district), render)
+    if response.status_code == 200 and not response.body:
+        raise HTTPException(404, detail=f"no district {district!r} with sensors")
+    return response
+
+
+@router.get(
+    "/status/{district}/{quantity}",
+    response_model=QuantityStatus,
+    responses={404: {"description": "unknown district or no reading of that quantity"}},
+)
+async def quantity_status(request: Request, district: Slug, quantity: str) -> Response:
+    """The latest aggregate of one quantity in one district, with its category."""
+    if quantity not in QUANTITIES:
+        raise HTTPException(422, detail=f"unknown quantity {quantity!r}; known: {', '.join(sorted(QUANTITIES))}")
+
+    def render() -> bytes:
+        for found in _status(request).districts:
+            if found.district == district and quantity in found.quantities:
+                return _json(found.quantities[quantity])
+        return b""
+
+    response = await _cache(request).respond(request, ("status", district, quantity), render)
+    if response.status_code == 200 and not response.body:
+        raise HTTPException(404, detail=f"no {quantity} readings in district {district!r}")
+    return response
+
+
+@router.get("/tickets", response_model=TicketsPublic)
+async def tickets(
+    request: Request,
     sessions: SessionsDep,
-    status: Annotated[Literal["open", "resolved"] | None, Query(description="only tickets in this state")] = None,
+    status: Annotated[TicketState | None, Query(description="only tickets in this state")] = None,
     district: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> TicketsPublic:
+) -> Response:
     """Tickets the city opened, newest first, each with its progress timeline."""
-    found, total = list_tickets(sessions, status=status, district=district, limit=limit, offset=offset)
-    return TicketsPublic(data=[TicketPublic.model_validate(t, from_attributes=True) for t in found], count=total)
+
+    def render() -> bytes:
+        found, total = list_tickets(
+            sessions, status=status, district=district, limit=limit, offset=offset, public_only=True
+        )
+        data = [TicketPublic.model_validate(t, from_attributes=True) for t in found]
+        return _json(TicketsPublic(data=data, count=total))
+
+    return await _cache(request).respond(request, ("tickets", status, district, limit, offset), render)
+
+
+@router.get(
+    "/tickets/{ticket_id}", response_model=TicketPublicDetail, responses={404: {"description": "no such ticket"}}
+)
+def ticket(ticket_id: Annotated[int, Path(ge=1, le=2**31 - 1)], sessions: SessionsDep) -> TicketPublicDetail:
+    """One ticket's progress: what was found, every step since, who is responsible and when it should be done."""
+    found, _ = list_tickets(sessions, ids=[ticket_id], public_only=True, limit=1)
+    if not found:
+        raise HTTPException(404, detail=f"no ticket {ticket_id}")
+    return TicketPublicDetail.model_validate(found[0], from_attributes=True)
+
+
+@router.get("/devices.geojson", responses={200: {"content": {"application/geo+json": {}}}})
+async def devices_geojson(
+    request: Request,
+    sessions: SessionsDep,
+    district: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """The city's sensors as GeoJSON points (devices without a position are left out), paginated."""
+
+    def render() -> bytes:
+        query = select(Device).where(Device.lat.is_not(None), Device.lon.is_not(None))
+        if district is not None:
+            query = query.where(Device.district == district)
+        with sessions() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(query.order_by(Device.id).limit(limit).offset(offset)).all()
+        features = [
+            {
+                "type": "Feature",
+                "id": d.id,
+                "properties": {"id": d.id, "district": d.district, "kind": d.kind},
+                "geometry": {"type": "Point", "coordinates": [d.lon, d.lat]},
+            }
+            for d in rows
+        ]
+        return orjson.dumps({"type": "FeatureCollection", "features": features, "count": total})
+
+    return await _cache(request).respond(request, ("devices", district, limit, offset), render, "application/geo+json")
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@router.get("/export/readings.csv", responses={200: {"content": {"text/csv": {}}}})
+def export_readings(
+    request: Request,
+    store: StoreDep,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    quantity: Annotated[str, Query(description="a wire quantity, e.g. pm25 or water_level")],
+    district: Annotated[str | None, Query(max_length=64, description="only this district's sensors")] = None,
+    start: Annotated[datetime | None, Query(description="ISO 8601; default: 24 hours before end")] = None,
+    end: Annotated[datetime | None, Query(description="ISO 8601; default: now")] = None,
+    bucket: Annotated[int, Query(ge=60, le=86_400, description="bucket width in seconds")] = 3600,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="rows per page")] = 1000,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> Response:
+    """Bucketed readings per sensor as CSV (open data). At most 7 days per request; pages follow `Link: rel=next`."""
+    if quantity not in QUANTITIES:
+        raise HTTPException(422, detail=f"unknown quantity {quantity!r}; known: {', '.join(sorted(QUANTITIES))}")
+    end_at = _utc(end) if end is not None else datetime.now(UTC)
+    start_at = _utc(start) if start is not None else end_at - timedelta(hours=24)
+    if start_at >= end_at:
+        raise HTTPException(422, detail="start must be before end")
+    if end_at - start_at > MAX_EXPORT_RANGE:
+        raise HTTPException(422, detail="range is limited to 7 days per request")
+    query = select(Device.id, Device.district).order_by(Device.id)
+    if district is not None:
+        query = query.where(Device.district == district)
+    with sessions() as session:
+        devices = session.execute(query).all()
+    rows: list[tuple[str, ...]] = []
+    for device_id, device_district in devices:
+        frame = store.read_range(
+            device_id=device_id,
+            quantity=quantity,
+            start_ms=int(start_at.timestamp() * 1000),
+            end_ms=int(end_at.timestamp() * 1000),
+            bucket_s=bucket,
+        )
+        for when, mean, low, high, count in zip(
+            frame.index, frame["mean"], frame["min"], frame["max"], frame["count"], strict=True
+        ):
+            rows.append(
+                (when.isoformat(), device_id, device_district, f"{mean:.6g}", f"{low:.6g}", f"{high:.6g}", str(count))
+            )
+    page = rows[offset : offset + limit]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["time", "device_id", "district", "quantity", "unit", "mean", "min", "max", "count"])
+    unit = QUANTITIES[quantity].unit
+    for time_, device_id, device_district, mean, low, high, count in page:
+        writer.writerow([time_, device_id, device_district, quantity, unit, mean, low, high, count])
+    headers = {"X-Total-Count": str(len(rows)), "Cache-Control": f"public, max-age={int(settings.public_cache_s)}"}
+    if offset + limit < len(rows):
+        next_url = request.url.include_query_params(offset=offset + limit)
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)

@@ -11,7 +11,18 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["Base", "Device", "Ticket", "TicketEvent", "TicketStatus", "utcnow"]
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "Base",
+    "Device",
+    "Ticket",
+    "TicketEvent",
+    "TicketStatus",
+    "Webhook",
+    "WebhookDelivery",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -47,6 +58,9 @@ class Base(DeclarativeBase):
 
 class TicketStatus(StrEnum):
     OPEN = "open"
+    # Operators' steps between open and resolved (the operator API's state machine).
+    ACKNOWLEDGED = "acknowledged"
+    ASSIGNED = "assigned"
     RESOLVED = "resolved"
 
 
@@ -61,6 +75,8 @@ class Device(Base):
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set when the device's broker login is withdrawn (`citysense devices revoke`); history is kept.
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Ticket(Base):
@@ -93,6 +109,14 @@ class Ticket(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_breach_at: Mapped[datetime] = mapped_column(default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Added by migration 0003 (operator workflow and Open311 reports).
+    source: Mapped[str] = mapped_column(String(16), default="sensor", server_default="sensor")
+    assignee: Mapped[str | None] = mapped_column(String(120), default=None)
+    expected_completion_at: Mapped[datetime | None] = mapped_column(default=None)
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    lat: Mapped[float | None] = mapped_column(Float, default=None)
+    lon: Mapped[float | None] = mapped_column(Float, default=None)
+    address: Mapped[str | None] = mapped_column(String(250), default=None)
 
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
@@ -112,3 +136,66 @@ class TicketEvent(Base):
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     ticket: Mapped[Ticket] = relationship(back_populates="events")
+
+
+class ApiKey(Base):
+    """A scoped operator credential. Only a SHA-256 of the secret is kept; `prefix` finds the row."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(120))
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    # None: every agency's tickets; otherwise only tickets of this agency.
+    agency: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AuditEntry(Base):
+    """Who changed what and when: every write through the operator API or the key CLI."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(160))
+    action: Mapped[str] = mapped_column(String(48))
+    target_type: Mapped[str] = mapped_column(String(32))
+    target_id: Mapped[str] = mapped_column(String(64), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Webhook(Base):
+    """A subscriber to ticket events. The secret signs deliveries (HMAC), so it is kept, not hashed."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    url: Mapped[str] = mapped_column(String(500))
+    secret: Mapped[str] = mapped_column(String(128))
+    events: Mapped[list[str]] = mapped_column(default=list)
+    agency: Mapped[str | None] = mapped_column(String(32), default=None)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(String(160))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The last ticket event already turned into deliveries for this subscriber.
+    last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class WebhookDelivery(Base):
+    """One ticket event on its way to one subscriber, retried with backoff until delivered or given up."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)

@@ -1,13 +1,15 @@
 """Time-series storage: one small interface, an adapter per backend, chosen by URL scheme.
 
-`sqlite:///path.db` is the embedded default. Every adapter passes the same conformance tests.
+`sqlite:///path.db` is the embedded default; `influxdb://[user:pass@]host:8086/database` (or
+`influxdbs://`, `?token=...&org=...` for InfluxDB 2.x and 3.x) is the full deployment's.
+Every adapter passes the same conformance tests.
 """
 
 from __future__ import annotations
 
-from citysense.timeseries.base import TimeSeriesStore
+from citysense.timeseries.base import DeviceTags, TimeSeriesStore
 
-__all__ = ["TimeSeriesStore", "open_store"]
+__all__ = ["DeviceTags", "TimeSeriesStore", "open_store"]
 
 
 def open_store(url: str) -> TimeSeriesStore:
@@ -17,4 +19,8 @@ def open_store(url: str) -> TimeSeriesStore:
         from citysense.timeseries.sqlite import SqliteStore
 
         return SqliteStore.from_url(url)
-    raise ValueError(f"no time-series adapter for {scheme!r} URLs (known: sqlite)")
+    if scheme in ("influxdb", "influxdbs"):
+        from citysense.timeseries.influx import InfluxStore
+
+        return InfluxStore.from_url(url)
+    raise ValueError(f"no time-series adapter for {scheme!r} URLs (known: sqlite, influxdb, influxdbs)")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from citysense.wire import Reading
@@ -10,14 +11,34 @@ from citysense.wire import Reading
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TimeSeriesStore"]
+__all__ = ["DeviceTags", "TimeSeriesStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTags:
+    """What the device registry knows about a device, stored beside its readings.
+
+    Ingest enriches readings with it so that dashboards can group by district or kind without a
+    join against the relational database. It describes the device, not the reading: it is not
+    part of a reading's identity, and a device's tags should change rarely (a move, a repair).
+    """
+
+    district: str
+    kind: str
+    lat: float | None = None
+    lon: float | None = None
 
 
 class TimeSeriesStore(Protocol):
     """Readings keyed by (device, quantity, time): writing one twice stores it once."""
 
-    def write(self, readings: Sequence[Reading]) -> int:
-        """Store a batch durably before returning; the number of readings that were new."""
+    def write(self, readings: Sequence[Reading], *, devices: Mapping[str, DeviceTags] | None = None) -> int:
+        """Store a batch durably before returning; the number of readings that were new.
+
+        `devices` carries registry metadata for (some of) the batch's devices. Adapters that
+        cannot tell new readings from rewritten ones (InfluxDB) return how many they accepted.
+        Raises `StoreError` whose `retryable` says whether the same write may succeed later.
+        """
         ...
 
     def latest(self, *, quantity: str | None = None) -> list[Reading]:
@@ -42,6 +63,15 @@ class TimeSeriesStore(Protocol):
 
     def count(self) -> int:
         """How many readings the store holds."""
+        ...
+
+    def expire(self, max_age_s: float, *, now_ms: int | None = None) -> int:
+        """Apply the retention: readings older than `max_age_s` go, now or by the server's own policy.
+
+        Called periodically by ingest; returns how many readings this call removed (0 where the
+        server expires data itself, as InfluxDB does with its retention policy). Must not hold
+        up concurrent writes for long.
+        """
         ...
 
     def close(self) -> None: ...

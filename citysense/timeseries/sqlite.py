@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from citysense.errors import StoreError
+from citysense.timeseries.base import DeviceTags
 from citysense.wire import Reading
 
 __all__ = ["SqliteStore"]
@@ -33,13 +35,33 @@ CREATE TABLE IF NOT EXISTS latest (
     value     REAL NOT NULL,
     PRIMARY KEY (device_id, quantity)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS devices (
+    device_id TEXT PRIMARY KEY,
+    district  TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    lat       REAL,
+    lon       REAL
+) WITHOUT ROWID;
 """
+
+_UPSERT_DEVICE = """
+INSERT INTO devices (device_id, district, kind, lat, lon) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (device_id) DO UPDATE SET
+    district = excluded.district, kind = excluded.kind, lat = excluded.lat, lon = excluded.lon
+"""
+
+# Retention deletes one series per transaction, through the primary key (no time index to slow
+# every insert down), so that a writer never waits long for the lock.
+_EXPIRE_SERIES = "DELETE FROM readings WHERE device_id = ? AND quantity = ? AND time_ms < ?"
 
 _UPSERT_LATEST = """
 INSERT INTO latest (device_id, quantity, time_ms, value) VALUES (?, ?, ?, ?)
 ON CONFLICT (device_id, quantity) DO UPDATE SET time_ms = excluded.time_ms, value = excluded.value
 WHERE excluded.time_ms > latest.time_ms
 """
+
+
+_DeviceRow = tuple[str, str, str, float | None, float | None]
 
 
 class SqliteStore:
@@ -53,6 +75,7 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._devices: dict[str, DeviceTags] = {}
 
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
@@ -61,24 +84,73 @@ class SqliteStore:
             raise ValueError(f"SQLite store URL must be sqlite:///path/to/file.db, got {url!r}")
         return cls(Path(url[len(prefix) :]))
 
-    def write(self, readings: Sequence[Reading]) -> int:
+    def write(self, readings: Sequence[Reading], *, devices: Mapping[str, DeviceTags] | None = None) -> int:
         if not readings:
             return 0
         rows = [(r.device_id, r.quantity, r.time_ms, r.value) for r in readings]
+        # Only the newest reading of each series in the batch can move `latest`.
+        newest: dict[tuple[str, str], tuple[str, str, int, float]] = {}
+        for row in rows:
+            seen = newest.get(row[:2])
+            if seen is None or row[2] > seen[2]:
+                newest[row[:2]] = row
+        changed = self._changed_devices(devices) if devices else []
         with self._lock:
             try:
                 before = self._db.total_changes
                 self._db.execute("BEGIN IMMEDIATE")
                 self._db.executemany("INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?)", rows)
                 stored = self._db.total_changes - before
-                self._db.executemany(_UPSERT_LATEST, rows)
+                self._db.executemany(_UPSERT_LATEST, newest.values())
+                if changed:
+                    self._db.executemany(_UPSERT_DEVICE, changed)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 retryable = isinstance(exc, sqlite3.OperationalError)
                 raise StoreError(f"SQLite write to {self.path} failed: {exc}", retryable=retryable) from exc
+        if devices:
+            for device_id, *_ in changed:
+                self._devices[device_id] = devices[device_id]
         return stored
+
+    def _changed_devices(self, devices: Mapping[str, DeviceTags]) -> list[_DeviceRow]:
+        """Registry rows that differ from what this store last wrote (usually none)."""
+        return [
+            (device_id, t.district, t.kind, t.lat, t.lon)
+            for device_id, t in devices.items()
+            if self._devices.get(device_id) != t
+        ]
+
+    def device_tags(self) -> dict[str, DeviceTags]:
+        """The registry metadata stored with the readings, by device."""
+        with self._lock:
+            rows = self._db.execute("SELECT device_id, district, kind, lat, lon FROM devices").fetchall()
+        return {d: DeviceTags(district, kind, lat, lon) for d, district, kind, lat, lon in rows}
+
+    def expire(self, max_age_s: float, *, now_ms: int | None = None) -> int:
+        """Delete readings older than `max_age_s`, one series per short transaction."""
+        if max_age_s <= 0:
+            raise ValueError("max_age_s must be positive")
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        cutoff = now_ms - int(max_age_s * 1000)
+        with self._lock:
+            series = self._db.execute("SELECT device_id, quantity FROM latest").fetchall()
+        removed = 0
+        for device_id, quantity in series:
+            with self._lock:
+                before = self._db.total_changes
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute(_EXPIRE_SERIES, (device_id, quantity, cutoff))
+                removed += self._db.total_changes - before
+                # A series silent for longer than the retention has no latest value either.
+                self._db.execute(
+                    "DELETE FROM latest WHERE device_id = ? AND quantity = ? AND time_ms < ?",
+                    (device_id, quantity, cutoff),
+                )
+                self._db.execute("COMMIT")
+        return removed
 
     def latest(self, *, quantity: str | None = None) -> list[Reading]:
         sql = "SELECT device_id, quantity, value, time_ms FROM latest"

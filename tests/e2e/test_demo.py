@@ -72,7 +72,7 @@ def test_demo_shows_every_district_tickets_dead_letters_and_survives_a_restart(t
 
         page = client.get("/")
         assert page.status_code == 200
-        assert "sungai barat" in page.text
+        assert "sungai barat" in page.text.lower()
         assert client.get("/healthz").json()["status"] == "ok"
         before = client.get("/public/v1/tickets").json()["count"]
     finally:

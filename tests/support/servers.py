@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -50,6 +51,10 @@ class Mosquitto:
     workdir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # Locked-down brokers (password file, ACL) and brokers that keep messages across restarts.
+    allow_anonymous: bool = True
+    persistence: bool = False
+    extra_config: str = ""
 
     @property
     def settings(self) -> BrokerSettings:
@@ -63,12 +68,17 @@ class Mosquitto:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence false\n"
-            "max_queued_messages 100000\n"
+            f"allow_anonymous {str(self.allow_anonymous).lower()}\n"
+            + (
+                f"persistence true\npersistence_location {self.workdir}/\nautosave_interval 1\n"
+                if self.persistence
+                else "persistence false\n"
+            )
+            + "max_queued_messages 100000\n"
             "log_dest stderr\n"
             "log_type error\n"
             "log_type warning\n"
+            + self.extra_config
         )
         log = (self.workdir / "mosquitto.log").open("ab")
         self.process = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=log, stderr=log)
@@ -85,9 +95,9 @@ class Mosquitto:
 
 
 @contextmanager
-def mosquitto(workdir: Path) -> Iterator[Mosquitto]:
+def mosquitto(workdir: Path, **options: Any) -> Iterator[Mosquitto]:
     workdir.mkdir(parents=True, exist_ok=True)
-    broker = Mosquitto(workdir)
+    broker = Mosquitto(workdir, **options)
     broker.start()
     try:
         yield broker

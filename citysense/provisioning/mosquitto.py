@@ -1,0 +1,108 @@
+"""The two files Mosquitto reads for access control: `password_file` and `acl_file`.
+
+Writes are atomic (temporary file + rename) so a broker reloading on SIGHUP never reads half a
+file, and the password file stays mode 0600. Lines we do not manage are kept as they are.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from citysense import wire
+from citysense.provisioning.passwords import hash_password
+
+__all__ = ["AclRules", "PasswordFile", "write_acl"]
+
+
+def _atomic_write(path: Path, text: str, mode: int) -> None:
+    """Replace `path` whole; an existing file's mode and owner are kept (e.g. root:mosquitto 0640,
+    so a broker that dropped root privileges can still read it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    owner: tuple[int, int] | None = None
+    if path.exists():
+        stat = path.stat()
+        mode, owner = stat.st_mode & 0o777, (stat.st_uid, stat.st_gid)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        if owner is not None and hasattr(os, "chown"):
+            with contextlib.suppress(PermissionError):  # not ours to give away; the mode still applies
+                os.chown(tmp, *owner)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class PasswordFile:
+    """`user:$7$...` lines, one per login, in the order they were added."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def entries(self) -> dict[str, str]:
+        if not self.path.exists():
+            return {}
+        found: dict[str, str] = {}
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            user, sep, encoded = line.partition(":")
+            if sep and user and not line.startswith("#"):
+                found[user] = encoded
+        return found
+
+    def set(self, username: str, password: str) -> None:
+        """Add or replace a login (replacing rotates its password)."""
+        if ":" in username or not username:
+            raise ValueError(f"invalid username {username!r}")
+        entries = self.entries()
+        entries[username] = hash_password(password)
+        self._write(entries)
+
+    def remove(self, username: str) -> bool:
+        entries = self.entries()
+        if entries.pop(username, None) is None:
+            return False
+        self._write(entries)
+        return True
+
+    def _write(self, entries: dict[str, str]) -> None:
+        _atomic_write(self.path, "".join(f"{u}:{h}\n" for u, h in entries.items()), 0o600)
+
+
+@dataclass(frozen=True, slots=True)
+class AclRules:
+    """Server-side services (ingest, analytics) read every device topic and write dead letters and tickets."""
+
+    services: tuple[str, ...] = ()
+
+
+def write_acl(path: Path, rules: AclRules) -> None:
+    """Device rules are patterns on the login name (`%u`): a device may write its readings and
+    status and read its own configuration, nothing else; no file edit is needed per device."""
+    lines = [
+        "# Written by `citysense devices`; edits are overwritten.",
+        "# Devices log in with their id and may only write under their own topics.",
+        f"pattern write {wire.readings_topic('x').replace('/x/', '/%u/')}",
+        f"pattern write {wire.status_topic('x').replace('/x/', '/%u/')}",
+        f"pattern read {wire.config_topic('x').replace('/x/', '/%u/')}",
+        "",
+    ]
+    for service in sorted(set(rules.services)):
+        lines += [
+            f"user {service}",
+            f"topic read {wire.READINGS_FILTER}",
+            "topic read cs/v1/+/status",
+            f"topic readwrite {wire.DEADLETTER_TOPIC}",
+            f"topic readwrite {wire.TICKETS_TOPIC}",
+            "topic readwrite cs/v1/+/config",
+            "",
+        ]
+    _atomic_write(path, "\n".join(lines), 0o644)

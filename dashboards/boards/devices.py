@@ -1,0 +1,117 @@
+"""Device health: which devices report, which went silent and when each was last heard from.
+
+Queue depth and battery are in each node's retained MQTT status, which nothing stores yet, so
+they have no panel here: a panel whose query cannot return rows would only mislead.
+"""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.models.dashboard import (
+    DashboardRangeMapOptions,
+    DataTransformerConfig,
+    RangeMap,
+    ValueMap,
+    ValueMappingResult,
+)
+
+from dashboards.datasources import INFLUX
+from dashboards.panels import Board, stat_panel, state_timeline, table_panel
+from dashboards.queries import InfluxQL, district_filter
+from dashboards.variables import district_variable, kind_variable
+
+UID = "citysense-devices"
+
+_CHOSEN = f'{district_filter()} AND "kind" =~ /^$kind$/'
+
+
+def build() -> Board:
+    board = Board(
+        UID, "Device health", "Devices reporting, devices gone silent, last seen.", tags=["devices"]
+    ).variables(district_variable(), kind_variable())
+    board.add(
+        stat_panel(
+            "Devices reporting",
+            "Chosen devices that sent a reading in the last 15 minutes.",
+            INFLUX,
+            [
+                InfluxQL(
+                    'SELECT count("last") FROM (SELECT last("value") FROM "readings"'
+                    f' WHERE time > now() - 15m AND {_CHOSEN} GROUP BY "device")'
+                )
+            ],
+            bands=((None, "green"),),
+        ),
+        width=8,
+        height=4,
+    )
+    board.add(
+        stat_panel(
+            "Devices seen in the time range",
+            "Chosen devices with at least one reading in the time range; more than are reporting now "
+            "means some have gone silent.",
+            INFLUX,
+            [
+                InfluxQL(
+                    'SELECT count("last") FROM (SELECT last("value") FROM "readings"'
+                    f' WHERE $timeFilter AND {_CHOSEN} GROUP BY "device")'
+                )
+            ],
+        ),
+        width=8,
+        height=4,
+    )
+    board.add(
+        stat_panel(
+            "Readings in the time range",
+            "Readings the chosen devices delivered.",
+            INFLUX,
+            [InfluxQL(f'SELECT count("value") FROM "readings" WHERE $timeFilter AND {_CHOSEN}')],
+        ),
+        width=8,
+        height=4,
+    )
+    board.add(
+        state_timeline(
+            "Reporting, per device",
+            "Each device per 15 minutes: green when it delivered readings, red when silent.",
+            INFLUX,
+            [
+                InfluxQL(
+                    f'SELECT count("value") FROM "readings" WHERE $timeFilter AND {_CHOSEN}'
+                    ' GROUP BY time(15m), "device" fill(0)'
+                ).alias("$tag_device")
+            ],
+            mappings=[
+                ValueMap({"0": ValueMappingResult(text="silent", color="red", index=0)}),
+                RangeMap(
+                    DashboardRangeMapOptions(
+                        from_val=1, to=1e12, result=ValueMappingResult(text="reporting", color="green", index=1)
+                    )
+                ),
+            ],
+            bands=((None, "red"), (1, "green")),
+        ),
+        width=24,
+        height=12,
+    )
+    board.add(
+        table_panel(
+            "Last seen",
+            "Each chosen device's newest reading in the time range; the longest silent first.",
+            INFLUX,
+            [
+                InfluxQL(
+                    f'SELECT last("value") AS "last value" FROM "readings" WHERE $timeFilter AND {_CHOSEN}'
+                    ' GROUP BY "device", "district", "kind"',
+                    result_format="table",
+                )
+            ],
+            sort_by="last seen",
+            transformations=[
+                DataTransformerConfig(id_val="organize", options={"renameByName": {"Time": "last seen"}})
+            ],
+        ),
+        width=24,
+        height=10,
+    )
+    return board

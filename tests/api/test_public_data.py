@@ -1,0 +1,162 @@
+"""The public API beyond status: caching, rate limits, CORS, categories, districts and open-data exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from citysense.wire import Reading
+from simulators.city import build_fleet
+from tests.api.support import seed_default_city
+
+DISTRICTS = {"kota-lama", "pelabuhan", "sungai-barat", "industri-timur", "taman-sari", "bukit-hijau"}
+
+
+def test_status_is_cached_with_etag_and_answers_304(city, client):
+    seed_default_city(city)
+    first = client.get("/public/v1/status")
+    assert first.status_code == 200
+    assert first.headers["cache-control"] == "public, max-age=5"
+    etag = first.headers["etag"]
+    again = client.get("/public/v1/status", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    assert client.get("/public/v1/status", headers={"If-None-Match": '"other"'}).status_code == 200
+
+
+def test_status_carries_ispu_aqi_and_flood_categories(city, client):
+    seed_default_city(city, pm25=60.0, water=2.2)
+    status = client.get("/public/v1/status/sungai-barat").json()
+    pm25 = status["quantities"]["pm25"]
+    assert (pm25["scale"], pm25["category"], pm25["ispu"]) == ("ispu", "unhealthy", 105)
+    assert (pm25["aqi"], pm25["aqi_category"]) == (153, "unhealthy")
+    water = client.get("/public/v1/status/sungai-barat/water_level").json()
+    assert (water["scale"], water["category"], water["value"]) == ("flood", "warning", 2.2)  # 88% of 2.5 m
+    assert client.get("/public/v1/status/atlantis").status_code == 404
+    noise = client.get("/public/v1/status/sungai-barat/noise").json()
+    assert (noise["scale"], noise["category"]) == ("noise", "moderate")
+    assert client.get("/public/v1/status/sungai-barat/bogus_quantity").status_code == 422
+    unknown = client.get("/public/v1/status/sungai-barat/co2")
+    assert unknown.status_code == 422
+    assert "unknown quantity 'co2'" in unknown.json()["detail"]
+
+
+def test_districts_come_from_the_city_geojson_then_the_registry(city, client):
+    seed_default_city(city)
+    city.devices(("new-1", "pantai-baru", "air"))
+    body = client.get("/public/v1/districts").json()
+    by_slug = {d["slug"]: d for d in body["data"]}
+    assert set(by_slug) == DISTRICTS | {"pantai-baru"}
+    assert by_slug["kota-lama"]["name"] == "Kota Lama"
+    assert by_slug["kota-lama"]["devices"] == sum(d.district == "kota-lama" for d in build_fleet())
+    assert by_slug["pantai-baru"]["has_geometry"] is False
+    geo = client.get("/public/v1/districts.geojson")
+    assert geo.headers["content-type"] == "application/geo+json"
+    features = geo.json()["features"]
+    assert {f["properties"]["slug"] for f in features} == DISTRICTS
+    assert all(f["geometry"]["type"] == "Polygon" for f in features)
+
+
+def test_city_geojson_setting_replaces_the_map(settings, city, tmp_path):
+    path = tmp_path / "town.geojson"
+    path.write_text(
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"slug": "centre",'
+        ' "name": "Centre"}, "geometry": {"type": "Polygon", "coordinates": [[[0,0],[1,0],[1,1],[0,1],[0,0]]]}}]}'
+    )
+    with TestClient(create_app(settings.model_copy(update={"city_geojson": path}))) as client:
+        assert [d["slug"] for d in client.get("/public/v1/districts").json()["data"]] == ["centre"]
+    path.write_text('{"type": "FeatureCollection", "features": [{"properties": {}}]}')
+    with pytest.raises(ValueError, match="feature 0 has no 'slug' property"):
+        create_app(settings.model_copy(update={"city_geojson": path}))
+
+
+def test_devices_geojson_is_paginated(city, client):
+    seed_default_city(city)
+    page = client.get("/public/v1/devices.geojson", params={"limit": 5, "offset": 5}).json()
+    assert page["count"] == len(build_fleet())
+    assert len(page["features"]) == 5
+    feature = page["features"][0]
+    assert feature["geometry"]["type"] == "Point"
+    assert set(feature["properties"]) == {"id", "district", "kind"}
+
+
+def test_readings_export_is_csv_bounded_and_paginated(city, client):
+    now = seed_default_city(city)
+    air_sensors = sum(d.district == "kota-lama" and "pm25" in d.quantities for d in build_fleet())
+    city.readings(Reading("kota-lama-air-01", "pm25", 50.0, now - 3_600_000))
+    first = client.get(
+        "/public/v1/export/readings.csv", params={"quantity": "pm25", "district": "kota-lama", "limit": air_sensors}
+    )
+    assert first.status_code == 200
+    assert first.headers["content-type"].startswith("text/csv")
+    assert first.headers["x-total-count"] == str(air_sensors + 1)  # every sensor now, one an hour ago as well
+    rows = list(csv.DictReader(io.StringIO(first.text)))
+    assert len(rows) == air_sensors
+    assert set(rows[0]) == {"time", "device_id", "district", "quantity", "unit", "mean", "min", "max", "count"}
+    assert rows[0]["unit"] == "ug/m3"
+    assert rows[0]["district"] == "kota-lama"
+    next_url = first.headers["link"].split(";")[0].strip("<>")
+    second = client.get(next_url)
+    assert len(list(csv.DictReader(io.StringIO(second.text)))) == 1  # the last row
+    assert "link" not in second.headers
+    too_long = client.get(
+        "/public/v1/export/readings.csv",
+        params={"quantity": "pm25", "start": "2026-01-01T00:00:00Z", "end": "2026-01-09T00:00:00Z"},
+    )
+    assert too_long.status_code == 422
+    assert "7 days" in too_long.json()["detail"]
+    assert client.get("/public/v1/export/readings.csv", params={"quantity": "pm25", "bucket": 10}).status_code == 422
+
+
+def test_rate_limit_per_client_answers_429_with_retry_after(settings, city):
+    limited = settings.model_copy(update={"rate_limit_per_s": 1.0, "rate_limit_burst": 3})
+    with TestClient(create_app(limited)) as client:
+        codes = [client.get("/public/v1/tickets").status_code for _ in range(5)]
+        assert codes == [200, 200, 200, 429, 429]
+        refused = client.get("/public/v1/status")
+        assert refused.headers["retry-after"] == "1"
+        assert "too many requests" in refused.json()["detail"]
+        assert client.get("/healthz").status_code == 200  # health checks are never limited
+        time.sleep(1.1)
+        assert client.get("/public/v1/tickets").status_code == 200  # the bucket refills
+
+
+def test_cors_lets_browsers_on_other_sites_read_public_data(client):
+    response = client.get("/public/v1/tickets", headers={"Origin": "https://data.example.org"})
+    assert response.headers["access-control-allow-origin"] == "*"
+    preflight = client.options(
+        "/api/v1/tickets",
+        headers={
+            "Origin": "https://ops.example.org",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert preflight.status_code == 200
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+
+
+def test_readyz_and_metrics(city, client):
+    seed_default_city(city)
+    assert client.get("/readyz").json() == {"status": "ready", "checks": {"tickets_db": "ok", "timeseries": "ok"}}
+    client.get("/public/v1/status")
+    client.get("/public/v1/tickets", params={"limit": 0})
+    metrics = client.get("/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    text = metrics.text
+    assert 'citysense_api_requests_total{method="GET",route="/public/v1/status",status="200"} 1.0' in text
+    assert 'route="/public/v1/tickets",status="422"' in text
+    assert "citysense_api_request_duration_seconds_bucket" in text
+    assert "citysense_tickets_unresolved 0.0" in text
+
+
+def test_readyz_names_the_store_that_fails(city, client):
+    client.app.state.store.close()  # the time-series store goes away under the running app
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"tickets_db": "ok", "timeseries": "error: ProgrammingError"}

@@ -1,0 +1,451 @@
+"""The HTTP surfaces: health, the public API, the operator API and the residents' status page."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from citysense import __version__
+from citysense.wire import Reading
+
+T0 = datetime(2026, 9, 21, 12, 0, tzinfo=UTC)  # on a whole minute, so 60 s buckets start at T0
+T0_MS = int(T0.timestamp() * 1000)
+PUBLIC_TICKET_FIELDS = {
+    "id",
+    "service_code",
+    "title",
+    "district",
+    "severity",
+    "status",
+    "opened_at",
+    "updated_at",
+    "resolved_at",
+    "timeline",
+}
+FLOOD_TITLE = "Flood risk: river or drain water above the flood level"
+AIR_TITLE = "Unhealthy air: PM2.5 above the healthy limit"
+
+
+def ms(seconds: float) -> int:
+    return T0_MS + round(seconds * 1000)
+
+
+def when(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+@pytest.fixture
+def seeded(city):
+    """Three districts; one unregistered device; a resolved ticket in old-town and two open ones in riverside."""
+    city.devices(
+        ("river-1", "riverside", "water"),
+        ("river-2", "riverside", "water"),
+        ("air-3", "riverside", "air"),
+        ("air-1", "old-town", "air"),
+        ("air-2", "old-town", "air"),
+        ("idle-1", "hillside", "air"),
+    )
+    city.readings(
+        Reading("river-1", "water_level", 1.0, ms(0)),
+        Reading("river-1", "water_level", 3.0, ms(60)),
+        Reading("river-2", "water_level", 2.0, ms(30)),
+        Reading("river-1", "temperature", 20.0, ms(0)),
+        Reading("air-3", "pm25", 60.0, ms(10)),
+        Reading("air-1", "pm25", 10.0, ms(0)),
+        Reading("air-2", "pm25", 20.5, ms(20)),
+        Reading("stranger", "pm25", 999.0, ms(90)),
+        Reading("stranger", "water_level", 50.0, ms(90)),
+    )
+    # Ticket 1: unhealthy air in old-town two hours ago, quiet since, so resolved.
+    city.breach(Reading("air-1", "pm25", 60.0, ms(-7200)))
+    resolved_at = T0 - timedelta(seconds=7200) + timedelta(seconds=city.quiet_period_s + 60)
+    assert [c.event for c in city.resolve_quiet(resolved_at)] == ["resolved"]
+    # Ticket 2: a flood in riverside, confirmed by a second gauge at a critical level.
+    city.breach(Reading("river-1", "water_level", 2.6, ms(0)))
+    # Ticket 3: unhealthy air in riverside.
+    city.breach(Reading("air-3", "pm25", 60.0, ms(10)))
+    city.breach(Reading("river-2", "water_level", 3.6, ms(30)))
+    return {"resolved_at": resolved_at}
+
+
+# --------------------------------------------------------------------------- health
+
+
+def test_healthz(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "version": __version__}
+
+
+# --------------------------------------------------------------------------- public status
+
+
+def test_status_aggregates_latest_values_per_district(client, seeded):
+    before = datetime.now(UTC)
+    response = client.get("/public/v1/status")
+    assert response.status_code == 200
+    body = response.json()
+    assert before - timedelta(seconds=1) <= when(body["generated_at"]) <= datetime.now(UTC) + timedelta(seconds=1)
+
+    districts = {d["district"]: d for d in body["districts"]}
+    # Sorted, and only districts of registered devices: the unregistered 'stranger' counts nowhere.
+    assert [d["district"] for d in body["districts"]] == ["hillside", "old-town", "riverside"]
+
+    riverside = districts["riverside"]
+    assert riverside["devices"] == 3
+    assert riverside["open_tickets"] == 2
+    assert set(riverside["quantities"]) == {"water_level", "temperature", "pm25"}
+    water = riverside["quantities"]["water_level"]
+    # Latest per gauge: river-1 3.0 (its older 1.0 does not count), river-2 2.0.
+    assert (water["value"], water["max"], water["sensors"]) == (2.5, 3.0, 2)
+    assert (water["quantity"], water["label"], water["unit"]) == ("water_level", "Water level", "m")
+    assert when(water["updated_at"]) == T0 + timedelta(seconds=60)
+    assert riverside["quantities"]["pm25"]["max"] == 60.0  # not the stranger's 999
+
+    old_town = districts["old-town"]
+    assert old_town["devices"] == 2
+    assert old_town["open_tickets"] == 0  # its ticket is resolved
+    pm25 = old_town["quantities"]["pm25"]
+    assert (pm25["value"], pm25["max"], pm25["sensors"], pm25["unit"]) == (15.25, 20.5, 2, "ug/m3")
+    assert when(pm25["updated_at"]) == T0 + timedelta(seconds=20)
+
+    assert districts["hillside"] == {"district": "hillside", "devices": 1, "open_tickets": 0, "quantities": {}}
+
+
+def test_status_mean_is_rounded_to_three_decimals(city, client):
+    city.devices(("a", "d", "air"), ("b", "d", "air"), ("c", "d", "air"))
+    city.readings(Reading("a", "pm25", 1.0, ms(0)), Reading("b", "pm25", 1.0, ms(0)), Reading("c", "pm25", 2.0, ms(0)))
+    pm25 = client.get("/public/v1/status").json()["districts"][0]["quantities"]["pm25"]
+    assert pm25["value"] == 1.333
+    assert pm25["max"] == 2.0
+
+
+def test_status_of_an_empty_city(client):
+    response = client.get("/public/v1/status")
+    assert response.status_code == 200
+    assert response.json()["districts"] == []
+
+
+def test_status_follows_new_readings(city, client, seeded):
+    city.readings(Reading("river-2", "water_level", 4.0, ms(120)))
+    water = {d["district"]: d for d in client.get("/public/v1/status").json()["districts"]}["riverside"]
+    water = water["quantities"]["water_level"]
+    assert (water["value"], water["max"]) == (3.5, 4.0)
+    assert when(water["updated_at"]) == T0 + timedelta(seconds=120)
+
+
+# --------------------------------------------------------------------------- public tickets
+
+
+def test_public_tickets_have_timelines_and_no_internal_fields(client, seeded):
+    response = client.get("/public/v1/tickets")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 3
+    assert [t["id"] for t in body["data"]] == [3, 2, 1]  # newest first
+    for ticket in body["data"]:
+        assert set(ticket) == PUBLIC_TICKET_FIELDS
+        assert "dedupe_key" not in ticket
+        assert "devices" not in ticket
+        assert "peak_value" not in ticket
+        assert ticket["timeline"]
+        assert set(ticket["timeline"][0]) == {"at", "kind", "message"}
+    assert "flood:riverside" not in response.text
+
+    air, flood, old = body["data"]
+    assert flood["title"] == f"{FLOOD_TITLE} in riverside"
+    assert (flood["service_code"], flood["district"], flood["status"]) == ("flood", "riverside", "open")
+    assert flood["severity"] == "critical"
+    assert flood["resolved_at"] is None
+    assert when(flood["opened_at"]) == T0
+    assert [step["kind"] for step in flood["timeline"]] == ["opened", "updated"]
+    assert "river-1" in flood["timeline"][0]["message"]
+    assert "river-2" in flood["timeline"][1]["message"]
+    assert when(flood["timeline"][1]["at"]) == T0 + timedelta(seconds=30)
+
+    assert (air["service_code"], air["district"], air["status"]) == ("air_quality", "riverside", "open")
+    assert [step["kind"] for step in air["timeline"]] == ["opened"]
+
+    assert old["title"] == f"{AIR_TITLE} in old-town"
+    assert old["status"] == "resolved"
+    assert when(old["resolved_at"]) == seeded["resolved_at"]
+    assert [step["kind"] for step in old["timeline"]] == ["opened", "resolved"]
+
+
+@pytest.mark.parametrize(("status", "ids"), [("open", [3, 2]), ("resolved", [1])])
+def test_public_tickets_filter_by_status(client, seeded, status, ids):
+    body = client.get("/public/v1/tickets", params={"status": status}).json()
+    assert [t["id"] for t in body["data"]] == ids
+    assert body["count"] == len(ids)
+    assert {t["status"] for t in body["data"]} == {status}
+
+
+def test_public_tickets_filter_by_district_and_page(client, seeded):
+    body = client.get("/public/v1/tickets", params={"district": "old-town"}).json()
+    assert [t["id"] for t in body["data"]] == [1]
+    assert client.get("/public/v1/tickets", params={"district": "nowhere"}).json() == {"data": [], "count": 0}
+
+    page = client.get("/public/v1/tickets", params={"limit": 1, "offset": 1}).json()
+    assert [t["id"] for t in page["data"]] == [2]
+    assert page["count"] == 3  # the total, not the page size
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"status": "closed"}, {"status": "OPEN"}, {"limit": 0}, {"limit": 501}, {"limit": "ten"}, {"offset": -1}],
+)
+def test_public_tickets_refuse_bad_parameters(client, params):
+    response = client.get("/public/v1/tickets", params=params)
+    assert response.status_code == 422
+    assert next(iter(params)) in response.text
+
+
+# --------------------------------------------------------------------------- operator tickets
+
+
+def test_operator_tickets_expose_the_evidence(operator, seeded):
+    response = operator.get("/api/v1/tickets")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 3
+    flood = {t["id"]: t for t in body["data"]}[2]
+    assert flood["dedupe_key"] == "flood:riverside"
+    assert flood["devices"] == ["river-1", "river-2"]
+    assert flood["peak_value"] == 3.6
+    assert flood["quantity"] == "water_level"
+    assert flood["threshold"] == 2.5
+    assert when(flood["last_breach_at"]) == T0 + timedelta(seconds=30)
+    assert set(flood) >= PUBLIC_TICKET_FIELDS | {"dedupe_key", "devices", "peak_value"}
+
+
+def test_operator_tickets_filter(operator, seeded):
+    resolved = operator.get("/api/v1/tickets", params={"status": "resolved"}).json()
+    assert [(t["id"], t["dedupe_key"], t["devices"]) for t in resolved["data"]] == [
+        (1, "air_quality:old-town", ["air-1"])
+    ]
+    air = operator.get("/api/v1/tickets", params={"service_code": "air_quality"}).json()
+    assert [t["id"] for t in air["data"]] == [3, 1]
+    assert operator.get("/api/v1/tickets", params={"status": "closed"}).status_code == 422
+    assert operator.get("/api/v1/tickets", params={"limit": 0}).status_code == 422
+    assert operator.get("/api/v1/tickets", params={"limit": 1000}).status_code == 200
+
+
+# --------------------------------------------------------------------------- operator readings
+
+
+@pytest.fixture
+def gauge(city):
+    city.devices(("river-1", "riverside", "water"))
+    city.readings(
+        Reading("river-1", "water_level", 9.0, ms(-1)),  # just before the range
+        Reading("river-1", "water_level", 1.0, ms(0)),
+        Reading("river-1", "water_level", 2.0, ms(10)),
+        Reading("river-1", "water_level", 3.0, ms(60)),
+        Reading("river-1", "water_level", 5.0, ms(70)),
+        Reading("river-1", "water_level", 4.0, ms(130)),
+        Reading("river-1", "water_level", 7.0, ms(180)),  # at the end of the range
+        Reading("river-1", "rainfall", 8.0, ms(10)),  # another quantity
+        Reading("river-2", "water_level", 6.0, ms(10)),  # another device
+    )
+
+
+def get_readings(operator, **params):
+    params.setdefault("device_id", "river-1")
+    params.setdefault("quantity", "water_level")
+    params.setdefault("start", T0.isoformat())
+    params.setdefault("end", (T0 + timedelta(minutes=3)).isoformat())
+    return operator.get("/api/v1/readings", params=params)
+
+
+def test_raw_readings_in_range(operator, gauge):
+    response = get_readings(operator)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["device_id"], body["quantity"], body["unit"]) == ("river-1", "water_level", "m")
+    assert (body["kind"], body["bucket_s"]) == ("raw", None)
+    assert [(when(p["time"]), p["value"]) for p in body["data"]] == [
+        (T0, 1.0),
+        (T0 + timedelta(seconds=10), 2.0),
+        (T0 + timedelta(seconds=60), 3.0),
+        (T0 + timedelta(seconds=70), 5.0),
+        (T0 + timedelta(seconds=130), 4.0),
+    ]
+    assert all(p["mean"] is None and p["count"] is None for p in body["data"])
+
+
+def test_bucketed_readings_in_range(operator, gauge):
+    response = get_readings(operator, bucket=60)
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["kind"], body["bucket_s"]) == ("bucketed", 60)
+    assert [(when(p["time"]), p["mean"], p["min"], p["max"], p["count"]) for p in body["data"]] == [
+        (T0, 1.5, 1.0, 2.0, 2),
+        (T0 + timedelta(seconds=60), 4.0, 3.0, 5.0, 2),
+        (T0 + timedelta(seconds=120), 4.0, 4.0, 4.0, 1),
+    ]
+    assert all(p["value"] is None for p in body["data"])
+
+
+def test_readings_times_without_zone_are_utc_and_other_zones_are_converted(operator, gauge):
+    expected = get_readings(operator).json()["data"]
+    naive = get_readings(operator, start="2026-09-21T12:00:00", end="2026-09-21T12:03:00")
+    assert naive.json()["data"] == expected
+    zoned = get_readings(operator, start="2026-09-21T14:00:00+02:00", end="2026-09-21T08:03:00-04:00")
+    assert zoned.json()["data"] == expected
+
+
+def test_readings_default_to_the_last_hour(city, operator):
+    now_ms = int(time.time() * 1000)
+    city.readings(
+        Reading("river-1", "water_level", 1.0, now_ms - 2 * 3600_000),
+        Reading("river-1", "water_level", 2.0, now_ms - 10 * 60_000),
+    )
+    body = operator.get("/api/v1/readings", params={"device_id": "river-1", "quantity": "water_level"}).json()
+    assert [p["value"] for p in body["data"]] == [2.0]
+
+
+def test_unknown_quantity_is_refused_by_name(operator):
+    response = get_readings(operator, quantity="co2")
+    assert response.status_code == 422
+    assert "co2" in response.json()["detail"]
+    assert "water_level" in response.json()["detail"]  # and the known ones are listed
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (T0 + timedelta(minutes=1), T0),  # start after end
+        (T0, T0),  # an empty range
+    ],
+)
+def test_start_must_be_before_end(operator, start, end):
+    response = get_readings(operator, start=start.isoformat(), end=end.isoformat())
+    assert response.status_code == 422
+    assert "start must be before end" in response.text
+
+
+def test_range_is_limited_to_31_days(operator, gauge):
+    end = T0 + timedelta(minutes=3)
+    too_long = get_readings(operator, start=(end - timedelta(days=31, seconds=1)).isoformat(), end=end.isoformat())
+    assert too_long.status_code == 422
+    assert "31 days" in too_long.text
+    longest = get_readings(operator, start=(end - timedelta(days=31)).isoformat(), end=end.isoformat(), bucket=3600)
+    assert longest.status_code == 200
+    assert sum(p["count"] for p in longest.json()["data"]) == 6
+
+
+@pytest.mark.parametrize("device_id", ["bad/id", "a b", "a:b", "+", "#", "deadletter", "-x", "a" * 65])
+def test_invalid_device_id_is_refused(operator, device_id):
+    response = get_readings(operator, device_id=device_id)
+    assert response.status_code == 422
+
+
+def test_missing_device_id_or_quantity_is_refused(operator):
+    missing_device = operator.get("/api/v1/readings", params={"quantity": "water_level"})
+    assert missing_device.status_code == 422
+    assert "device_id" in missing_device.text
+    missing_quantity = operator.get("/api/v1/readings", params={"device_id": "river-1"})
+    assert missing_quantity.status_code == 422
+    assert "quantity" in missing_quantity.text
+
+
+@pytest.mark.parametrize("params", [{"bucket": 0}, {"bucket": 86_401}, {"start": "yesterday"}, {"end": "2026-13-01"}])
+def test_bad_readings_parameters_are_refused(operator, params):
+    assert get_readings(operator, **params).status_code == 422
+
+
+# --------------------------------------------------------------------------- operator token
+
+OPERATOR_PATHS = ("/api/v1/tickets", "/api/v1/readings?device_id=river-1&quantity=water_level")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Bearer S3CRET"},
+        {"Authorization": "Bearer s3cret2"},
+        {"Authorization": "Bearer "},
+        {"Authorization": "Basic s3cret"},
+        {"Authorization": "s3cret"},
+        {"X-API-Key": "wrong"},
+    ],
+)
+def test_operator_api_needs_the_token(client, seeded, headers):
+    for path in OPERATOR_PATHS:
+        response = client.get(path, headers=headers)
+        assert response.status_code == 401, path
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert "s3cret" not in response.text
+
+
+@pytest.mark.parametrize("headers", [{"Authorization": "Bearer s3cret"}, {"X-API-Key": "s3cret"}])
+def test_operator_api_accepts_the_token(client, seeded, headers):
+    response = client.get("/api/v1/tickets", headers=headers)
+    assert response.status_code == 200
+    assert response.json()["count"] == 3
+    readings = client.get(
+        "/api/v1/readings",
+        params={"device_id": "river-1", "quantity": "water_level", "start": T0.isoformat(), "end": "2026-09-22"},
+        headers=headers,
+    )
+    assert readings.status_code == 200
+    assert [p["value"] for p in readings.json()["data"]] == [1.0, 3.0]
+
+
+def test_public_surfaces_need_no_token(client, seeded):
+    for path in ("/public/v1/status", "/public/v1/tickets", "/", "/healthz"):
+        assert client.get(path).status_code == 200, path
+
+
+def test_without_a_configured_token_the_operator_api_stays_closed(settings, seeded):
+    with TestClient(create_app(settings.model_copy(update={"operator_token": None}))) as open_city:
+        assert open_city.get("/public/v1/status").status_code == 200
+        for path in OPERATOR_PATHS:
+            assert open_city.get(path).status_code == 401
+            assert open_city.get(path, headers={"Authorization": "Bearer s3cret"}).status_code == 401
+            assert open_city.get(path, headers={"Authorization": "Bearer "}).status_code == 401
+
+
+# --------------------------------------------------------------------------- status page
+
+
+def test_status_page_shows_districts_values_and_tickets(client, seeded):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    for shown in ("old town", "riverside", "hillside"):
+        assert f"<h2>{shown}</h2>" in html
+    assert "2.5 m" in html  # riverside's mean water level
+    assert f"{FLOOD_TITLE} in riverside" in html
+    assert f"{AIR_TITLE} in old-town" in html
+    assert "2 open tickets" in html
+    assert "stranger" not in html
+
+
+def test_status_page_of_an_empty_city(client):
+    html = client.get("/").text
+    assert "No sensors have reported yet." in html
+    assert "No tickets" in html
+
+
+def test_status_page_escapes_html_in_data(city, client):
+    district = '<b>bold</b>" onmouseover="alert(1)'
+    city.devices(("evil-1", district, "water"))
+    city.readings(Reading("evil-1", "water_level", 3.0, ms(0)))
+    city.breach(Reading("evil-1", "water_level", 3.0, ms(0)))
+
+    html = client.get("/").text
+    assert "<b>bold</b>" not in html
+    assert 'onmouseover="alert(1)' not in html
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert f"{FLOOD_TITLE} in &lt;b&gt;bold&lt;/b&gt;&#34; onmouseover=&#34;alert(1)" in html
+    # The JSON API returns the data unchanged; escaping is the page's job.
+    districts = client.get("/public/v1/status").json()["districts"]
+    assert [d["district"] for d in districts] == [district]

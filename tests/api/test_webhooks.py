@@ -1,0 +1,132 @@
+"""Webhooks: ticket events reach a real HTTP receiver, signed, and failed deliveries are retried."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from api.webhooks import WebhookDispatcher
+from citysense.wire import Reading
+from tests.api.support import key
+
+
+class Receiver:
+    """A real HTTP server on loopback that records deliveries and fails the first `fail_first` of them."""
+
+    def __init__(self, fail_first: int = 0) -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.fail_first = fail_first
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.fail_first > 0:
+                    receiver.fail_first -= 1
+                    self.send_response(503)
+                else:
+                    receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    running = Receiver()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def dispatcher(city) -> Iterator[WebhookDispatcher]:
+    running = WebhookDispatcher(city.sessions, poll_s=60, max_attempts=3, backoff_s=10, timeout_s=5)
+    yield running
+    running.stop()
+
+
+def subscribe(client, headers, url, events=()):
+    response = client.post("/api/v1/webhooks", headers=headers, json={"url": url, "events": list(events)})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_ticket_events_are_delivered_signed(city, client, receiver, dispatcher):
+    admin = key(city, "webhooks:manage", "tickets:write")
+    hook = subscribe(client, admin, receiver.url)
+    city.devices(("river-1", "riverside", "water"))
+    opened = city.breach(Reading("river-1", "water_level", 3.0, 1_790_000_000_000))
+    assert opened is not None
+    client.post(f"/api/v1/tickets/{opened.ticket_id}/acknowledge", headers=admin)
+    client.post(f"/api/v1/tickets/{opened.ticket_id}/comment", headers=admin, json={"message": "internal only"})
+
+    assert dispatcher.run_once() == 2
+    events = []
+    for headers, body in receiver.received:
+        expected = hmac.new(
+            hook["secret"].encode(), headers["x-citysense-timestamp"].encode() + b"." + body, hashlib.sha256
+        ).hexdigest()
+        assert headers["x-citysense-signature"] == f"sha256={expected}"
+        payload = json.loads(body)
+        assert payload["event"] == headers["x-citysense-event"]
+        assert payload["ticket"]["id"] == opened.ticket_id
+        assert payload["ticket"]["agency"] == "water"
+        events.append(payload["event"])
+    assert events == ["opened", "acknowledged"]  # the internal comment is not sent
+    assert dispatcher.run_once() == 0  # nothing twice
+
+
+def test_failed_deliveries_are_retried_with_backoff_then_given_up(city, client, dispatcher):
+    flaky = Receiver(fail_first=1)
+    dead = Receiver(fail_first=100)
+    try:
+        admin = key(city, "webhooks:manage")
+        subscribe(client, admin, flaky.url, events=["opened"])
+        subscribe(client, admin, dead.url)
+        city.devices(("river-1", "riverside", "water"))
+        city.breach(Reading("river-1", "water_level", 3.0, 1_790_000_000_000))
+        now = datetime.now(UTC)
+
+        assert dispatcher.run_once(now) == 0  # both fail the first time
+        assert dispatcher.run_once(now + timedelta(seconds=5)) == 0  # backoff: not due yet (10 s)
+        assert dispatcher.run_once(now + timedelta(seconds=11)) == 1  # the flaky one recovers
+        assert len(flaky.received) == 1
+        assert dispatcher.run_once(now + timedelta(seconds=35)) == 0  # 3rd and last try of the dead one
+        assert dispatcher.run_once(now + timedelta(hours=2)) == 0  # given up: no 4th try
+        assert dead.fail_first == 100 - 3
+    finally:
+        flaky.close()
+        dead.close()
+
+
+def test_webhook_urls_are_validated_and_agency_keys_get_only_their_events(city, client, receiver, dispatcher):
+    bad = client.post("/api/v1/webhooks", headers=key(city, "webhooks:manage"), json={"url": "not a url"})
+    assert bad.status_code == 422
+    environment = key(city, "webhooks:manage", agency="environment")
+    hook = subscribe(client, environment, receiver.url)
+    assert hook["agency"] == "environment"
+    city.devices(("river-1", "riverside", "water"), ("air-1", "riverside", "air"))
+    city.breach(Reading("river-1", "water_level", 3.0, 1_790_000_000_000))
+    city.breach(Reading("air-1", "pm25", 90.0, 1_790_000_000_000))
+    assert dispatcher.run_once() == 1
+    assert json.loads(receiver.received[0][1])["ticket"]["service_code"] == "air_quality"
+    assert client.delete(f"/api/v1/webhooks/{hook['id']}", headers=environment).status_code == 204
+    assert client.get("/api/v1/webhooks", headers=environment).json() == []

@@ -1,0 +1,84 @@
+"""The generated data looks like a city: daily and weekly cycles, rain that raises the water."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from statistics import mean
+
+from simulators.scenario import Scenario
+from tests.simulators.support import MONDAY, local_hour, run_in_memory, series
+
+DAY = 86_400.0
+
+
+def _by_hours(points, hours, *, weekend: bool | None = None):
+    picked = []
+    for t, v in points:
+        day = int((t / 1000 - MONDAY) // DAY)  # 0 = Monday
+        if weekend is not None and (day >= 5) != weekend:
+            continue
+        if hours[0] <= local_hour(t) < hours[1]:
+            picked.append(v)
+    return picked
+
+
+def test_daily_and_weekly_cycles_rush_hours_quiet_nights_afternoon_heat_and_lights_at_night():
+    # Friday to Sunday: two weekday-ish days and a weekend day, every device.
+    friday = MONDAY + 4 * DAY
+    readings, _ = run_in_memory(Scenario(name="calm"), until_s=3 * DAY, start=friday, seed=3)
+    data = series(readings)
+
+    def pooled(quantity, kind, hours, weekend=None):
+        return [v for (dev, q), pts in data.items() if q == quantity and f"-{kind}-" in dev
+                for v in _by_hours(pts, hours, weekend=weekend)]  # fmt: skip
+
+    # Traffic: weekday morning rush is many times the night; weekend mornings are quieter than weekdays.
+    rush = mean(pooled("traffic_count", "traffic", (7, 9), weekend=False))
+    night = mean(pooled("traffic_count", "traffic", (1, 4)))
+    weekend_morning = mean(pooled("traffic_count", "traffic", (7, 9), weekend=True))
+    assert rush > 5 * night
+    assert weekend_morning < 0.6 * rush
+    # Noise: nights at least 10 dB quieter than the evening rush.
+    assert mean(pooled("noise", "noise", (17, 19), weekend=False)) - mean(pooled("noise", "noise", (1, 4))) > 10
+    # Heat: afternoons at least 4 degrees warmer than the early morning; humidity the other way round.
+    afternoon = mean(pooled("temperature", "weather", (13, 16)))
+    dawn = mean(pooled("temperature", "weather", (4, 6)))
+    assert afternoon - dawn > 4
+    assert mean(pooled("humidity", "weather", (4, 6))) > mean(pooled("humidity", "weather", (13, 16))) + 5
+    # Streetlights draw power at night and almost nothing by day.
+    assert min(pooled("power", "streetlight", (20, 23))) > 50
+    assert max(pooled("power", "streetlight", (9, 16))) < 5
+    # Bins fill up and are emptied on their district's schedule (Bukit Hijau: Mondays and Thursdays only).
+    bins = {dev: pts for (dev, q), pts in data.items() if q == "bin_fill"}
+    emptied = {dev for dev, pts in bins.items() if any(b[1] <= 6 < a[1] - 4 for a, b in pairwise(pts))}
+    assert not any(dev.startswith("bukit-hijau") for dev in emptied)
+    assert len(emptied) > 0.75 * len(bins)
+    assert all(pts[-1][1] > pts[0][1] for dev, pts in bins.items() if dev.startswith("bukit-hijau"))
+
+
+def test_rain_raises_rivers_and_drains_with_a_lag_and_a_recession():
+    # Seed 4 brings natural afternoon storms in the first three days (no scenario incident at all).
+    readings, _ = run_in_memory(Scenario(name="calm"), until_s=3 * DAY, seed=4)
+    data = series(readings)
+    storms = 0
+    for district in ("kota-lama", "pelabuhan", "sungai-barat", "industri-timur", "taman-sari", "bukit-hijau"):
+        rain = data[(f"{district}-rain-01", "rainfall")]
+        river = dict(data[(f"{district}-water-01", "water_level")])
+        drain = dict(data[(f"{district}-water-02", "water_level")])
+        wettest = max(rain, key=lambda p: p[1])
+        if wettest[1] < 0.2:  # less than 12 mm/h at its heaviest: not a storm here
+            continue
+        storms += 1
+        t_rain = wettest[0]
+        before = river.get(t_rain - 3_600_000, min(river.values()))
+        # The drain peaks first (minutes), the river later (an hour or more), both above their dry level...
+        window = [t for t in river if t_rain - 3_600_000 <= t <= t_rain + 6 * 3_600_000]
+        river_peak = max(window, key=lambda t: river[t])
+        drain_peak = max(window, key=lambda t: drain[t])
+        assert river[river_peak] > before + 0.1
+        assert drain_peak < river_peak
+        assert river_peak - t_rain >= 30 * 60_000
+        # ...and the river recedes slowly: two hours after its peak it is still above where it started.
+        later = river.get(river_peak + 2 * 3_600_000)
+        assert later is None or before < later < river[river_peak]
+    assert storms >= 3
