@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.queries import is_public_step
@@ -88,6 +88,7 @@ class WebhookDispatcher:
         self._poll_s = poll_s
         self._max_attempts = max_attempts
         self._backoff_s = backoff_s
+        self._timeout_s = timeout_s
         self._client = httpx.Client(timeout=timeout_s, follow_redirects=False)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,13 +113,16 @@ class WebhookDispatcher:
 
     def run_once(self, now: datetime | None = None) -> int:
         """Queue new events, then send what is due; returns how many deliveries succeeded."""
-        self.enqueue()
-        return self.send_due(now or datetime.now(UTC))
+        now = now or datetime.now(UTC)
+        self.enqueue(now)
+        return self.send_due(now)
 
-    def enqueue(self) -> int:
+    def enqueue(self, now: datetime) -> int:
         queued = 0
         with self._sessions.begin() as session:
-            for hook in session.scalars(select(Webhook).where(Webhook.active.is_(True))):
+            # Row locks on PostgreSQL: two dispatchers never queue the same event twice.
+            hooks = select(Webhook).where(Webhook.active.is_(True)).with_for_update(skip_locked=True)
+            for hook in session.scalars(hooks):
                 rows = session.execute(
                     select(TicketEvent, Ticket)
                     .join(Ticket, TicketEvent.ticket_id == Ticket.id)
@@ -134,7 +138,7 @@ class WebhookDispatcher:
                         continue
                     if not is_public_step(event):
                         continue  # internal comments stay inside the city
-                    session.add(WebhookDelivery(webhook_id=hook.id, event_id=event.id))
+                    session.add(WebhookDelivery(webhook_id=hook.id, event_id=event.id, next_attempt_at=now))
                     queued += 1
         return queued
 
@@ -152,50 +156,66 @@ class WebhookDispatcher:
             sent += self._send(delivery_id, now)
         return sent
 
-    def _send(self, delivery_id: int, now: datetime) -> int:
+    def _claim(self, delivery_id: int, now: datetime) -> bool:
+        """Take a due delivery for one attempt; another dispatcher that raced us finds it taken."""
+        lease = now + timedelta(seconds=self._timeout_s + 30)
         with self._sessions.begin() as session:
+            claimed = session.execute(
+                update(WebhookDelivery)
+                .where(
+                    WebhookDelivery.id == delivery_id,
+                    WebhookDelivery.status == "pending",
+                    WebhookDelivery.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=lease, attempts=WebhookDelivery.attempts + 1)
+            )
+            return bool(claimed.rowcount)  # type: ignore[attr-defined]
+
+    def _send(self, delivery_id: int, now: datetime) -> int:
+        if not self._claim(delivery_id, now):
+            return 0
+        with self._sessions() as session:
             delivery = session.get(WebhookDelivery, delivery_id)
-            if delivery is None or delivery.status != "pending":
-                return 0
-            hook = session.get(Webhook, delivery.webhook_id)
-            event = session.get(TicketEvent, delivery.event_id)
-            if hook is None or event is None or not hook.active:
-                delivery.status = "failed"
-                delivery.last_error = "subscription or event no longer exists"
-                return 0
-            body = orjson.dumps(_payload(delivery.id, event, event.ticket))
-            timestamp = str(int(time.time()))
-            headers = {
-                "Content-Type": "application/json",
-                "User-Agent": "citysense-webhooks",
-                "X-Citysense-Event": event.kind,
-                "X-Citysense-Delivery": str(delivery.id),
-                "X-Citysense-Timestamp": timestamp,
-                "X-Citysense-Signature": sign(hook.secret, timestamp, body),
-            }
-            url, error = hook.url, None
-            delivery.attempts += 1
+            hook = session.get(Webhook, delivery.webhook_id) if delivery is not None else None
+            event = session.get(TicketEvent, delivery.event_id) if delivery is not None else None
+            if delivery is None or hook is None or event is None or not hook.active:
+                request = None
+            else:
+                body = orjson.dumps(_payload(delivery.id, event, event.ticket))
+                timestamp = str(int(time.time()))
+                request = (
+                    hook.url,
+                    body,
+                    {
+                        "Content-Type": "application/json",
+                        "User-Agent": "citysense-webhooks",
+                        "X-Citysense-Event": event.kind,
+                        "X-Citysense-Delivery": str(delivery.id),
+                        "X-Citysense-Timestamp": timestamp,
+                        "X-Citysense-Signature": sign(hook.secret, timestamp, body),
+                    },
+                )
+        error: str | None = "subscription or event no longer exists"
+        if request is not None:
+            url, body, headers = request
             try:
                 response = self._client.post(url, content=body, headers=headers)
-                if response.status_code >= 300:
-                    error = f"HTTP {response.status_code}"
+                error = f"HTTP {response.status_code}" if response.status_code >= 300 else None
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
+        with self._sessions.begin() as session:
+            delivery = session.get(WebhookDelivery, delivery_id)
+            if delivery is None:
+                return 0
             if error is None:
                 delivery.status = "delivered"
                 delivery.delivered_at = datetime.now(UTC)
                 delivery.last_error = None
                 return 1
             delivery.last_error = error
-            if delivery.attempts >= self._max_attempts:
+            if request is None or delivery.attempts >= self._max_attempts:
                 delivery.status = "failed"
-                log.warning(
-                    "webhook %s gave up on delivery %s after %s tries: %s",
-                    hook.id,
-                    delivery.id,
-                    delivery.attempts,
-                    error,
-                )
+                log.warning("webhook delivery %s given up after %s tries: %s", delivery.id, delivery.attempts, error)
             else:
                 wait = min(self._backoff_s * 2 ** (delivery.attempts - 1), _BACKOFF_CAP_S)
                 delivery.next_attempt_at = now + timedelta(seconds=wait)

@@ -8,10 +8,13 @@ queries are written for exactly those two forms.
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders.dashboard import AnnotationQuery, QueryVariable
-from grafana_foundation_sdk.models.dashboard import VariableRefresh, VariableSort
+from grafana_foundation_sdk.models.dashboard import VariableOption, VariableRefresh, VariableSort
 
 from dashboards.datasources import INFLUX, POSTGRES
 from dashboards.queries import SqlAnnotation
+
+# Every variable starts on "All": a dashboard opened cold shows the whole city.
+_ALL = VariableOption(selected=True, text="All", value="$__all")
 
 __all__ = ["device_variable", "district_variable", "kind_variable", "sql_district_variable", "ticket_annotations"]
 
@@ -27,6 +30,7 @@ def district_variable() -> QueryVariable:
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)
         .include_all(True)
+        .current(_ALL)
     )
 
 
@@ -41,6 +45,7 @@ def device_variable(kind: str) -> QueryVariable:
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)
         .include_all(True)
+        .current(_ALL)
     )
 
 
@@ -54,6 +59,7 @@ def sql_district_variable() -> QueryVariable:
         .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
         .multi(True)
         .include_all(True)
+        .current(_ALL)
     )
 
 
@@ -91,4 +97,5 @@ def kind_variable() -> QueryVariable:
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)
         .include_all(True)
+        .current(_ALL)
     )

@@ -33,6 +33,12 @@ def _parse_start(text: str) -> float:
     return moment.timestamp()
 
 
+def _span(seconds: float) -> str:
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:.2f} days"
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
 def simulate(
     scenario: Annotated[
         str,
@@ -132,7 +138,7 @@ def simulate(
     rate = "" if math.isclose(summary.wall_s, 0) else f" ({summary.readings_per_s:,.0f} readings/s)"
     typer.echo(
         f"sent {summary.readings} readings in {summary.packs} packs from {summary.devices} devices to {to}: "
-        f"{summary.simulated_s / 3600:.2f} h simulated in {summary.wall_s:.1f} s{rate}"
+        f"{_span(summary.simulated_s)} simulated in {summary.wall_s:.1f} s{rate}"
     )
     typer.echo(
         f"ground truth: {summary.incidents} incidents, {summary.faults} device faults"

@@ -358,6 +358,25 @@ def test_bad_readings_parameters_are_refused(operator, params):
     assert get_readings(operator, **params).status_code == 422
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="product bug: api/routes/operator.py converts start/end to UTC (and end - 1 h) without catching "
+    "OverflowError, so dates at the edge of the calendar answer 500 instead of 422",
+)
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"start": "0001-01-01T00:00:00+01:00", "end": "0001-01-02T00:00:00Z"},
+        {"end": "0001-01-01T00:30:00Z"},
+        {"start": "9999-12-31T00:00:00Z", "end": "9999-12-31T23:59:59-01:00"},
+    ],
+)
+def test_dates_at_the_edge_of_the_calendar_are_refused_not_crashed(settings, auth, params):
+    with TestClient(create_app(settings), headers=auth, raise_server_exceptions=False) as operator:
+        response = operator.get("/api/v1/readings", params={"device_id": "river-1", "quantity": "pm25", **params})
+    assert response.status_code == 422
+
+
 # --------------------------------------------------------------------------- operator token
 
 OPERATOR_PATHS = ("/api/v1/tickets", "/api/v1/readings?device_id=river-1&quantity=water_level")

@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from api.webhooks import WebhookDispatcher
 from citysense.wire import Reading
 from tests.api.support import key
@@ -54,6 +56,13 @@ def receiver() -> Iterator[Receiver]:
     running = Receiver()
     yield running
     running.close()
+
+
+@pytest.fixture
+def client(settings, city) -> Iterator[TestClient]:
+    """The app without its own dispatcher thread: each test drives one dispatcher by hand."""
+    with TestClient(create_app(settings.model_copy(update={"webhooks_enabled": False}))) as test_client:
+        yield test_client
 
 
 @pytest.fixture

@@ -1,0 +1,84 @@
+"""Every panel's query, with its variables substituted, returns rows from the real servers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from dashboards.render import build_all
+from tests.dashboards.conftest import SILENT_DEVICE
+from tests.dashboards.support import panel_queries
+
+MODELS = build_all()
+QUERIES = panel_queries(MODELS)
+
+
+@pytest.fixture(scope="module")
+def variables(city_servers):
+    servers, time_range = city_servers
+    return {uid: servers.resolve_variables(model, time_range) for uid, model in MODELS.items()}
+
+
+def test_every_variable_query_offers_values(city_servers, variables):
+    assert variables["citysense-overview"]["district"] == [
+        "bukit-hijau", "industri-timur", "kota-lama", "pelabuhan", "sungai-barat", "taman-sari",
+    ]  # fmt: skip
+    assert "sungai-barat-water-01" in variables["citysense-water"]["device"]
+    assert all(d.split("-")[-2] == "air" for d in variables["citysense-air"]["device"])
+    assert "water" in variables["citysense-devices"]["kind"]
+    # The tickets dashboard's districts come from the registry in PostgreSQL.
+    assert "sungai-barat" in variables["citysense-tickets"]["district"]
+    for uid, resolved in variables.items():
+        for name, values in resolved.items():
+            assert values, f"{uid}: variable {name} offers nothing"
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=[q.id for q in QUERIES])
+def test_panel_query_returns_rows(city_servers, variables, query):
+    servers, time_range = city_servers
+    rows = servers.run(query, variables[query.dashboard], time_range)
+    assert rows, f"{query.id} returned no rows"
+    assert any(value is not None for row in rows for value in row[1:]), f"{query.id}: only empty values"
+
+
+def _query(dashboard, title):
+    return next(q for q in QUERIES if q.dashboard == dashboard and q.where == title)
+
+
+def test_a_silent_device_shows_silent_in_the_reporting_timeline(city_servers, variables):
+    servers, time_range = city_servers
+    query = _query("citysense-devices", "Reporting, per device")
+    rows = servers.run(query, variables["citysense-devices"], time_range)
+    by_device: dict[str, list[int]] = {}
+    for device, _time, count in rows:
+        by_device.setdefault(device, []).append(count)
+    assert by_device[SILENT_DEVICE][-1] == 0  # the last 15 minutes: nothing
+    assert by_device["taman-sari-water-01"][-1] > 0
+    reporting = servers.run(_query("citysense-devices", "Devices reporting"), variables["citysense-devices"], time_range)
+    seen = servers.run(
+        _query("citysense-devices", "Devices seen in the time range"), variables["citysense-devices"], time_range
+    )
+    assert seen[0][1] - reporting[0][1] == 1  # exactly the silent gauge
+
+
+def test_ticket_panels_show_the_open_flood_and_the_resolved_pollution(city_servers, variables):
+    servers, time_range = city_servers
+    chosen = variables["citysense-tickets"]
+    open_rows = servers.run(_query("citysense-tickets", "Open tickets by age"), chosen, time_range)
+    assert [(row[2], row[3]) for row in open_rows] == [("sungai-barat", "flood")]
+    assert open_rows[0][7] > 0  # its age in seconds
+    resolved = servers.run(_query("citysense-tickets", "Time to resolve by type"), chosen, time_range)
+    assert [row[0] for row in resolved] == ["air_quality"]
+    assert resolved[0][2] > 0
+    annotations = servers.run(_query("citysense-air", "annotation Tickets"), variables["citysense-air"], time_range)
+    assert len(annotations) == 1 and "air" in annotations[0][3]
+    start, end = annotations[0][0], annotations[0][1]
+    assert time_range.start_ms <= start < end <= datetime.now(UTC).timestamp() * 1000
+
+
+def test_districts_now_covers_every_district(city_servers, variables):
+    servers, time_range = city_servers
+    query = next(q for q in QUERIES if q.dashboard == "citysense-overview" and q.where == "Districts now")
+    rows = servers.run(query, variables["citysense-overview"], time_range)
+    assert {row[0] for row in rows} == set(variables["citysense-overview"]["district"])
