@@ -51,6 +51,12 @@ class BrokerSettings(BaseModel):
         parts = urlsplit(value)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError("broker url must look like mqtt://host:1883 or mqtts://host:8883")
+        try:
+            port = parts.port  # urllib raises on a port that is not a number in 0..65535
+        except ValueError:
+            port = 0
+        if port == 0:
+            raise ValueError(f"broker url {value!r} has no usable port (1..65535)")
         return value
 
     @property
@@ -60,7 +66,9 @@ class BrokerSettings(BaseModel):
     @property
     def port(self) -> int:
         parts = urlsplit(self.url)
-        return parts.port or (8883 if parts.scheme == "mqtts" else 1883)
+        if parts.port is None:
+            return 8883 if parts.scheme == "mqtts" else 1883
+        return parts.port
 
     @property
     def tls(self) -> bool:

@@ -40,7 +40,10 @@ def device_variable(kind: str) -> QueryVariable:
         QueryVariable("device")
         .label("Device")
         .datasource(INFLUX)
-        .query(f'SHOW TAG VALUES FROM "readings" WITH KEY = "device" WHERE "district" =~ /^$district$/ AND "kind" = \'{kind}\'')
+        .query(
+            'SHOW TAG VALUES FROM "readings" WITH KEY = "device"'
+            f' WHERE "district" =~ /^$district$/ AND "kind" = \'{kind}\''
+        )
         .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)
@@ -77,12 +80,7 @@ def ticket_annotations(*service_codes: str) -> AnnotationQuery:
         " ORDER BY opened_at"
     )
     return (
-        AnnotationQuery()
-        .name("Tickets")
-        .datasource(POSTGRES)
-        .enable(True)
-        .icon_color("red")
-        .target(SqlAnnotation(sql))
+        AnnotationQuery().name("Tickets").datasource(POSTGRES).enable(True).icon_color("red").target(SqlAnnotation(sql))
     )
 
 

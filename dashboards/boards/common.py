@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dashboards.queries import InfluxQL, district_filter
 
-__all__ = ["DEVICES_REPORTING", "by_device", "by_district", "latest_by_device"]
+__all__ = ["DEVICES_REPORTING", "REPORTING_WINDOW", "by_device", "by_district", "latest_by_device"]
 
-# A device is reporting when it sent anything in the last 15 minutes (four missed minutely reports,
-# or three missed 5-minute ones).
+# A device is reporting when it sent anything in the last 30 minutes: two missed reports of the
+# slowest kind (bins, every 15 minutes), many of the minutely ones.
+REPORTING_WINDOW = "30m"
 DEVICES_REPORTING = (
     'SELECT count("last") FROM (SELECT last("value") FROM "readings"'
-    f' WHERE time > now() - 15m AND {district_filter()} GROUP BY "device")'
+    f' WHERE time > now() - {REPORTING_WINDOW} AND {district_filter()} GROUP BY "device")'
 )
 
 

@@ -14,6 +14,7 @@ from grafana_foundation_sdk.models.dashboard import (
     ValueMappingResult,
 )
 
+from dashboards.boards.common import REPORTING_WINDOW
 from dashboards.datasources import INFLUX
 from dashboards.panels import Board, stat_panel, state_timeline, table_panel
 from dashboards.queries import InfluxQL, district_filter
@@ -31,12 +32,12 @@ def build() -> Board:
     board.add(
         stat_panel(
             "Devices reporting",
-            "Chosen devices that sent a reading in the last 15 minutes.",
+            "Chosen devices that sent a reading in the last 30 minutes.",
             INFLUX,
             [
                 InfluxQL(
                     'SELECT count("last") FROM (SELECT last("value") FROM "readings"'
-                    f' WHERE time > now() - 15m AND {_CHOSEN} GROUP BY "device")'
+                    f' WHERE time > now() - {REPORTING_WINDOW} AND {_CHOSEN} GROUP BY "device")'
                 )
             ],
             bands=((None, "green"),),
@@ -73,12 +74,13 @@ def build() -> Board:
     board.add(
         state_timeline(
             "Reporting, per device",
-            "Each device per 15 minutes: green when it delivered readings, red when silent.",
+            "Each device per 30 minutes: green when it delivered readings, red when silent (the newest "
+            "half hour is still filling).",
             INFLUX,
             [
                 InfluxQL(
                     f'SELECT count("value") FROM "readings" WHERE $timeFilter AND {_CHOSEN}'
-                    ' GROUP BY time(15m), "device" fill(0)'
+                    f' GROUP BY time({REPORTING_WINDOW}), "device" fill(0)'
                 ).alias("$tag_device")
             ],
             mappings=[
@@ -107,9 +109,7 @@ def build() -> Board:
                 )
             ],
             sort_by="last seen",
-            transformations=[
-                DataTransformerConfig(id_val="organize", options={"renameByName": {"Time": "last seen"}})
-            ],
+            transformations=[DataTransformerConfig(id_val="organize", options={"renameByName": {"Time": "last seen"}})],
         ),
         width=24,
         height=10,

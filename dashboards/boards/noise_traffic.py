@@ -14,7 +14,12 @@ UID = "citysense-noise-traffic"
 
 def build() -> Board:
     board = (
-        Board(UID, "Noise and traffic", "Noise levels by district and sensor; vehicles counted.", tags=["noise", "traffic"])
+        Board(
+            UID,
+            "Noise and traffic",
+            "Noise levels by district and sensor; vehicles counted.",
+            tags=["noise", "traffic"],
+        )
         .variables(district_variable(), device_variable("noise"))
         .annotate(ticket_annotations())
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models.dashboard import DataTransformerConfig
 
-from dashboards.boards.common import DEVICES_REPORTING, by_district
+from dashboards.boards.common import DEVICES_REPORTING, REPORTING_WINDOW, by_district
 from dashboards.datasources import INFLUX, POSTGRES
 from dashboards.panels import Board, bar_gauge, stat_panel, table_panel, time_series
 from dashboards.queries import InfluxQL, Sql, district_filter
@@ -25,7 +25,7 @@ def build() -> Board:
     board.add(
         stat_panel(
             "Devices reporting",
-            "Devices that sent a reading in the last 15 minutes.",
+            "Devices that sent a reading in the last 30 minutes.",
             INFLUX,
             [InfluxQL(DEVICES_REPORTING)],
         ),
@@ -37,7 +37,12 @@ def build() -> Board:
             "Open tickets",
             "Tickets not yet resolved in the chosen districts.",
             POSTGRES,
-            [Sql("SELECT count(*) AS \"open tickets\" FROM tickets WHERE status <> 'resolved' AND district IN ($district)")],
+            [
+                Sql(
+                    'SELECT count(*) AS "open tickets" FROM tickets'
+                    " WHERE status <> 'resolved' AND district IN ($district)"
+                )
+            ],
             bands=((None, "green"), (1, "orange"), (5, "red")),
         ),
         width=6,
@@ -62,7 +67,8 @@ def build() -> Board:
     board.add(
         table_panel(
             "Districts now",
-            "Last 15 minutes per district: mean PM2.5, highest water level, mean noise, devices reporting.",
+            "Per district: mean PM2.5, highest water level and mean noise of the last 15 minutes; devices "
+            "reporting in the last 30.",
             INFLUX,
             [
                 InfluxQL(
@@ -71,7 +77,8 @@ def build() -> Board:
                     result_format="table",
                 ),
                 InfluxQL(
-                    f'SELECT max("value") AS "water level (m)" FROM "readings" WHERE "quantity" = \'water_level\' {_NOW}',
+                    'SELECT max("value") AS "water level (m)" FROM "readings"'
+                    f" WHERE \"quantity\" = 'water_level' {_NOW}",
                     ref_id="B",
                     result_format="table",
                 ),
@@ -82,7 +89,7 @@ def build() -> Board:
                 ),
                 InfluxQL(
                     'SELECT count("last") AS "devices reporting" FROM (SELECT last("value") FROM "readings"'
-                    f' WHERE time > now() - 15m AND {district_filter()} GROUP BY "device", "district")'
+                    f' WHERE time > now() - {REPORTING_WINDOW} AND {district_filter()} GROUP BY "device", "district")'
                     ' GROUP BY "district"',
                     ref_id="D",
                     result_format="table",

@@ -14,7 +14,9 @@ UID = "citysense-platform"
 
 
 def build() -> Board:
-    board = Board(UID, "Platform", "Ingest rate into the store, devices delivering, tickets flowing.", tags=["platform"])
+    board = Board(
+        UID, "Platform", "Ingest rate into the store, devices delivering, tickets flowing.", tags=["platform"]
+    )
     board.add(
         time_series(
             "Readings stored per minute, by kind",

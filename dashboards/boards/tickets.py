@@ -51,7 +51,7 @@ def build() -> Board:
             POSTGRES,
             [
                 Sql(
-                    f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_RESOLVE_S}) AS \"median\""
+                    f'SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {_RESOLVE_S}) AS "median"'
                     f" FROM tickets WHERE {_RESOLVED_IN_RANGE}"
                 )
             ],
@@ -65,7 +65,12 @@ def build() -> Board:
             "Open by type",
             "Open tickets per service (flood, air quality, residents' report types).",
             POSTGRES,
-            [Sql(f'SELECT service_code AS "type", count(*) AS "open" FROM tickets WHERE {_OPEN} GROUP BY 1 ORDER BY 2 DESC')],
+            [
+                Sql(
+                    'SELECT service_code AS "type", count(*) AS "open"'
+                    f" FROM tickets WHERE {_OPEN} GROUP BY 1 ORDER BY 2 DESC"
+                )
+            ],
             bands=((None, "orange"),),
         ),
         width=6,

@@ -15,7 +15,9 @@ UID = "citysense-water"
 
 def build() -> Board:
     board = (
-        Board(UID, "Water and flood", "Gauge levels against alert levels and the flood level; rainfall.", tags=["water"])
+        Board(
+            UID, "Water and flood", "Gauge levels against alert levels and the flood level; rainfall.", tags=["water"]
+        )
         .variables(district_variable(), device_variable("water"))
         .annotate(ticket_annotations("flood"))
     )

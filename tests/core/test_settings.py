@@ -187,12 +187,7 @@ def test_out_of_range_keepalive_is_refused():
         BrokerSettings(keepalive_s=1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: BrokerSettings accepts a URL whose port is not a port; "
-    "BrokerSettings.port then raises ValueError when a client connects (citysense/mqtt.py)",
-)
-@pytest.mark.parametrize("url", ["mqtt://host:99999", "mqtt://host:abc", "mqtts://host:-1"])
+@pytest.mark.parametrize("url", ["mqtt://host:99999", "mqtt://host:abc", "mqtts://host:-1", "mqtt://host:0"])
 def test_a_broker_url_with_a_bad_port_is_refused(url):
     with pytest.raises(ValidationError, match="broker url"):
         BrokerSettings(url=url)

@@ -2,7 +2,7 @@
 
 The fleet is the shipped default city; the scenario puts a pollution episode early in the hour
 (its ticket resolves), a flood in its last third (its ticket is still open) and one river gauge
-that falls silent for the last twenty minutes.
+that falls silent for the last 35 minutes.
 """
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ SILENT_DEVICE = "taman-sari-water-02"
 SCENARIO = f"""
 name: dashboards
 incidents:
-  - {{kind: pollution, district: industri-timur, cause: industrial, start_s: 300, duration_s: 900, ramp_s: 60, peak: 160}}
+  - {{kind: pollution, district: industri-timur, cause: industrial, start_s: 300, duration_s: 900,
+      ramp_s: 60, peak: 160}}
   - {{kind: flood, district: sungai-barat, start_s: 2400, duration_s: 7200, ramp_s: 300, lag_s: 0, peak: 3.4}}
 faults:
-  - {{kind: silence, device: {SILENT_DEVICE}, start_s: 2400, duration_s: 7200}}
+  - {{kind: silence, device: {SILENT_DEVICE}, start_s: 1500, duration_s: 7200}}
 """
 
 

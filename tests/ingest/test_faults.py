@@ -78,8 +78,12 @@ def test_ingest_killed_with_sigkill_mid_stream_loses_nothing_after_restart(broke
     try:
         # The session and its subscription exist once a first message comes through.
         probe = {wire.readings_topic("dev-0"): payloads[wire.readings_topic("dev-0")][:1]}
-        publish_all(broker.settings, probe)
-        wait_until(lambda: store.count() == 10, what="ingest up")
+
+        def stored_probe() -> bool:
+            publish_all(broker.settings, probe)  # lost until the subscription exists; stored once after
+            return store.count() == 10
+
+        wait_until(stored_probe, what="ingest up")
         publisher = publish_in_background(broker.settings, payloads)
         wait_until(lambda: store.count() > 600, what="ingest mid-stream")
     finally:
@@ -113,7 +117,10 @@ def test_a_broker_restart_mid_stream_loses_nothing(tmp_path):
             broker.start()
             after = stream(devices=3, packs=50, pack_size=10, start_ms=START_MS + 1_000_000)
             publish_all(broker.settings, after)
-            wait_until(lambda: store.count() == 4500, timeout_s=60, what="every reading stored")
+            try:
+                wait_until(lambda: store.count() == 4500, timeout_s=60, what="every reading stored")
+            except AssertionError:
+                raise AssertionError(f"{store.count()} {worker.counters.snapshot()}") from None
         finally:
             worker.stop()
         merged = {topic: before[topic] + after[topic] for topic in before}
