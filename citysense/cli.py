@@ -14,6 +14,7 @@ import typer
 from citysense.errors import CitysenseError
 from citysense.keys import keys_app
 from citysense.provisioning.cli import devices_app
+from dashboards.cli import dashboards_app
 from edge.cli import edge_app
 from simulators.cli import simulate
 
@@ -28,6 +29,7 @@ app.add_typer(mqtt_app, name="mqtt")
 app.add_typer(edge_app, name="edge")
 app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
+app.add_typer(dashboards_app, name="dashboards")
 app.command()(simulate)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
@@ -149,6 +149,17 @@ class AnalyticsSettings(CommonSettings):
     quiet_period_s: float = Field(default=600.0, gt=0)
     water_level_flood_m: float = Field(default=2.5, gt=0)
     pm25_unhealthy_ugm3: float = Field(default=55.5, gt=0)
+    # Analytics rules and detectors (issue 6): air index for categories, the other rules' limits,
+    # per-district/per-device overrides, forecasts, warm-up from the store and saved models.
+    air_index: Literal["us_aqi", "ispu"] = "us_aqi"
+    bin_full_pct: float = Field(default=97.0, gt=0, le=100)
+    lamp_out_w: float = Field(default=0.5, ge=0)
+    noise_limit_db: float = Field(default=78.0, gt=0)
+    thresholds_file: Path | None = None
+    forecast_horizon_s: float = Field(default=1800.0, gt=0)
+    clock_tolerance_s: float = Field(default=90.0, gt=0)
+    warmup_s: float = Field(default=2 * 86_400.0, ge=0)
+    models_dir: Path | None = None
 
 
 class ApiSettings(CommonSettings):

@@ -1,4 +1,6 @@
-"""Grafana dashboards as code: generated, provisioned and pushed (see the project's issue tracker).
+"""Grafana dashboards as code: generated from Python, provisioned, pushed and tested.
 
-Nothing is generated yet; the embedded demo's operators use the status page and the operator API.
+`render.build_all()` gives every dashboard's JSON model by uid; `boards/` holds one module per
+dashboard; `push` brings an existing Grafana up to date; `interpolate` substitutes variables as
+Grafana does, so every panel's query can be run against a real store. See docs/dashboards.md.
 """

@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from citysense.errors import CitysenseError
 from dashboards.datasources import INFLUX_TYPE, INFLUX_UID, POSTGRES_TYPE, POSTGRES_UID
-
-if TYPE_CHECKING:
-    from grafana_client import GrafanaApi
 
 __all__ = [
     "Action",
@@ -74,7 +71,6 @@ class DataSourceSettings:
     postgres_user: str = "citysense"
     postgres_password: str | None = None
     postgres_sslmode: str = "disable"
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 def datasource_payloads(settings: DataSourceSettings) -> list[dict[str, Any]]:
@@ -159,7 +155,7 @@ def _get(call: Any, *args: Any) -> dict[str, Any] | None:
 
 
 def push(
-    api: GrafanaApi,
+    api: Any,
     dashboards: Mapping[str, Mapping[str, Any]],
     *,
     datasources: Sequence[Mapping[str, Any]] = (),
@@ -168,7 +164,10 @@ def push(
     update_secrets: bool = False,
     dry_run: bool = False,
 ) -> list[Outcome]:
-    """Bring Grafana to the given state; what was done to each object, in order."""
+    """Bring Grafana to the given state; what was done to each object, in order.
+
+    `api` is a `grafana_client.GrafanaApi` (untyped, hence Any here).
+    """
     from grafana_client.client import GrafanaException
 
     outcomes: list[Outcome] = []
@@ -194,7 +193,12 @@ def push(
             if not dry_run and action is not Action.UNCHANGED:
                 body = {k: v for k, v in model.items() if k not in _DASHBOARD_SERVER_KEYS}
                 api.dashboard.update_dashboard(
-                    {"dashboard": body, "folderUid": folder_uid, "overwrite": True, "message": "citysense dashboards push"}
+                    {
+                        "dashboard": body,
+                        "folderUid": folder_uid,
+                        "overwrite": True,
+                        "message": "citysense dashboards push",
+                    }
                 )
             outcomes.append(Outcome("dashboard", uid, action))
     except GrafanaException as exc:

@@ -62,6 +62,11 @@ class MqttSource:
         self.protocol = "MQTT 5"
 
     @property
+    def connections(self) -> int:
+        """How many times this source has connected (and subscribed)."""
+        return self._generation
+
+    @property
     def subscription(self) -> str:
         return wire.SHARED_READINGS_FILTER if self.settings.shared_subscription else wire.READINGS_FILTER
 

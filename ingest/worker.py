@@ -47,10 +47,8 @@ class IngestWorker:
         self.failure: BaseException | None = None
         self.source = MqttSource(settings, self._receive)
         limits = wire.Limits(retention_s=settings.retention_s)
-        self.processors: list[Processor] = [
-            Validate(limits),
-            Enrich(registry or DeviceRegistry(settings.tickets_url, refresh_s=settings.registry_refresh_s)),
-        ]
+        self.registry = registry or DeviceRegistry(settings.tickets_url, refresh_s=settings.registry_refresh_s)
+        self.processors: list[Processor] = [Validate(limits), Enrich(self.registry)]
         self.sink = StoreSink(store, self.counters, self._stop)
         self._threads: list[threading.Thread] = []
 
@@ -59,6 +57,7 @@ class IngestWorker:
         return self.source.subscription
 
     def start(self) -> None:
+        self.registry.tags()  # the first read of the registry is slow: not in the first batch's path
         self._threads = [
             threading.Thread(target=self._batch_loop, name="ingest-batcher", daemon=True),
             threading.Thread(target=self._sink_loop, name="ingest-sink", daemon=True),

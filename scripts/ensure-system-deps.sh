@@ -5,6 +5,10 @@ set -euo pipefail
 
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+# The status page is tested in a real headless Chromium (Debian's; Playwright never downloads one).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+# The dashboards' panel queries (and the InfluxDB adapter) run against a real InfluxDB 1.x.
+command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || need+=(influxdb)
 
 start_postgres() {
   # The tests use a local PostgreSQL (127.0.0.1:5432, trust auth for 'postgres'); start it if it is installed but down.

@@ -107,9 +107,15 @@ class LevelShift:
     name = "level_shift"
 
     def __init__(
-        self, *, alpha: float = 0.01, drift: float = 0.5, h: float = 12.0, clip: float = 4.0,
-        floor: float = 0.1, min_samples: int = 30,
-    ) -> None:  # fmt: skip
+        self,
+        *,
+        alpha: float = 0.01,
+        drift: float = 0.5,
+        h: float = 12.0,
+        clip: float = 4.0,
+        floor: float = 0.1,
+        min_samples: int = 30,
+    ) -> None:
         if not 0 < alpha < 1 or h <= 0 or drift < 0 or floor <= 0:
             raise ValueError("LevelShift needs 0 < alpha < 1, h > 0, drift >= 0, floor > 0")
         self.alpha, self.drift, self.h, self.clip, self.floor = alpha, drift, h, clip, floor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dashboards.boards import air, devices, noise_traffic, overview, platform, tickets, water
+from dashboards.boards import air, devices, noise_traffic, overview, pipeline, tickets, water
 from dashboards.panels import Board
 
 __all__ = ["ALL"]
@@ -16,5 +16,5 @@ ALL: tuple[Callable[[], Board], ...] = (
     noise_traffic.build,
     devices.build,
     tickets.build,
-    platform.build,
+    pipeline.build,
 )

@@ -17,7 +17,10 @@ def stream(devices: int, packs: int, pack_size: int, *, start_ms: int | None = N
         out[wire.readings_topic(device)] = [
             wire.build_pack(
                 device,
-                [wire.Reading(device, "pm25", float(k % 500), start_ms + (p * pack_size + k) * 10) for k in range(pack_size)],
+                [
+                    wire.Reading(device, "pm25", float(k % 500), start_ms + (p * pack_size + k) * 10)
+                    for k in range(pack_size)
+                ],
             )
             for p in range(packs)
         ]

@@ -1,0 +1,275 @@
+"""Device health: stuck values, physically implausible jumps, silence, clock skew, drift against neighbours.
+
+These say a *device* is wrong, not the city: their findings become `device_fault` tickets for
+the device, and the readings they flag are kept out of the incident rules and out of learning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from citysense.wire import Reading
+
+__all__ = ["ClockCheck", "ImplausibleJump", "NeighbourDrift", "SilenceWatch", "StuckValue"]
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    n = len(ordered)
+    return 0.5 * (ordered[(n - 1) // 2] + ordered[n // 2])
+
+
+class StuckValue:
+    """A value repeated far more often in a row than this series repeats by chance.
+
+    It learns `p`, how often a reading equals the one before (Laplace-smoothed, from normal
+    stretches only), and scores a run of `L` equal values as `L * ln(1/p) / ln(1/alpha)`: a
+    score of 1 is a run with chance below `alpha` under normal behaviour. Series that repeat all
+    the time (a dry rain gauge) need very long runs, as they should.
+    """
+
+    name = "stuck"
+
+    def __init__(self, *, alpha: float = 1e-9, min_samples: int = 60, max_p: float = 0.995) -> None:
+        if not 0 < alpha < 1 or not 0 < max_p < 1:
+            raise ValueError("StuckValue needs 0 < alpha < 1 and 0 < max_p < 1")
+        self.alpha, self.min_samples, self.max_p = alpha, min_samples, max_p
+        self.last: float | None = None
+        self.run = 0
+        self.repeats = 0
+        self.transitions = 0
+
+    @property
+    def p(self) -> float:
+        return min(self.max_p, (self.repeats + 1) / (self.transitions + 2))
+
+    def learn_one(self, x: Reading) -> None:
+        if self.last is not None:
+            same = x.value == self.last
+            if self.run < 5:  # a long run may be the fault itself: do not learn from it
+                self.transitions += 1
+                self.repeats += same
+            self.run = self.run + 1 if same else 1
+        else:
+            self.run = 1
+        self.last = x.value
+
+    def score_one(self, x: Reading) -> float:
+        if self.transitions < self.min_samples or self.last is None:
+            return 0.0
+        run = self.run + 1 if x.value == self.last else 1
+        return run * math.log(1 / self.p) / math.log(1 / self.alpha)
+
+
+class ImplausibleJump:
+    """A value that leaves the recent level by more than the physics of the quantity allows.
+
+    The reference is the median of the last accepted values; the allowed step is the larger of
+    `max_step` (what the quantity can plausibly do between two readings) and `k` robust sigmas
+    of the recent values. Values above `ceiling` are implausible whatever came before. A jumped
+    value is not learned, unless `accept_after` jumps come in a row: then the level really moved
+    (a fast flood in a demo) and the window restarts from the new values. `up_only` suits
+    quantities that legitimately fall at once (a bin being emptied).
+    """
+
+    name = "implausible_jump"
+
+    def __init__(
+        self,
+        *,
+        max_step: float,
+        k: float = 8.0,
+        ceiling: float = math.inf,
+        up_only: bool = False,
+        accept_after: int = 3,
+        window: int = 15,
+        min_samples: int = 5,
+    ) -> None:
+        if max_step <= 0 or k <= 0 or accept_after < 1 or window < 3:
+            raise ValueError("ImplausibleJump needs max_step > 0, k > 0, accept_after >= 1, window >= 3")
+        self.max_step, self.k, self.ceiling, self.up_only = max_step, k, ceiling, up_only
+        self.accept_after, self.min_samples = accept_after, min_samples
+        self.window: deque[float] = deque(maxlen=window)
+        self.rejected: list[float] = []
+        self._level = 0.0
+        self._spread = 0.0
+
+    def _refresh(self) -> None:
+        recent = list(self.window)
+        self._level = _median(recent[-5:])
+        centre = _median(recent)
+        self._spread = 1.4826 * _median([abs(v - centre) for v in recent])
+
+    def score_one(self, x: Reading) -> float:
+        if x.value > self.ceiling:
+            return 1.0 + (x.value - self.ceiling) / max(abs(self.ceiling), 1.0)
+        if len(self.window) < self.min_samples:
+            return 0.0
+        step = x.value - self._level
+        if self.up_only and step < 0:
+            return 0.0
+        return abs(step) / max(self.max_step, self.k * self._spread)
+
+    def learn_one(self, x: Reading) -> None:
+        if self.score_one(x) >= 1.0:
+            self.rejected.append(x.value)
+            if len(self.rejected) < self.accept_after:
+                return
+            self.window.clear()
+            self.window.extend(self.rejected)
+        else:
+            self.window.append(x.value)
+        self.rejected = []
+        self._refresh()
+
+
+class SilenceWatch:
+    """A device that stopped reporting: no reading for `factor` times its usual interval.
+
+    The usual interval is the median of its recent gaps; `min_gap_s` keeps fast reporters from
+    alarming on a short network hiccup. `score_one` scores a reading by the gap before it (late
+    readings), `silent()` lists devices overdue now.
+    """
+
+    name = "silence"
+
+    def __init__(self, *, factor: float = 6.0, min_gap_s: float = 900.0, min_samples: int = 5) -> None:
+        if factor <= 1 or min_gap_s <= 0:
+            raise ValueError("SilenceWatch needs factor > 1 and min_gap_s > 0")
+        self.factor, self.min_gap_ms, self.min_samples = factor, min_gap_s * 1000, min_samples
+        self.last_ms: dict[str, int] = {}
+        self.gaps: dict[str, deque[int]] = {}
+        self.usual_ms: dict[str, float] = {}
+
+    def learn_one(self, x: Reading) -> None:
+        last = self.last_ms.get(x.device_id)
+        if last is not None and x.time_ms <= last:
+            return  # another quantity of the same pack, or a late reading
+        if last is not None:
+            gaps = self.gaps.setdefault(x.device_id, deque(maxlen=16))
+            gaps.append(x.time_ms - last)
+            if len(gaps) >= self.min_samples:
+                self.usual_ms[x.device_id] = _median([float(g) for g in gaps])
+        self.last_ms[x.device_id] = x.time_ms
+
+    def limit_ms(self, device_id: str) -> float | None:
+        usual = self.usual_ms.get(device_id)
+        return None if usual is None else max(self.factor * usual, self.min_gap_ms)
+
+    def score_one(self, x: Reading) -> float:
+        last, limit = self.last_ms.get(x.device_id), self.limit_ms(x.device_id)
+        if last is None or limit is None or x.time_ms <= last:
+            return 0.0
+        return (x.time_ms - last) / limit
+
+    def silent(self, now_ms: int) -> list[tuple[str, int]]:
+        """(device, milliseconds since its last reading) of every device overdue at `now_ms`."""
+        overdue = []
+        for device_id, last in self.last_ms.items():
+            limit = self.limit_ms(device_id)
+            if limit is not None and now_ms - last > limit:
+                overdue.append((device_id, now_ms - last))
+        return overdue
+
+    def forget(self, device_id: str) -> None:
+        """Stop watching a device (decommissioned, or already reported and not yet back)."""
+        self.last_ms.pop(device_id, None)
+
+
+@dataclass(frozen=True, slots=True)
+class ClockCheck:
+    """A device clock off from the receiver's by more than `tolerance_s` (score 1 at the tolerance).
+
+    Not a learning detector: it needs the time the reading arrived, which only the receiver knows.
+    """
+
+    tolerance_s: float = 90.0
+    name: str = "clock_skew"
+
+    def score(self, x: Reading, received_ms: int) -> float:
+        return abs(x.time_ms - received_ms) / (self.tolerance_s * 1000)
+
+
+class _Residuals:
+    __slots__ = ("baseline", "fast", "n", "scale")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.baseline = 0.0
+        self.fast = 0.0
+        self.scale = 0.0
+
+
+class NeighbourDrift:
+    """A device slowly leaving its neighbours (same kind, same quantity, nearby): calibration drift.
+
+    The residual is the device's value minus the median of its neighbours' fresh values, relative
+    to that median (plus `floor`). Each device's usual residual (its calibration offset) and its
+    spread are learned slowly; the score is how far a faster average of the residual has moved from
+    the usual one, in units of `k` spreads. A city-wide event (a storm, a smog day) moves everyone
+    and leaves residuals alone; a drifting device moves alone. The usual residual stops learning
+    while a device looks drifted, so a drift is not learned away.
+    """
+
+    name = "neighbour_drift"
+
+    def __init__(
+        self,
+        *,
+        k: float = 5.0,
+        floor: float = 1.0,
+        fresh_s: float = 300.0,
+        slow: float = 0.002,
+        fast: float = 0.03,
+        min_samples: int = 240,
+        min_neighbours: int = 2,
+        min_scale: float = 0.02,
+    ) -> None:
+        if k <= 0 or floor <= 0 or not 0 < slow < fast < 1:
+            raise ValueError("NeighbourDrift needs k > 0, floor > 0 and 0 < slow < fast < 1")
+        self.k, self.floor, self.fresh_ms = k, floor, fresh_s * 1000
+        self.slow, self.fast, self.min_samples, self.min_neighbours = slow, fast, min_samples, min_neighbours
+        self.min_scale = min_scale
+        self.latest: dict[str, tuple[int, float]] = {}
+        self.state: dict[str, _Residuals] = {}
+
+    def _residual(self, x: Reading) -> float | None:
+        others = [
+            value
+            for device, (time_ms, value) in self.latest.items()
+            if device != x.device_id and abs(time_ms - x.time_ms) <= self.fresh_ms
+        ]
+        if len(others) < self.min_neighbours:
+            return None
+        centre = _median(others)
+        return (x.value - centre) / (abs(centre) + self.floor)
+
+    def _score(self, s: _Residuals, fast: float) -> float:
+        return abs(fast - s.baseline) / (self.k * max(s.scale, self.min_scale))
+
+    def learn_one(self, x: Reading) -> None:
+        r = self._residual(x)
+        self.latest[x.device_id] = (x.time_ms, x.value)
+        if r is None:
+            return
+        s = self.state.get(x.device_id)
+        if s is None:
+            s = self.state[x.device_id] = _Residuals()
+            s.baseline = s.fast = r
+        s.n += 1
+        s.fast += self.fast * (r - s.fast)
+        if s.n < self.min_samples or self._score(s, s.fast) < 0.5:
+            rate = max(self.slow, 1 / s.n)
+            s.scale += rate * (abs(r - s.baseline) - s.scale)
+            s.baseline += rate * (r - s.baseline)
+
+    def score_one(self, x: Reading) -> float:
+        s = self.state.get(x.device_id)
+        if s is None or s.n < self.min_samples:
+            return 0.0
+        r = self._residual(x)
+        if r is None:
+            return 0.0
+        return self._score(s, s.fast + self.fast * (r - s.fast))

@@ -1,0 +1,388 @@
+"""The scoring engine: every reading through every detector, findings out.
+
+Readings come in per device in time order (MQTT from the city, or the simulator in evaluation);
+`process` scores a reading with all detectors of its series, learns from it, and returns what the
+ticket policy should hear about. `tick` reports devices that went silent. The engine holds no
+database and no clock of its own: time is the readings' time, so a week simulated in a minute and
+a live week give the same findings.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from analytics.detectors.forecast import TrendForecast
+from analytics.detectors.forest import ForestModel, window_features
+from analytics.detectors.health import ClockCheck, ImplausibleJump, NeighbourDrift, SilenceWatch, StuckValue
+from analytics.detectors.streaming import LevelShift, RateOfChange, SeasonalBaseline
+from analytics.findings import Finding
+from analytics.profiles import profile_of
+from analytics.rules import RuleSpec, RuleTracker, Thresholds, default_rules
+from citysense.settings import AnalyticsSettings
+from citysense.wire import Reading
+
+__all__ = ["DeviceMeta", "Engine", "EngineConfig"]
+
+log = logging.getLogger(__name__)
+
+DETECTOR_VERSION = "citysense-detectors-1"
+_FORECASTS = {"water_level", "bin_fill", "pm25"}
+_FAULT_TITLES = {
+    "stuck": "Sensor stuck: it repeats the same value",
+    "implausible_jump": "Sensor implausible: values jump beyond what is physically possible",
+    "neighbour_drift": "Sensor drifting away from its neighbours",
+    "silence": "Sensor silent: no readings",
+    "clock_skew": "Sensor clock wrong: readings carry the wrong time",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMeta:
+    """What the registry says about a device: where it is and what it is."""
+
+    device_id: str
+    district: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Decision settings of the engine (detectors keep their own, physical ones per quantity)."""
+
+    rules: dict[str, RuleSpec]
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    forecast_horizon_s: float = 1800.0
+    clock_tolerance_s: float = 90.0
+    spikes_to_alarm: int = 3
+    spike_window_s: float = 6 * 3600.0
+    drift_persist: int = 15
+    skew_persist: int = 3
+    faulty_hold_s: float = 6 * 3600.0
+    utc_offset_h: float = 7.0
+    evidence_window: int = 12
+
+    @classmethod
+    def from_settings(cls, settings: AnalyticsSettings, thresholds: Thresholds | None = None) -> EngineConfig:
+        return cls(
+            rules=default_rules(settings),
+            thresholds=thresholds or Thresholds(),
+            forecast_horizon_s=settings.forecast_horizon_s,
+            clock_tolerance_s=settings.clock_tolerance_s,
+        )
+
+
+class _Series:
+    """Everything the engine keeps about one (device, quantity)."""
+
+    __slots__ = (
+        "forecast",
+        "forecast_streak",
+        "jump",
+        "rate",
+        "rule",
+        "seasonal",
+        "shift",
+        "stuck",
+        "tracker",
+        "window",
+    )
+
+    def __init__(self, quantity: str, rule: RuleSpec | None, threshold: float | None, config: EngineConfig) -> None:
+        p = profile_of(quantity)
+        self.seasonal = SeasonalBaseline(floor=p.floor, utc_offset_h=config.utc_offset_h)
+        self.shift = LevelShift(floor=p.floor)
+        self.rate = RateOfChange(floor=p.floor)
+        self.stuck = StuckValue()
+        self.jump = ImplausibleJump(max_step=p.max_step, ceiling=p.ceiling, up_only=p.up_only)
+        self.rule = rule
+        self.tracker = RuleTracker() if rule is not None else None
+        self.forecast: TrendForecast | None = None
+        if rule is not None and threshold is not None and quantity in _FORECASTS:
+            self.forecast = TrendForecast(threshold=threshold, horizon_s=config.forecast_horizon_s, min_fraction=0.7)
+        self.forecast_streak = 0
+        self.window: deque[tuple[int, float]] = deque(maxlen=config.evidence_window)
+
+
+class _DeviceHealth:
+    __slots__ = ("drift_streak", "faulty_until_ms", "skew_streak", "spikes")
+
+    def __init__(self) -> None:
+        self.spikes: deque[int] = deque()
+        self.skew_streak = 0
+        self.drift_streak: dict[str, int] = {}
+        self.faulty_until_ms = 0
+
+
+class Engine:
+    """Not thread-safe: one thread feeds it (the MQTT callback thread, or the evaluation loop)."""
+
+    def __init__(
+        self,
+        config: EngineConfig,
+        devices: Callable[[str], DeviceMeta],
+        *,
+        models: dict[str, ForestModel] | None = None,
+    ) -> None:
+        self.config = config
+        self._devices = devices
+        self._meta: dict[str, DeviceMeta] = {}
+        self._series: dict[tuple[str, str], _Series] = {}
+        self._health: dict[str, _DeviceHealth] = {}
+        self._drift: dict[tuple[str, str, str], NeighbourDrift] = {}
+        self.silence = SilenceWatch()
+        self.clock = ClockCheck(config.clock_tolerance_s)
+        self.models = models or {}
+        self.readings = 0
+        self.anomalies = 0
+
+    # ------------------------------------------------------------------ lookup
+
+    def meta(self, device_id: str) -> DeviceMeta:
+        meta = self._meta.get(device_id)
+        if meta is None:
+            meta = self._meta[device_id] = self._devices(device_id)
+        return meta
+
+    def _series_of(self, reading: Reading, meta: DeviceMeta) -> _Series:
+        key = (reading.device_id, reading.quantity)
+        series = self._series.get(key)
+        if series is None:
+            rule = self.config.rules.get(reading.quantity)
+            threshold = (
+                None
+                if rule is None
+                else self.config.thresholds.threshold(rule, district=meta.district, device_id=meta.device_id)
+            )
+            series = self._series[key] = _Series(reading.quantity, rule, threshold, self.config)
+        return series
+
+    def _drift_group(self, meta: DeviceMeta, quantity: str) -> NeighbourDrift:
+        key = (meta.district, meta.kind, quantity)
+        group = self._drift.get(key)
+        if group is None:
+            group = self._drift[key] = NeighbourDrift(floor=profile_of(quantity).drift_floor)
+        return group
+
+    # ------------------------------------------------------------------ the stream
+
+    def warm(self, readings: Iterable[Reading]) -> int:
+        """Learn from history (the store) without reporting anything: no cold start after a restart."""
+        n = 0
+        for reading in readings:
+            self.process(reading, report=False)
+            n += 1
+        return n
+
+    def process(self, reading: Reading, *, received_ms: int | None = None, report: bool = True) -> list[Finding]:
+        """Score and learn one reading; the findings for the ticket policy (none while warming up)."""
+        self.readings += 1
+        meta = self.meta(reading.device_id)
+        series = self._series_of(reading, meta)
+        health = self._health.get(reading.device_id)
+        if health is None:
+            health = self._health[reading.device_id] = _DeviceHealth()
+        findings: list[Finding] = []
+        self.silence.learn_one(reading)
+
+        if received_ms is not None and self.clock.score(reading, received_ms) >= 1.0:
+            health.skew_streak += 1
+            if health.skew_streak >= self.config.skew_persist and report:
+                score = self.clock.score(reading, received_ms)
+                findings.append(self._fault(meta, reading, "clock_skew", score, {"received_ms": received_ms}))
+        else:
+            health.skew_streak = 0
+
+        jump = series.jump.score_one(reading)
+        series.jump.learn_one(reading)
+        if jump >= 1.0 and series.jump.rejected:
+            # A spike: kept out of the rules and out of learning; several make a faulty device.
+            spikes = health.spikes
+            spikes.append(reading.time_ms)
+            while spikes and spikes[0] < reading.time_ms - self.config.spike_window_s * 1000:
+                spikes.popleft()
+            if len(spikes) >= self.config.spikes_to_alarm and report:
+                health.faulty_until_ms = reading.time_ms + int(self.config.faulty_hold_s * 1000)
+                findings.append(self._fault(meta, reading, "implausible_jump", jump, {"spikes": len(spikes)}))
+            return findings
+
+        stuck = series.stuck.score_one(reading)
+        series.stuck.learn_one(reading)
+        if stuck >= 1.0 and report:
+            health.faulty_until_ms = reading.time_ms + int(self.config.faulty_hold_s * 1000)
+            findings.append(self._fault(meta, reading, "stuck", stuck, {"run": series.stuck.run}))
+
+        drift_group = self._drift_group(meta, reading.quantity)
+        drift = drift_group.score_one(reading)
+        drift_group.learn_one(reading)
+        streak = health.drift_streak.get(reading.quantity, 0) + 1 if drift >= 1.0 else 0
+        health.drift_streak[reading.quantity] = streak
+        if streak >= self.config.drift_persist and report:
+            health.faulty_until_ms = reading.time_ms + int(self.config.faulty_hold_s * 1000)
+            findings.append(self._fault(meta, reading, "neighbour_drift", drift, {}))
+
+        seasonal = series.seasonal.score_one(reading)
+        shift = series.shift.score_one(reading)
+        rate = series.rate.score_one(reading)
+        series.seasonal.learn_one(reading)
+        series.shift.learn_one(reading)
+        series.rate.learn_one(reading)
+        if max(seasonal, shift, rate) >= 1.0:
+            self.anomalies += 1
+        series.window.append((reading.time_ms, reading.value))
+
+        if series.rule is not None and series.tracker is not None:
+            findings.extend(self._rules(reading, meta, series, health, (seasonal, shift, rate), report))
+        return findings
+
+    def _rules(
+        self,
+        reading: Reading,
+        meta: DeviceMeta,
+        series: _Series,
+        health: _DeviceHealth,
+        scores: tuple[float, float, float],
+        report: bool,
+    ) -> list[Finding]:
+        rule, tracker = series.rule, series.tracker
+        assert rule is not None
+        assert tracker is not None
+        threshold = self.config.thresholds.threshold(rule, district=meta.district, device_id=meta.device_id)
+        active = tracker.update(rule, reading.value, threshold)
+        forecast_score = 0.0
+        if series.forecast is not None:
+            forecast_score = series.forecast.score_one(reading)
+            series.forecast.learn_one(reading)
+        if not report or health.faulty_until_ms > reading.time_ms:
+            return []  # a device known to be faulty does not speak for its district
+        evidence = {
+            "window": [[t, v] for t, v in series.window],
+            "scores": {
+                "seasonal": round(scores[0], 3),
+                "level_shift": round(scores[1], 3),
+                "rate_of_change": round(scores[2], 3),
+            },
+            "detector_version": DETECTOR_VERSION,
+        }
+        if active:
+            series.forecast_streak = 0
+            severity = rule.severity(reading.value, threshold)
+            return [
+                self._finding(rule, "breach", meta, reading, threshold, severity, f"rule:{rule.name}", 1.0, evidence)
+            ]
+        if series.forecast is None or forecast_score < 1.0:
+            series.forecast_streak = 0
+            return []
+        series.forecast_streak += 1
+        if series.forecast_streak < 2:
+            return []
+        forecast = series.forecast.forecast()
+        if forecast is not None:
+            evidence["forecast"] = {
+                "level": round(forecast.level, 3),
+                "slope_per_h": round(forecast.slope_per_h, 3),
+                "eta_s": round(forecast.eta_s),
+                "crossing_ms": reading.time_ms + round(forecast.eta_s * 1000),
+            }
+        return [
+            self._finding(
+                rule, "forecast", meta, reading, threshold, "medium", "forecast:trend", forecast_score, evidence
+            )
+        ]
+
+    def _finding(
+        self,
+        rule: RuleSpec,
+        kind: str,
+        meta: DeviceMeta,
+        reading: Reading,
+        threshold: float,
+        severity: str,
+        detector: str,
+        score: float,
+        evidence: dict[str, Any],
+    ) -> Finding:
+        title = rule.title if kind == "breach" else f"Forecast: {rule.title.split(':')[0].lower()} expected soon"
+        return Finding(
+            service_code=rule.service_code,
+            scope=rule.scope,
+            kind="breach" if kind == "breach" else "forecast",
+            district=meta.district,
+            device_id=meta.device_id,
+            quantity=reading.quantity,
+            value=reading.value,
+            threshold=threshold,
+            severity=severity,
+            detector=detector,
+            score=score,
+            time_ms=reading.time_ms,
+            title=title,
+            evidence=evidence,
+        )
+
+    def _fault(self, meta: DeviceMeta, reading: Reading, detector: str, score: float, extra: dict[str, Any]) -> Finding:
+        series = self._series.get((reading.device_id, reading.quantity))
+        window = [[t, v] for t, v in series.window] if series is not None else []
+        return Finding(
+            service_code="device_fault",
+            scope="device",
+            kind="fault",
+            district=meta.district,
+            device_id=meta.device_id,
+            quantity=reading.quantity,
+            value=reading.value,
+            threshold=1.0,
+            severity="low",
+            detector=detector,
+            score=score,
+            time_ms=reading.time_ms,
+            title=_FAULT_TITLES[detector],
+            evidence={
+                "window": window,
+                "scores": {detector: round(score, 3)},
+                "detector_version": DETECTOR_VERSION,
+                **extra,
+            },
+        )
+
+    def tick(self, now_ms: int) -> list[Finding]:
+        """Findings that no reading brings: devices that have gone silent."""
+        findings = []
+        for device_id, gap_ms in self.silence.silent(now_ms):
+            meta = self.meta(device_id)
+            limit = self.silence.limit_ms(device_id) or 1.0
+            findings.append(
+                Finding(
+                    service_code="device_fault",
+                    scope="device",
+                    kind="fault",
+                    district=meta.district,
+                    device_id=device_id,
+                    quantity="",
+                    value=gap_ms / 1000,
+                    threshold=limit / 1000,
+                    severity="low",
+                    detector="silence",
+                    score=gap_ms / limit,
+                    time_ms=now_ms,
+                    title=_FAULT_TITLES["silence"],
+                    evidence={
+                        "silent_for_s": gap_ms // 1000,
+                        "usual_interval_s": round(limit / 1000 / 6),
+                        "detector_version": DETECTOR_VERSION,
+                    },
+                )
+            )
+        return findings
+
+    # ------------------------------------------------------------------ batch models
+
+    def window_features_of(self, device_id: str, quantity: str) -> list[float] | None:
+        """The current evidence window as model features (for the batch models' scores)."""
+        series = self._series.get((device_id, quantity))
+        if series is None or len(series.window) < 5:
+            return None
+        return window_features([v for _, v in series.window])

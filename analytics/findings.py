@@ -1,0 +1,42 @@
+"""What detectors and rules tell the ticket policy: a finding, with the evidence behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Finding"]
+
+FindingKind = Literal["breach", "forecast", "fault"]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One reading (or one silence) that says something is wrong.
+
+    `scope` says what one incident is: a whole district (a flood, smoke) or one device (a full bin,
+    a dark lamp, a broken sensor). `evidence` is what an operator needs to trust the ticket: the
+    recent window, the scores, the detector and model version.
+    """
+
+    service_code: str
+    scope: Literal["district", "device"]
+    kind: FindingKind
+    district: str
+    device_id: str
+    quantity: str
+    value: float
+    threshold: float
+    severity: str
+    detector: str
+    score: float
+    time_ms: int
+    title: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dedupe_key(self) -> str:
+        """One open ticket per key: `flood:sungai-barat`, `device_fault:kota-lama:kota-lama-air-03`."""
+        if self.scope == "district":
+            return f"{self.service_code}:{self.district}"
+        return f"{self.service_code}:{self.district}:{self.device_id}"

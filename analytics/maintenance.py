@@ -1,0 +1,97 @@
+"""Maintenance windows: planned work during which analytics opens no tickets for what it covers.
+
+A window covers a district, a device, or everything (both empty), for one service code or all,
+between two times. Readings still flow and detectors still learn; only tickets are held back, and
+each suppressed finding is counted so operators can see what the window hid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Integer, String, Text, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+
+from citysense.db.models import Base, utcnow
+
+__all__ = ["MaintenanceWindow", "Window", "active_windows", "add_window"]
+
+
+class MaintenanceWindow(Base):
+    """A planned-work window (migration 0004)."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    district: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    device_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    service_code: Mapped[str | None] = mapped_column(String(32), default=None)
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(160), default="operator")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A window as the policy checks it (plain values, epoch ms)."""
+
+    id: int
+    district: str | None
+    device_id: str | None
+    service_code: str | None
+    start_ms: int
+    end_ms: int
+    reason: str
+
+    def covers(self, *, district: str, device_id: str, service_code: str, time_ms: int) -> bool:
+        return (
+            self.start_ms <= time_ms < self.end_ms
+            and (self.district is None or self.district == district)
+            and (self.device_id is None or self.device_id == device_id)
+            and (self.service_code is None or self.service_code == service_code)
+        )
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
+
+
+def active_windows(sessions: sessionmaker[Session], *, not_before: datetime) -> list[Window]:
+    """Windows that end after `not_before` (the ones that can still cover something)."""
+    with sessions() as session:
+        rows = session.scalars(select(MaintenanceWindow).where(MaintenanceWindow.ends_at > not_before)).all()
+    return [
+        Window(r.id, r.district, r.device_id, r.service_code, _ms(r.starts_at), _ms(r.ends_at), r.reason) for r in rows
+    ]
+
+
+def add_window(
+    sessions: sessionmaker[Session],
+    *,
+    starts_at: datetime,
+    ends_at: datetime,
+    district: str | None = None,
+    device_id: str | None = None,
+    service_code: str | None = None,
+    reason: str = "",
+    created_by: str = "operator",
+) -> int:
+    """Plan a window; refuses one that ends before it starts."""
+    if ends_at <= starts_at:
+        raise ValueError("a maintenance window must end after it starts")
+    with sessions.begin() as session:
+        row = MaintenanceWindow(
+            district=district,
+            device_id=device_id,
+            service_code=service_code,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            reason=reason,
+            created_by=created_by,
+        )
+        session.add(row)
+        session.flush()
+        return row.id

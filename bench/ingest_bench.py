@@ -1,0 +1,303 @@
+"""Sustained ingest rate from MQTT into SQLite and InfluxDB, side by side, with lost and duplicated counts.
+
+For every store and pack size (1, 10, 100 readings per message) the same stream is queued at a
+real Mosquitto (QoS 1) for a persistent ingest session, then `citysense ingest` (a process of its
+own, as deployed) drains it. The rate is readings stored per second between ingest's first
+received message and its last acknowledgement, read from its own /metrics; CPU seconds are the
+ingest process's. Beside it, in the same run: the same queue drained by a bare MQTT client that
+only acknowledges (the broker alone), and for InfluxDB a plain bulk load of the same readings as
+line protocol (the server alone). Results: one JSON row per run in bench/results/, medians in
+docs/performance.md.
+
+    python -m bench.ingest_bench --repeat 3
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import paho.mqtt.client as paho
+import typer
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from rich.console import Console
+from rich.progress import Progress
+
+from citysense import wire
+from citysense.mqtt import connect_and_wait, make_client
+from citysense.settings import BrokerSettings
+from citysense.timeseries import open_store
+from tests.support.influxdb import InfluxDB, influxdb
+from tests.support.servers import Mosquitto, free_port, mosquitto
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+console = Console()
+app = typer.Typer(add_completion=False)
+
+QUANTITIES = ("pm25", "pm10", "temperature", "humidity", "noise")
+DEVICES = 50
+
+
+def make_stream(readings: int, pack_size: int) -> list[tuple[str, bytes]]:
+    """(topic, SenML pack) messages holding `readings` distinct readings, spread over DEVICES devices."""
+    start = int(time.time() * 1000) - 6 * 3_600_000
+    messages = []
+    for m in range(readings // pack_size):
+        device = f"bench-{m % DEVICES:03d}"
+        base = start + (m // DEVICES) * pack_size * 10
+        pack = [
+            wire.Reading(device, QUANTITIES[k % len(QUANTITIES)], float(k % 97), base + k * 10)
+            for k in range(pack_size)
+        ]
+        messages.append((wire.readings_topic(device), wire.build_pack(device, pack)))
+    return messages
+
+
+def queue_for(broker: BrokerSettings, client_id: str) -> None:
+    """Create the persistent shared-subscription session that the stream will be queued for."""
+    client = make_client(broker, client_id=client_id, manual_ack=True, protocol=paho.MQTTv5)
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = 3600
+    done = threading.Event()
+    client.on_subscribe = lambda *_: done.set()
+    connect_and_wait(client, broker, clean_start=True, properties=properties)
+    client.subscribe(wire.SHARED_READINGS_FILTER, qos=1)
+    done.wait(10)
+    client.disconnect()
+    client.loop_stop()
+
+
+def publish(broker: BrokerSettings, messages: list[tuple[str, bytes]]) -> None:
+    client = make_client(broker, client_id=f"bench-pub-{time.monotonic_ns()}")
+    client.max_inflight_messages_set(20)
+    connect_and_wait(client, broker)
+    infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
+    for info in infos:
+        info.wait_for_publish(60)
+    client.disconnect()
+    client.loop_stop()
+
+
+def drain_bare(broker: BrokerSettings, client_id: str, expected: int) -> float:
+    """The broker alone: messages/s of a client that only acknowledges, on the same queued stream."""
+    client = make_client(broker, client_id=client_id, manual_ack=True, protocol=paho.MQTTv5)
+    got = [0]
+    done = threading.Event()
+    first: list[float] = []
+
+    def on_message(c: paho.Client, _u: object, m: paho.MQTTMessage) -> None:
+        if not first:
+            first.append(time.perf_counter())
+        c.ack(m.mid, m.qos)
+        got[0] += 1
+        if got[0] >= expected:
+            done.set()
+
+    client.on_message = on_message
+    properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+    properties.SessionExpiryInterval = 3600
+    properties.ReceiveMaximum = 5000
+    connect_and_wait(client, broker, clean_start=False, properties=properties)
+    done.wait(600)
+    elapsed = time.perf_counter() - first[0]
+    client.disconnect()
+    client.loop_stop()
+    return expected / elapsed
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+@contextmanager
+def ingest_process(broker: Mosquitto, store_url: str, client_id: str, workdir: Path) -> Iterator[tuple[int, int]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "CITYSENSE_BROKER__URL": broker.url,
+        "CITYSENSE_TIMESERIES_URL": store_url,
+        "CITYSENSE_DATA_DIR": str(workdir),
+        "CITYSENSE_CLIENT_ID": client_id,
+        "CITYSENSE_METRICS_PORT": str(port),
+        "CITYSENSE_LOG_LEVEL": "WARNING",
+        "CITYSENSE_BATCH_SIZE": "2000",
+        "CITYSENSE_MAX_IN_FLIGHT": "5000",
+    }
+    with (workdir / "ingest.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "citysense.cli", "ingest"], env=env, stdout=log, stderr=log, cwd=ROOT
+        )
+    try:
+        yield process.pid, port
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def measure_ingest(pid: int, port: int, messages: int) -> dict[str, float]:
+    """Poll ingest's /metrics until every message is acknowledged; rate between first receipt and last ack."""
+    t_first = cpu_first = None
+    deadline = time.monotonic() + 900
+    while time.monotonic() < deadline:
+        try:
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except httpx.TransportError:
+            time.sleep(0.1)
+            continue
+        received = metric(text, "citysense_ingest_messages_received_total")
+        if t_first is None and received > 0:
+            t_first, cpu_first = time.perf_counter(), cpu_seconds(pid)
+        if metric(text, "citysense_ingest_messages_acknowledged_total") >= messages:
+            assert t_first is not None and cpu_first is not None
+            return {
+                "seconds": time.perf_counter() - t_first,
+                "cpu_s": cpu_seconds(pid) - cpu_first,
+                "stored": metric(text, "citysense_ingest_readings_stored_total"),
+                "retries": metric(text, "citysense_ingest_store_retries_total"),
+            }
+        time.sleep(0.05)
+    raise TimeoutError("ingest did not finish")
+
+
+def influx_bulk_load(server: InfluxDB, messages: list[tuple[str, bytes]], database: str) -> float:
+    """The server alone: readings/s of a plain bulk load of the same readings as line protocol."""
+    lines = []
+    for topic, payload in messages:
+        device = wire.device_from_topic(topic)
+        for r in wire.parse_pack(payload, device_id=device).readings:
+            lines.append(f"readings,device={r.device_id},quantity={r.quantity} value={r.value!r} {r.time_ms}")
+    with httpx.Client(base_url=server.http, timeout=60) as http:
+        http.post("/query", data={"q": f'CREATE DATABASE "{database}"'})
+        started = time.perf_counter()
+        for i in range(0, len(lines), 5000):
+            body = "\n".join(lines[i : i + 5000]).encode()
+            http.post("/write", params={"db": database, "precision": "ms"}, content=body).raise_for_status()
+        return len(lines) / (time.perf_counter() - started)
+
+
+def one_run(store: str, pack_size: int, readings: int, workdir: Path, influx: InfluxDB | None) -> dict[str, Any]:
+    messages = make_stream(readings, pack_size)
+    run_id = f"{store}-{pack_size}-{time.monotonic_ns()}"
+    with mosquitto(workdir / run_id, extra_config="max_queued_messages 0\nmax_inflight_messages 0\n") as broker:
+        # The broker alone, on the same stream.
+        queue_for(broker.settings, "bare")
+        publish(broker.settings, messages)
+        broker_rate = drain_bare(broker.settings, "bare", len(messages)) * pack_size
+        # Ingest into the store.
+        store_url = (
+            f"sqlite:///{workdir / run_id / 'ts.db'}" if store == "sqlite" else influx.url(run_id.replace("-", "_"))
+        )  # type: ignore[union-attr]
+        client_id = "ingest-bench"
+        queue_for(broker.settings, client_id)
+        publish(broker.settings, messages)
+        with ingest_process(broker, store_url, client_id, workdir / run_id) as (pid, port):
+            result = measure_ingest(pid, port, len(messages))
+        opened = open_store(store_url)
+        count = opened.count()
+        opened.close()
+    row: dict[str, Any] = {
+        "store": store,
+        "pack_size": pack_size,
+        "readings": readings,
+        "messages": len(messages),
+        "readings_per_s": round(readings / result["seconds"]),
+        "messages_per_s": round(len(messages) / result["seconds"]),
+        "lost": max(readings - count, 0),
+        "duplicated": max(count - readings, 0),
+        "cpu_s_per_million": round(result["cpu_s"] / readings * 1e6, 2),
+        "broker_alone_readings_per_s": round(broker_rate),
+        "store_retries": int(result["retries"]),
+        "qos": 1,
+    }
+    if influx is not None and store == "influxdb":
+        row["server_bulk_load_readings_per_s"] = round(
+            influx_bulk_load(influx, messages, f"bulk_{time.monotonic_ns()}")
+        )
+    return row
+
+
+@app.command()
+def main(
+    repeat: Annotated[int, typer.Option(min=1, help="runs per store and pack size (medians are reported)")] = 3,
+    scale: Annotated[float, typer.Option(min=0.01, help="multiply the number of readings per run")] = 1.0,
+    stores: Annotated[str, typer.Option(help="comma-separated: sqlite,influxdb")] = "sqlite,influxdb",
+) -> None:
+    """Measure ingest throughput, loss and duplication; write bench/results/*.json and docs/performance.md."""
+    sizes = {1: 100_000, 10: 300_000, 100: 1_000_000}
+    rows: list[dict[str, Any]] = []
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, influxdb(Path(tmp) / "influx") as influx:
+        plan = [(s, p) for s in stores.split(",") for p in sizes for _ in range(repeat)]
+        with Progress(console=console) as progress:
+            task = progress.add_task("benchmark runs", total=len(plan))
+            for store, pack_size in plan:
+                row = one_run(store, pack_size, int(sizes[pack_size] * scale), Path(tmp), influx)
+                console.log(row)
+                rows.append(row)
+                progress.advance(task)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "python": platform.python_version()}
+    (RESULTS / f"ingest-{stamp}.json").write_text(json.dumps({"meta": meta, "runs": rows}, indent=2) + "\n")
+    write_markdown(rows, meta)
+    console.print(f"results in bench/results/ingest-{stamp}.json and docs/performance.md")
+
+
+def write_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["store"], row["pack_size"]), []).append(row)
+    table = [
+        "| store | pack | runs | readings/s (median) | messages/s | broker alone, readings/s | server bulk load, readings/s"
+        " | CPU s per 1M readings | lost | duplicated |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for (store, pack), runs in sorted(groups.items()):
+
+        def med(key: str, runs: list[dict[str, Any]] = runs) -> str:
+            values = [r[key] for r in runs if key in r]
+            return f"{statistics.median(values):,.0f}" if values else "-"
+
+        table.append(
+            f"| {store} | {pack} | {len(runs)} | {med('readings_per_s')} | {med('messages_per_s')}"
+            f" | {med('broker_alone_readings_per_s')} | {med('server_bulk_load_readings_per_s')}"
+            f" | {med('cpu_s_per_million')} | {sum(r['lost'] for r in runs)} | {sum(r['duplicated'] for r in runs)} |"
+        )
+    path = ROOT / "docs" / "performance.md"
+    text = path.read_text() if path.exists() else ""
+    marker_start, marker_end = "<!-- bench:ingest:start -->", "<!-- bench:ingest:end -->"
+    block = (
+        f"{marker_start}\nMeasured by `make bench` on {meta['cpus']} CPUs ({meta['machine']}, Python {meta['python']}),"
+        f" {time.strftime('%Y-%m-%d')}:\n\n" + "\n".join(table) + f"\n{marker_end}"
+    )
+    if marker_start in text:
+        text = text[: text.index(marker_start)] + block + text[text.index(marker_end) + len(marker_end) :]
+    else:
+        text += "\n" + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    app()
