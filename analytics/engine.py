@@ -23,7 +23,7 @@ from analytics.findings import Finding
 from analytics.profiles import profile_of
 from analytics.rules import RuleSpec, RuleTracker, Thresholds, default_rules
 from citysense.settings import AnalyticsSettings
-from citysense.wire import Reading
+from citysense.wire import QUANTITIES, Reading
 
 __all__ = ["DeviceMeta", "Engine", "EngineConfig"]
 
@@ -96,7 +96,7 @@ class _Series:
         self.seasonal = SeasonalBaseline(floor=p.floor, utc_offset_h=config.utc_offset_h)
         self.shift = LevelShift(floor=p.floor)
         self.rate = RateOfChange(floor=p.floor)
-        self.stuck = StuckValue()
+        self.stuck = StuckValue(saturated=(QUANTITIES[quantity].minimum, QUANTITIES[quantity].maximum))
         self.jump = ImplausibleJump(max_step=p.max_step, ceiling=p.ceiling, up_only=p.up_only)
         self.rule = rule
         self.tracker = RuleTracker() if rule is not None else None
@@ -196,8 +196,7 @@ class Engine:
         else:
             health.skew_streak = 0
 
-        jump = series.jump.score_one(reading)
-        series.jump.learn_one(reading)
+        jump = series.jump.update(reading)
         if jump >= 1.0 and series.jump.rejected:
             # A spike: kept out of the rules and out of learning; several make a faulty device.
             spikes = health.spikes
@@ -216,8 +215,7 @@ class Engine:
             findings.append(self._fault(meta, reading, "stuck", stuck, {"run": series.stuck.run}))
 
         drift_group = self._drift_group(meta, reading.quantity)
-        drift = drift_group.score_one(reading)
-        drift_group.learn_one(reading)
+        drift = drift_group.update(reading)
         streak = health.drift_streak.get(reading.quantity, 0) + 1 if drift >= 1.0 else 0
         health.drift_streak[reading.quantity] = streak
         if streak >= self.config.drift_persist and report:
@@ -225,11 +223,9 @@ class Engine:
             findings.append(self._fault(meta, reading, "neighbour_drift", drift, {}))
 
         seasonal = series.seasonal.score_one(reading)
-        shift = series.shift.score_one(reading)
-        rate = series.rate.score_one(reading)
         series.seasonal.learn_one(reading)
-        series.shift.learn_one(reading)
-        series.rate.learn_one(reading)
+        shift = series.shift.update(reading)
+        rate = series.rate.update(reading)
         if max(seasonal, shift, rate) >= 1.0:
             self.anomalies += 1
         series.window.append((reading.time_ms, reading.value))
@@ -258,15 +254,7 @@ class Engine:
             series.forecast.learn_one(reading)
         if not report or health.faulty_until_ms > reading.time_ms:
             return []  # a device known to be faulty does not speak for its district
-        evidence = {
-            "window": [[t, v] for t, v in series.window],
-            "scores": {
-                "seasonal": round(scores[0], 3),
-                "level_shift": round(scores[1], 3),
-                "rate_of_change": round(scores[2], 3),
-            },
-            "detector_version": DETECTOR_VERSION,
-        }
+        evidence = self._evidence(series, scores) if active or forecast_score >= 1.0 else {}
         if active:
             series.forecast_streak = 0
             severity = rule.severity(reading.value, threshold)
@@ -292,6 +280,18 @@ class Engine:
                 rule, "forecast", meta, reading, threshold, "medium", "forecast:trend", forecast_score, evidence
             )
         ]
+
+    @staticmethod
+    def _evidence(series: _Series, scores: tuple[float, float, float]) -> dict[str, Any]:
+        return {
+            "window": [[t, v] for t, v in series.window],
+            "scores": {
+                "seasonal": round(scores[0], 3),
+                "level_shift": round(scores[1], 3),
+                "rate_of_change": round(scores[2], 3),
+            },
+            "detector_version": DETECTOR_VERSION,
+        }
 
     def _finding(
         self,

@@ -1,19 +1,27 @@
-"""`citysense analytics`: its own MQTT subscription to the readings, rules, and the ticket policy."""
+"""`citysense analytics`: its own MQTT subscription, the detector engine and the ticket policy.
+
+On start it warms the detectors up from the store's recent history (`warmup_s`), loads saved batch
+models (or trains them from that history and saves them), then subscribes. Ticket events go to
+`cs/v1/tickets`. A timer resolves quiet tickets, reports silent devices and reloads maintenance windows.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
 import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
-from analytics.rules import default_rules, evaluate
+from analytics.engine import DeviceMeta, Engine, EngineConfig
+from analytics.findings import Finding
+from analytics.rules import load_thresholds
 from analytics.tickets import TicketChange, TicketPolicy
 from citysense import wire
-from citysense.db import connect
+from citysense.db import Device, connect
 from citysense.mqtt import connect_and_wait, make_client
 from citysense.settings import AnalyticsSettings
 
@@ -25,17 +33,49 @@ log = logging.getLogger(__name__)
 class AnalyticsService:
     def __init__(self, settings: AnalyticsSettings) -> None:
         self.settings = settings
-        self.rules = default_rules(settings)
-        self.policy = TicketPolicy(
-            connect(settings.tickets_url), quiet_period_s=settings.quiet_period_s, on_change=self._publish
+        self.sessions = connect(settings.tickets_url)
+        self.engine = Engine(
+            EngineConfig.from_settings(settings, load_thresholds(settings.thresholds_file)), self._device
         )
+        self.rules = self.engine.config.rules
+        self.policy = TicketPolicy(self.sessions, quiet_period_s=settings.quiet_period_s, on_change=self._publish)
         self._client: paho.Client | None = None
         self._stop = threading.Event()
+        self._engine_lock = threading.Lock()
         self._resolver: threading.Thread | None = None
         self.readings_seen = 0
         self.rejected = 0
+        self.warmed = 0
+
+    def _device(self, device_id: str) -> DeviceMeta:
+        with self.sessions() as session:
+            device = session.get(Device, device_id)
+        if device is None:
+            return DeviceMeta(device_id, "unknown", "unknown")
+        return DeviceMeta(device_id, device.district, device.kind)
+
+    def warm_up(self) -> int:
+        """Learn the recent past from the store; returns how many readings were learned."""
+        if self.settings.warmup_s <= 0:
+            return 0
+        from analytics.warmup import history
+        from citysense.timeseries import open_store
+
+        end_ms = round(time.time() * 1000)
+        store = open_store(self.settings.timeseries_url)
+        began = time.monotonic()
+        try:
+            with self._engine_lock:
+                self.warmed = self.engine.warm(history(store, start_ms=end_ms - round(self.settings.warmup_s * 1000),
+                                                       end_ms=end_ms))  # fmt: skip
+        finally:
+            store.close()
+        log.info("warmed up on %d readings in %.1fs", self.warmed, time.monotonic() - began)
+        return self.warmed
 
     def start(self) -> None:
+        self.warm_up()
+        self.policy.refresh_maintenance(datetime.now(UTC))
         client = make_client(self.settings.broker, client_id=self.settings.client_id, clean_session=False)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
@@ -63,21 +103,30 @@ class AnalyticsService:
             return
         result = wire.parse_pack(message.payload, device_id=device_id)
         self.rejected += len(result.rejections)  # ingest dead-letters them; here they are only skipped
+        received_ms = round(time.time() * 1000)
         for reading in result.readings:
             self.readings_seen += 1
-            breach = evaluate(self.rules, reading)
-            if breach is None:
-                continue
+            with self._engine_lock:
+                findings = self.engine.process(reading, received_ms=received_ms)
+            self._observe(findings)
+
+    def _observe(self, findings: list[Finding]) -> None:
+        for finding in findings:
             try:
-                self.policy.observe(breach)
+                self.policy.observe(finding)
             except Exception:
-                log.exception("ticket policy failed on %s", reading)
+                log.exception("ticket policy failed on %s", finding)
 
     def _resolve_loop(self) -> None:
         interval = min(10.0, self.settings.quiet_period_s / 4)
         while not self._stop.wait(interval):
+            now = datetime.now(UTC)
             try:
-                self.policy.resolve_quiet(datetime.now(UTC))
+                with self._engine_lock:
+                    findings = self.engine.tick(round(now.timestamp() * 1000))
+                self._observe(findings)
+                self.policy.refresh_maintenance(now)
+                self.policy.resolve_quiet(now)
             except Exception:
                 log.exception("resolving quiet tickets failed")
 

@@ -22,45 +22,83 @@ def _median(values: list[float]) -> float:
 
 
 class StuckValue:
-    """A value repeated far more often in a row than this series repeats by chance.
+    """A value repeated far more often in a row than this series repeats that value by chance.
 
-    It learns `p`, how often a reading equals the one before (Laplace-smoothed, from normal
-    stretches only), and scores a run of `L` equal values as `L * ln(1/p) / ln(1/alpha)`: a
-    score of 1 is a run with chance below `alpha` under normal behaviour. Series that repeat all
-    the time (a dry rain gauge) need very long runs, as they should.
+    It learns, per value, how often a reading equals the one before (smoothed towards the series'
+    overall repeat rate), and scores a run of `L` equal values as `L * ln(1/p) / ln(1/alpha)`, with
+    `p` as it was when the run began (so a stuck run does not teach itself to be normal): a score
+    of 1 is a run with chance below `alpha`. Values a series sits on for hours by nature (a dry rain
+    gauge at 0, a lamp's standby power by day) earn long allowances from history. Values at the
+    sensor's range limits (`saturated`, e.g. 100 %RH in rain) are never called stuck, and nothing is
+    scored before `min_history_s` of history.
     """
 
     name = "stuck"
 
-    def __init__(self, *, alpha: float = 1e-9, min_samples: int = 60, max_p: float = 0.995) -> None:
-        if not 0 < alpha < 1 or not 0 < max_p < 1:
-            raise ValueError("StuckValue needs 0 < alpha < 1 and 0 < max_p < 1")
-        self.alpha, self.min_samples, self.max_p = alpha, min_samples, max_p
+    def __init__(
+        self,
+        *,
+        alpha: float = 1e-9,
+        min_history_s: float = 86_400.0,
+        prior: float = 5.0,
+        max_p: float = 0.999,
+        saturated: tuple[float, ...] = (),
+        max_values: int = 512,
+    ) -> None:
+        if not 0 < alpha < 1 or not 0 < max_p < 1 or prior <= 0:
+            raise ValueError("StuckValue needs 0 < alpha < 1, 0 < max_p < 1 and prior > 0")
+        self.alpha, self.min_history_ms, self.prior, self.max_p = alpha, min_history_s * 1000, prior, max_p
+        self.saturated = frozenset(saturated)
+        self.max_values = max_values
+        self._log_alpha = math.log(1 / alpha)
+        self.first_ms: int | None = None
         self.last: float | None = None
+        self.last_ms = 0
         self.run = 0
+        self.run_p = 0.5
         self.repeats = 0
         self.transitions = 0
+        self.by_value: dict[float, list[int]] = {}
 
-    @property
-    def p(self) -> float:
-        return min(self.max_p, (self.repeats + 1) / (self.transitions + 2))
+    def p_of(self, value: float) -> float:
+        overall = (self.repeats + 1) / (self.transitions + 2)
+        counts = self.by_value.get(value)
+        if counts is None:
+            return min(self.max_p, overall)
+        return min(self.max_p, (counts[0] + self.prior * overall) / (counts[1] + self.prior))
 
     def learn_one(self, x: Reading) -> None:
+        if self.first_ms is None:
+            self.first_ms = x.time_ms
         if self.last is not None:
             same = x.value == self.last
-            if self.run < 5:  # a long run may be the fault itself: do not learn from it
-                self.transitions += 1
-                self.repeats += same
-            self.run = self.run + 1 if same else 1
+            self.transitions += 1
+            self.repeats += same
+            counts = self.by_value.get(self.last)
+            if counts is None and len(self.by_value) < self.max_values:
+                counts = self.by_value[self.last] = [0, 0]
+            if counts is not None:
+                counts[0] += same
+                counts[1] += 1
+            if same:
+                self.run += 1
+            else:
+                self.run = 1
+                self.run_p = self.p_of(x.value)
         else:
             self.run = 1
+            self.run_p = self.p_of(x.value)
         self.last = x.value
+        self.last_ms = x.time_ms
 
     def score_one(self, x: Reading) -> float:
-        if self.transitions < self.min_samples or self.last is None:
+        if self.first_ms is None or x.time_ms - self.first_ms < self.min_history_ms or x.value in self.saturated:
             return 0.0
-        run = self.run + 1 if x.value == self.last else 1
-        return run * math.log(1 / self.p) / math.log(1 / self.alpha)
+        if x.value == self.last:
+            run, p = self.run + 1, self.run_p
+        else:
+            run, p = 1, self.p_of(x.value)
+        return run * math.log(1 / p) / self._log_alpha
 
 
 class ImplausibleJump:
@@ -95,12 +133,15 @@ class ImplausibleJump:
         self.rejected: list[float] = []
         self._level = 0.0
         self._spread = 0.0
+        self._learned = 0
 
     def _refresh(self) -> None:
         recent = list(self.window)
         self._level = _median(recent[-5:])
-        centre = _median(recent)
-        self._spread = 1.4826 * _median([abs(v - centre) for v in recent])
+        self._learned += 1
+        if self._learned % 5 == 1 or len(recent) < self.window.maxlen:  # type: ignore[operator]
+            centre = _median(recent)
+            self._spread = 1.4826 * _median([abs(v - centre) for v in recent])
 
     def score_one(self, x: Reading) -> float:
         if x.value > self.ceiling:
@@ -113,16 +154,23 @@ class ImplausibleJump:
         return abs(step) / max(self.max_step, self.k * self._spread)
 
     def learn_one(self, x: Reading) -> None:
-        if self.score_one(x) >= 1.0:
+        self.update(x)
+
+    def update(self, x: Reading) -> float:
+        """`score_one` then `learn_one` in one pass (the engine's hot path): the score before learning."""
+        score = self.score_one(x)
+        if score >= 1.0:
             self.rejected.append(x.value)
             if len(self.rejected) < self.accept_after:
-                return
+                return score
             self.window.clear()
             self.window.extend(self.rejected)
         else:
             self.window.append(x.value)
-        self.rejected = []
+        if self.rejected:
+            self.rejected = []
         self._refresh()
+        return score
 
 
 class SilenceWatch:
@@ -150,7 +198,9 @@ class SilenceWatch:
         if last is not None:
             gaps = self.gaps.setdefault(x.device_id, deque(maxlen=16))
             gaps.append(x.time_ms - last)
-            if len(gaps) >= self.min_samples:
+            if len(gaps) >= self.min_samples and (
+                len(gaps) < 16 or x.time_ms % 8 == 0 or x.device_id not in self.usual_ms
+            ):
                 self.usual_ms[x.device_id] = _median([float(g) for g in gaps])
         self.last_ms[x.device_id] = x.time_ms
 
@@ -234,36 +284,48 @@ class NeighbourDrift:
         self.min_scale = min_scale
         self.latest: dict[str, tuple[int, float]] = {}
         self.state: dict[str, _Residuals] = {}
+        self._centre_ms: int | None = None
+        self._centre_value: float | None = None
+
+    def _centre(self, x: Reading) -> float | None:
+        """The median of the group's fresh values, recomputed once per reporting round."""
+        if self._centre_ms is not None and abs(x.time_ms - self._centre_ms) < self.fresh_ms / 10:
+            return self._centre_value
+        fresh = [value for time_ms, value in self.latest.values() if abs(time_ms - x.time_ms) <= self.fresh_ms]
+        self._centre_ms = x.time_ms
+        self._centre_value = _median(fresh) if len(fresh) > self.min_neighbours else None
+        return self._centre_value
 
     def _residual(self, x: Reading) -> float | None:
-        others = [
-            value
-            for device, (time_ms, value) in self.latest.items()
-            if device != x.device_id and abs(time_ms - x.time_ms) <= self.fresh_ms
-        ]
-        if len(others) < self.min_neighbours:
+        centre = self._centre(x)
+        if centre is None:
             return None
-        centre = _median(others)
         return (x.value - centre) / (abs(centre) + self.floor)
 
     def _score(self, s: _Residuals, fast: float) -> float:
         return abs(fast - s.baseline) / (self.k * max(s.scale, self.min_scale))
 
     def learn_one(self, x: Reading) -> None:
+        self.update(x)
+
+    def update(self, x: Reading) -> float:
+        """`score_one` then `learn_one` in one pass (the engine's hot path): the score before learning."""
         r = self._residual(x)
         self.latest[x.device_id] = (x.time_ms, x.value)
         if r is None:
-            return
+            return 0.0
         s = self.state.get(x.device_id)
         if s is None:
             s = self.state[x.device_id] = _Residuals()
             s.baseline = s.fast = r
+        score = 0.0 if s.n < self.min_samples else self._score(s, s.fast + self.fast * (r - s.fast))
         s.n += 1
         s.fast += self.fast * (r - s.fast)
         if s.n < self.min_samples or self._score(s, s.fast) < 0.5:
             rate = max(self.slow, 1 / s.n)
             s.scale += rate * (abs(r - s.baseline) - s.scale)
             s.baseline += rate * (r - s.baseline)
+        return score
 
     def score_one(self, x: Reading) -> float:
         s = self.state.get(x.device_id)

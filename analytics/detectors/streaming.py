@@ -135,15 +135,23 @@ class LevelShift:
         return max(0.0, self.up + z - self.drift), max(0.0, self.down - z - self.drift)
 
     def learn_one(self, x: Reading) -> None:
+        self.update(x)
+
+    def update(self, x: Reading) -> float:
+        """`score_one` then `learn_one` in one pass (the engine's hot path): the score before learning."""
         self.n += 1
         if self.n == 1:
             self.mean = x.value
-            return
+            return 0.0
+        score = 0.0
         if self.n > self.min_samples:
             self.up, self.down = self._sums(x.value)
+            if self.n > self.min_samples + 1:  # score_one scores once min_samples were learned before x
+                score = max(self.up, self.down) / self.h
         delta = x.value - self.mean
         self.mean += self.alpha * delta
         self.var = (1 - self.alpha) * (self.var + self.alpha * delta * delta)
+        return score
 
     def score_one(self, x: Reading) -> float:
         if self.n <= self.min_samples:
@@ -176,12 +184,20 @@ class RateOfChange:
         return abs(x.value - self.last.value) / minutes
 
     def learn_one(self, x: Reading) -> None:
+        self.update(x)
+
+    def update(self, x: Reading) -> float:
+        """`score_one` then `learn_one` in one pass (the engine's hot path): the score before learning."""
         rate = self._rate(x)
+        score = 0.0
         if rate is not None:
+            if self.n >= self.min_samples:
+                score = rate / (self.k * max(self.typical, self.floor))
             self.n += 1
             self.typical = rate if self.n == 1 else self.typical + self.alpha * (rate - self.typical)
         if self.last is None or x.time_ms > self.last.time_ms:
             self.last = x
+        return score
 
     def score_one(self, x: Reading) -> float:
         rate = self._rate(x)

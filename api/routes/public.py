@@ -137,7 +137,7 @@ async def tickets(
     status: Annotated[TicketState | None, Query(description="only tickets in this state")] = None,
     district: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
     """Tickets the city opened, newest first, each with its progress timeline."""
 
@@ -168,7 +168,7 @@ async def devices_geojson(
     sessions: SessionsDep,
     district: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
     """The city's sensors as GeoJSON points (devices without a position are left out), paginated."""
 

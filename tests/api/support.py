@@ -6,6 +6,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from analytics.findings import Finding
+from analytics.tickets import TicketChange, TicketPolicy
 from api.server import ApiServer
 from citysense.db.devices import DeviceInfo, register_devices
 from citysense.keys import SCOPES, create_key
@@ -51,3 +53,36 @@ def served(settings: ApiSettings) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+_RULES = {"water_level": ("flood", 2.5, "Flood risk"), "pm25": ("air_quality", 55.5, "Unhealthy air")}
+_POLICIES: dict[int, TicketPolicy] = {}
+
+
+def policy_of(city) -> TicketPolicy:
+    """The analytics ticket policy on the city's database (one per city, as analytics keeps one)."""
+    return _POLICIES.setdefault(id(city.sessions), TicketPolicy(city.sessions, quiet_period_s=600))
+
+
+def sensor_ticket(city, reading: Reading, district: str) -> TicketChange:
+    """What analytics does with a reading over a rule's threshold: open (or update) the incident's ticket."""
+    service_code, threshold, title = _RULES[reading.quantity]
+    change = policy_of(city).observe(
+        Finding(
+            service_code=service_code,
+            scope="district",
+            kind="breach",
+            district=district,
+            device_id=reading.device_id,
+            quantity=reading.quantity,
+            value=reading.value,
+            threshold=threshold,
+            severity="high",
+            detector="threshold",
+            score=reading.value / threshold,
+            time_ms=reading.time_ms,
+            title=f"{title} in {district}",
+        )
+    )
+    assert change is not None
+    return change

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from citysense.cli import app as cli
 from citysense.keys import create_key, revoke_key
 from citysense.wire import Reading
-from tests.api.support import key
+from tests.api.support import key, sensor_ticket
 
 
 def test_cli_creates_a_key_that_is_stored_only_as_a_hash(settings, client, monkeypatch):
@@ -95,8 +95,8 @@ def test_revoked_key_is_refused(city, client):
 
 def test_agency_key_sees_and_changes_only_its_agency_tickets(city, client):
     city.devices(("river-1", "riverside", "water"), ("air-1", "riverside", "air"))
-    flood = city.breach(Reading("river-1", "water_level", 3.0, 1_700_000_000_000))
-    air = city.breach(Reading("air-1", "pm25", 80.0, 1_700_000_000_000))
+    flood = sensor_ticket(city, Reading("river-1", "water_level", 3.0, 1_700_000_000_000), "riverside")
+    air = sensor_ticket(city, Reading("air-1", "pm25", 80.0, 1_700_000_000_000), "riverside")
     assert flood is not None
     assert air is not None
     water = key(city, "tickets:read", "tickets:write", agency="water")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from citysense.wire import Reading
+from tests.api.support import sensor_ticket
 
 # GeoReport v2, "GET Service List" and "GET Service Requests" response fields.
 SERVICE_FIELDS = {"service_code", "service_name", "description", "metadata", "type", "keywords", "group"}
@@ -73,7 +74,7 @@ def test_resident_report_becomes_a_ticket_in_the_right_district(client):
 
 def test_requests_filters_follow_the_specification(city, client):
     city.devices(("river-1", "sungai-barat", "water"))
-    flood = city.breach(Reading("river-1", "water_level", 3.0, _now_ms()))
+    flood = sensor_ticket(city, Reading("river-1", "water_level", 3.0, _now_ms()), "sungai-barat")
     assert flood is not None
     client.post("/open311/v2/requests.json", data={"service_code": "road_damage", "address_string": "Jl. Pemuda 12"})
     everything = client.get("/open311/v2/requests.json").json()

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from citysense.wire import Reading
 from simulators.city import build_fleet
-from tests.api.support import seed_default_city, served
+from tests.api.support import seed_default_city, sensor_ticket, served
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -40,7 +40,7 @@ def site(settings, city) -> Iterator[str]:
     now = seed_default_city(city, pm25=20.0, water=1.0)
     gauges = [d.device_id for d in build_fleet() if d.district == "sungai-barat" and "water_level" in d.quantities]
     city.readings(*[Reading(gauge, "water_level", 3.2, now + 1000) for gauge in gauges])
-    opened = city.breach(Reading(gauges[0], "water_level", 3.2, now + 1000))
+    opened = sensor_ticket(city, Reading(gauges[0], "water_level", 3.2, now + 1000), "sungai-barat")
     assert opened is not None
     with served(settings.model_copy(update={"webhooks_enabled": False})) as url:
         yield url

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.webhooks import WebhookDispatcher
 from citysense.wire import Reading
-from tests.api.support import key
+from tests.api.support import key, sensor_ticket
 
 
 class Receiver:
@@ -82,7 +82,7 @@ def test_ticket_events_are_delivered_signed(city, client, receiver, dispatcher):
     admin = key(city, "webhooks:manage", "tickets:write")
     hook = subscribe(client, admin, receiver.url)
     city.devices(("river-1", "riverside", "water"))
-    opened = city.breach(Reading("river-1", "water_level", 3.0, 1_790_000_000_000))
+    opened = sensor_ticket(city, Reading("river-1", "water_level", 3.0, 1_790_000_000_000), "riverside")
     assert opened is not None
     client.post(f"/api/v1/tickets/{opened.ticket_id}/acknowledge", headers=admin)
     client.post(f"/api/v1/tickets/{opened.ticket_id}/comment", headers=admin, json={"message": "internal only"})
@@ -111,7 +111,7 @@ def test_failed_deliveries_are_retried_with_backoff_then_given_up(city, client, 
         subscribe(client, admin, flaky.url, events=["opened"])
         subscribe(client, admin, dead.url)
         city.devices(("river-1", "riverside", "water"))
-        city.breach(Reading("river-1", "water_level", 3.0, 1_790_000_000_000))
+        sensor_ticket(city, Reading("river-1", "water_level", 3.0, 1_790_000_000_000), "riverside")
         now = datetime.now(UTC)
 
         assert dispatcher.run_once(now) == 0  # both fail the first time
@@ -133,8 +133,8 @@ def test_webhook_urls_are_validated_and_agency_keys_get_only_their_events(city, 
     hook = subscribe(client, environment, receiver.url)
     assert hook["agency"] == "environment"
     city.devices(("river-1", "riverside", "water"), ("air-1", "riverside", "air"))
-    city.breach(Reading("river-1", "water_level", 3.0, 1_790_000_000_000))
-    city.breach(Reading("air-1", "pm25", 90.0, 1_790_000_000_000))
+    sensor_ticket(city, Reading("river-1", "water_level", 3.0, 1_790_000_000_000), "riverside")
+    sensor_ticket(city, Reading("air-1", "pm25", 90.0, 1_790_000_000_000), "riverside")
     assert dispatcher.run_once() == 1
     assert json.loads(receiver.received[0][1])["ticket"]["service_code"] == "air_quality"
     assert client.delete(f"/api/v1/webhooks/{hook['id']}", headers=environment).status_code == 204
