@@ -1,4 +1,5 @@
-# The citysense image: one image, every server-side command (`citysense ingest|analytics|api|simulate`).
+# The citysense image: one image, every server-side command (`citysense ingest|analytics|api|simulate|migrate`).
+# Multi-stage: wheels are built in the first stage, the runtime stage has no compiler and runs as a non-root user.
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -9,7 +10,7 @@ COPY analytics analytics
 COPY api api
 COPY dashboards dashboards
 COPY simulators simulators
-RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[server]'
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[server,analytics]'
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 citysense

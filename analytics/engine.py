@@ -321,6 +321,7 @@ class Engine:
             time_ms=reading.time_ms,
             title=title,
             evidence=evidence,
+            interval_s=self.silence.usual_ms.get(meta.device_id, 0.0) / 1000,
         )
 
     def _fault(self, meta: DeviceMeta, reading: Reading, detector: str, score: float, extra: dict[str, Any]) -> Finding:
@@ -346,6 +347,7 @@ class Engine:
                 "detector_version": DETECTOR_VERSION,
                 **extra,
             },
+            interval_s=self.silence.usual_ms.get(meta.device_id, 0.0) / 1000,
         )
 
     def tick(self, now_ms: int) -> list[Finding]:

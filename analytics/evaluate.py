@@ -156,6 +156,8 @@ class RunReport:
     types: dict[str, TypeScore]
     false_tickets: int
     tickets: int
+    false_list: list[dict[str, Any]] = field(default_factory=list)
+    missed: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def false_per_100_device_days(self) -> float:

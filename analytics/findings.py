@@ -33,6 +33,9 @@ class Finding:
     time_ms: int
     title: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    # The device's usual reporting interval: a bin that reports every 15 minutes is not "quiet"
+    # after 10 minutes without a finding.
+    interval_s: float = 0.0
 
     @property
     def dedupe_key(self) -> str:

@@ -62,6 +62,7 @@ class _Open:
     flushed_ms: int
     opened_ms: int
     upgraded: bool = False
+    quiet_ms: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -146,6 +147,8 @@ class TicketPolicy:
                 return None
             key = finding.dedupe_key
             known = self._open.get(key)
+            if known is not None:
+                known.quiet_ms = max(known.quiet_ms, self._quiet_of(finding))
             if known is not None and self._is_routine(known, finding):
                 known.last_ms = max(known.last_ms, finding.time_ms)
                 known.peak = max(known.peak, finding.value)
@@ -158,6 +161,10 @@ class TicketPolicy:
         if change is not None:
             self._emit(change)
         return change
+
+    def _quiet_of(self, f: Finding) -> int:
+        """The quiet period for this finding's ticket: at least three of the device's reporting intervals."""
+        return max(self._quiet_ms, round(3 * f.interval_s * 1000))
 
     def _is_routine(self, known: _Open, f: Finding) -> bool:
         """Nothing new to write: same devices, severity not higher, no upgrade, flushed recently."""
@@ -195,7 +202,16 @@ class TicketPolicy:
         session.flush()
         self._audit(session, ticket, "ticket.opened", {"finding": f.kind, **data})
         self._open[f.dedupe_key] = _Open(
-            ticket.id, f.kind, f.severity, {f.device_id}, {f.detector}, f.value, f.time_ms, f.time_ms, f.time_ms
+            ticket.id,
+            f.kind,
+            f.severity,
+            {f.device_id},
+            {f.detector},
+            f.value,
+            f.time_ms,
+            f.time_ms,
+            f.time_ms,
+            quiet_ms=self._quiet_of(f),
         )
         log.info("opened ticket %s (%s, %s, %s)", ticket.id, f.dedupe_key, f.kind, f.severity)
         return TicketChange("opened", ticket.id, summarize(ticket))
@@ -218,6 +234,7 @@ class TicketPolicy:
                 round(ticket.opened_at.timestamp() * 1000),
             )
             self._open[f.dedupe_key] = known
+        known.quiet_ms = max(known.quiet_ms, self._quiet_of(f))
         notes: list[str] = []
         event_kind = "updated"
         if known.kind == "forecast" and f.kind == "breach":
@@ -284,9 +301,11 @@ class TicketPolicy:
             for ticket in session.scalars(select(Ticket).where(Ticket.status != TicketStatus.RESOLVED)):
                 known = self._open.get(ticket.dedupe_key)
                 last_ms = round(ticket.last_breach_at.timestamp() * 1000)
+                quiet_ms = self._quiet_ms
                 if known is not None and known.ticket_id == ticket.id:
                     last_ms = max(last_ms, known.last_ms)
-                if now_ms - last_ms < self._quiet_ms:
+                    quiet_ms = max(quiet_ms, known.quiet_ms)
+                if now_ms - last_ms < quiet_ms:
                     continue
                 if ticket.source != "sensor" or ticket.status != TicketStatus.OPEN:
                     continue  # an operator's ticket, or one an operator has taken over

@@ -109,8 +109,8 @@ class LevelShift:
     def __init__(
         self,
         *,
-        alpha: float = 0.01,
-        drift: float = 0.5,
+        alpha: float = 0.05,
+        drift: float = 1.0,
         h: float = 12.0,
         clip: float = 4.0,
         floor: float = 0.1,
@@ -132,7 +132,9 @@ class LevelShift:
 
     def _sums(self, value: float) -> tuple[float, float]:
         z = self._z(value)
-        return max(0.0, self.up + z - self.drift), max(0.0, self.down - z - self.drift)
+        # Capped at 2h: after a shift ends the alarm clears within a few readings, not never.
+        cap = 2 * self.h
+        return min(cap, max(0.0, self.up + z - self.drift)), min(cap, max(0.0, self.down - z - self.drift))
 
     def learn_one(self, x: Reading) -> None:
         self.update(x)

@@ -71,6 +71,10 @@ def _stuck(readings, rng):
     return _then(readings, lambda i, last: last.value, 60)
 
 
+def _long_stuck(readings, rng):
+    return _then(readings, lambda i, last: last.value, 180)
+
+
 def _rise(readings, rng):
     return _then(readings, lambda i, last: last.value + 3 * i, 10)
 
@@ -97,7 +101,7 @@ CASES = [
     Case("stuck", lambda: StuckValue(), 3 * 1440, _stuck),
     Case("implausible_jump", lambda: ImplausibleJump(max_step=20.0, ceiling=1000.0), 3 * 1440, _spike),
     Case("forecast", lambda: TrendForecast(threshold=55.5, min_fraction=0.6), 3 * 1440, _rise),
-    Case("forest", lambda: ForestDetector(window_s=3600, train_windows=48, seed=3), 3 * 1440, _stuck),
+    Case("forest", lambda: ForestDetector(window_s=3600, train_windows=48, seed=3), 3 * 1440, _long_stuck),
     Case("neighbour_drift", lambda: NeighbourDrift(floor=10.0), 3 * 1440, _drift, DEVICES),
     Case("silence", lambda: SilenceWatch(min_gap_s=600), 3 * 1440, _silence, DEVICES),
 ]

@@ -123,3 +123,10 @@ def test_services_that_others_wait_for_have_healthchecks():
             for dependency, condition in depends.items():
                 if condition.get("condition") == "service_healthy":
                     assert "healthcheck" in COMPOSE["services"][dependency], f"{name} waits on {dependency}"
+
+
+def test_env_example_documents_every_setting():
+    text = (ROOT / ".env.example").read_text()
+    every = set().union(*(env_names(cls) for cls in (*SETTINGS_OF_COMMAND.values(), CommonSettings)))
+    missing = sorted(name for name in every if not re.search(rf"\b{name}=", text))
+    assert not missing, f".env.example does not mention {missing}"
