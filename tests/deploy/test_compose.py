@@ -130,3 +130,18 @@ def test_env_example_documents_every_setting():
     every = set().union(*(env_names(cls) for cls in (*SETTINGS_OF_COMMAND.values(), CommonSettings)))
     missing = sorted(name for name in every if not re.search(rf"\b{name}=", text))
     assert not missing, f".env.example does not mention {missing}"
+
+
+def test_dockerfile_copies_every_package_and_runs_as_non_root():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+) \1$", dockerfile, flags=re.MULTILINE))
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    include = re.search(r"include = \[(.*?)\]", pyproject, flags=re.DOTALL)
+    assert include is not None
+    packages = {name.rstrip("*") for name in re.findall(r'"([\w*]+)"', include.group(1))}
+    assert packages <= copied, f"the image misses {sorted(packages - copied)}"
+    stages = dockerfile.split("\nFROM ")
+    assert len(stages) >= 2, "multi-stage build expected"
+    users = re.findall(r"^USER (\S+)$", stages[-1], flags=re.MULTILINE)
+    assert users
+    assert users[-1] not in ("root", "0")
