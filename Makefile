@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-api clean system-deps
+.PHONY: demo test lint bench bench-api bench-scoring clean system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citysense needs Python >= 3.11"' \
@@ -34,9 +34,13 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # HTTP load on the API: /public/v1/status at 500 req/s, 24 h of readings at 1-minute buckets (SQLite, InfluxDB).
-bench: bench-api
+bench: bench-api bench-scoring
 bench-api: $(STAMP) system-deps
 	$(BIN)/python bench/api_load.py run
+
+# Analytics: readings/s per process through every detector and rule (a simulated day of the whole city).
+bench-scoring: $(STAMP)
+	$(BIN)/python bench/scoring.py --days 1 --repeat 3
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -9,7 +9,9 @@ a live week give the same findings.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -30,7 +32,6 @@ __all__ = ["DeviceMeta", "Engine", "EngineConfig"]
 log = logging.getLogger(__name__)
 
 DETECTOR_VERSION = "citysense-detectors-1"
-_FORECASTS = {"water_level", "bin_fill", "pm25"}
 _FAULT_TITLES = {
     "stuck": "Sensor stuck: it repeats the same value",
     "implausible_jump": "Sensor implausible: values jump beyond what is physically possible",
@@ -59,8 +60,9 @@ class EngineConfig:
     clock_tolerance_s: float = 90.0
     spikes_to_alarm: int = 3
     spike_window_s: float = 6 * 3600.0
-    drift_persist: int = 15
+    drift_persist: int = 60
     skew_persist: int = 3
+    skew_hold_s: float = 600.0
     faulty_hold_s: float = 6 * 3600.0
     utc_offset_h: float = 7.0
     evidence_window: int = 12
@@ -81,7 +83,9 @@ class _Series:
     __slots__ = (
         "forecast",
         "forecast_streak",
+        "pending_spike_ms",
         "jump",
+        "model_cache",
         "rate",
         "rule",
         "seasonal",
@@ -101,18 +105,25 @@ class _Series:
         self.rule = rule
         self.tracker = RuleTracker() if rule is not None else None
         self.forecast: TrendForecast | None = None
-        if rule is not None and threshold is not None and quantity in _FORECASTS:
-            self.forecast = TrendForecast(threshold=threshold, horizon_s=config.forecast_horizon_s, min_fraction=0.7)
+        if rule is not None and threshold is not None and p.forecast_horizon_s > 0:
+            horizon = p.forecast_horizon_s * config.forecast_horizon_s / 1800.0
+            self.forecast = TrendForecast(
+                threshold=threshold, horizon_s=horizon, window_s=p.forecast_window_s, min_fraction=p.forecast_from
+            )
         self.forecast_streak = 0
         self.window: deque[tuple[int, float]] = deque(maxlen=config.evidence_window)
+        self.model_cache: tuple[int, dict[str, Any]] | None = None
+        self.pending_spike_ms = 0
 
 
 class _DeviceHealth:
-    __slots__ = ("drift_streak", "faulty_until_ms", "skew_streak", "spikes")
+    __slots__ = ("drift_streak", "faulty_until_ms", "skew_offset_ms", "skew_since_ms", "skew_streak", "spikes")
 
     def __init__(self) -> None:
         self.spikes: deque[int] = deque()
         self.skew_streak = 0
+        self.skew_since_ms: int | None = None
+        self.skew_offset_ms = 0
         self.drift_streak: dict[str, int] = {}
         self.faulty_until_ms = 0
 
@@ -133,6 +144,7 @@ class Engine:
         self._series: dict[tuple[str, str], _Series] = {}
         self._health: dict[str, _DeviceHealth] = {}
         self._drift: dict[tuple[str, str, str], NeighbourDrift] = {}
+        self._flat: dict[tuple[str, str, str], dict[str, int]] = {}
         self.silence = SilenceWatch()
         self.clock = ClockCheck(config.clock_tolerance_s)
         self.models = models or {}
@@ -167,6 +179,32 @@ class Engine:
             group = self._drift[key] = NeighbourDrift(floor=profile_of(quantity).drift_floor)
         return group
 
+    def _skewed(self, health: _DeviceHealth, reading: Reading, received_ms: int) -> bool:
+        """A device clock that is off, as opposed to a backlog the device sends after an outage.
+
+        Ahead of the receiver is always wrong (`skew_persist` readings in a row). Behind it is what a
+        drained offline queue looks like too, so a clock counts as slow only when the offset stays the
+        same (within the tolerance) for `skew_hold_s` of the receiver's time: a backlog arrives all
+        at once with offsets shrinking reading by reading.
+        """
+        offset = received_ms - reading.time_ms
+        if self.clock.score(reading, received_ms) < 1.0:
+            health.skew_streak, health.skew_since_ms = 0, None
+            return False
+        if offset < 0:
+            health.skew_streak += 1
+            return health.skew_streak >= self.config.skew_persist
+        if health.skew_since_ms is None or abs(offset - health.skew_offset_ms) > self.config.clock_tolerance_s * 1000:
+            health.skew_since_ms, health.skew_offset_ms = received_ms, offset
+            return False
+        return received_ms - health.skew_since_ms >= self.config.skew_hold_s * 1000
+
+    def _common_cause(self, meta: DeviceMeta, reading: Reading) -> bool:
+        """Neighbours flat at the same moment: the world is flat (a river held at a weir), not one sensor stuck."""
+        flat = self._flat.get((meta.district, meta.kind, reading.quantity), {})
+        recent = reading.time_ms - 600_000
+        return any(device != reading.device_id and since >= recent for device, since in flat.items())
+
     # ------------------------------------------------------------------ the stream
 
     def warm(self, readings: Iterable[Reading]) -> int:
@@ -188,34 +226,53 @@ class Engine:
         findings: list[Finding] = []
         self.silence.learn_one(reading)
 
-        if received_ms is not None and self.clock.score(reading, received_ms) >= 1.0:
-            health.skew_streak += 1
-            if health.skew_streak >= self.config.skew_persist and report:
+        if received_ms is not None:
+            skew = self._skewed(health, reading, received_ms)
+            if skew and report:
                 score = self.clock.score(reading, received_ms)
-                findings.append(self._fault(meta, reading, "clock_skew", score, {"received_ms": received_ms}))
-        else:
-            health.skew_streak = 0
+                finding = self._fault(meta, reading, "clock_skew", score, {"received_ms": received_ms})
+                # The reading's own time is the wrong one: the ticket runs on the receiver's clock.
+                findings.append(dataclasses.replace(finding, time_ms=received_ms))
 
+        pending = len(series.jump.rejected)
         jump = series.jump.update(reading)
         if jump >= 1.0 and series.jump.rejected:
-            # A spike: kept out of the rules and out of learning; several make a faulty device.
+            # Kept out of the rules and out of learning until we know whether it was a spike.
+            series.pending_spike_ms = series.pending_spike_ms or reading.time_ms
+            return findings
+        if jump < 1.0 and pending:
+            # The series came back: what jumped were spikes. Several make a faulty device.
             spikes = health.spikes
-            spikes.append(reading.time_ms)
+            spikes.extend([series.pending_spike_ms] * pending)
             while spikes and spikes[0] < reading.time_ms - self.config.spike_window_s * 1000:
                 spikes.popleft()
             if len(spikes) >= self.config.spikes_to_alarm and report:
                 health.faulty_until_ms = reading.time_ms + int(self.config.faulty_hold_s * 1000)
-                findings.append(self._fault(meta, reading, "implausible_jump", jump, {"spikes": len(spikes)}))
-            return findings
+                finding = self._fault(
+                    meta, reading, "implausible_jump", 1.0 + len(spikes) / 10, {"spikes": len(spikes)}
+                )
+                findings.append(dataclasses.replace(finding, hold_s=self.config.spike_window_s / 3))
+        # Otherwise the level really moved (a fast flood): nothing was a spike, the reading counts.
+        series.pending_spike_ms = 0
 
-        stuck = series.stuck.score_one(reading)
+        stuck = series.stuck.score_one(reading) if profile_of(reading.quantity).stuck_check else 0.0
         series.stuck.learn_one(reading)
-        if stuck >= 1.0 and report:
+        if stuck >= 0.5 or reading.device_id in self._flat.get((meta.district, meta.kind, reading.quantity), ()):
+            flat = self._flat.setdefault((meta.district, meta.kind, reading.quantity), {})
+            if stuck >= 0.5:
+                flat[reading.device_id] = reading.time_ms
+            else:
+                flat.pop(reading.device_id, None)
+        in_breach = series.tracker is not None and series.tracker.active
+        # A value held flat by the incident itself (a river at its flood crest) is the incident's
+        # evidence, not a broken sensor: the incident ticket covers it.
+        if stuck >= 1.0 and report and not in_breach and not self._common_cause(meta, reading):
             health.faulty_until_ms = reading.time_ms + int(self.config.faulty_hold_s * 1000)
             findings.append(self._fault(meta, reading, "stuck", stuck, {"run": series.stuck.run}))
 
-        drift_group = self._drift_group(meta, reading.quantity)
-        drift = drift_group.update(reading)
+        drift = (
+            self._drift_group(meta, reading.quantity).update(reading) if profile_of(reading.quantity).shared else 0.0
+        )
         streak = health.drift_streak.get(reading.quantity, 0) + 1 if drift >= 1.0 else 0
         health.drift_streak[reading.quantity] = streak
         if streak >= self.config.drift_persist and report:
@@ -255,6 +312,10 @@ class Engine:
         if not report or health.faulty_until_ms > reading.time_ms:
             return []  # a device known to be faulty does not speak for its district
         evidence = self._evidence(series, scores) if active or forecast_score >= 1.0 else {}
+        if evidence and self.models:
+            model = self._model_score(meta, reading, series)
+            if model is not None:
+                evidence["model"] = model
         if active:
             series.forecast_streak = 0
             severity = rule.severity(reading.value, threshold)
@@ -268,7 +329,7 @@ class Engine:
         if series.forecast_streak < 2:
             return []
         forecast = series.forecast.forecast()
-        if forecast is not None:
+        if forecast is not None and math.isfinite(forecast.eta_s):
             evidence["forecast"] = {
                 "level": round(forecast.level, 3),
                 "slope_per_h": round(forecast.slope_per_h, 3),
@@ -280,6 +341,20 @@ class Engine:
                 rule, "forecast", meta, reading, threshold, "medium", "forecast:trend", forecast_score, evidence
             )
         ]
+
+    def _model_score(self, meta: DeviceMeta, reading: Reading, series: _Series) -> dict[str, Any] | None:
+        """The batch model's view of the current window (at most one model call per series per window)."""
+        model = self.models.get(f"{meta.kind}.{reading.quantity}")
+        if model is None or model.info_ is None or len(series.window) < 5:
+            return None
+        cached = series.model_cache
+        if cached is not None and reading.time_ms - cached[0] < model.window_s * 1000 / 4:
+            return cached[1]
+        (score,) = model.score([window_features([v for _, v in series.window])])
+        result = {"name": model.name, "version": model.info_.version, "trained_at": model.info_.trained_at,
+                  "score": round(score, 3)}  # fmt: skip
+        series.model_cache = (reading.time_ms, result)
+        return result
 
     @staticmethod
     def _evidence(series: _Series, scores: tuple[float, float, float]) -> dict[str, Any]:

@@ -350,6 +350,29 @@ def evaluate_run(
         sessions.kw["bind"].dispose()
     truth = [asdict(r) for r in summary.truth]
     types, false = score(run, truth, tickets, sink.crossings)
+    matched = {t.id for r in truth for t in tickets if _matches(t, r, run)}
+    false_list = [
+        {
+            "ticket": t.id,
+            "service_code": t.service_code,
+            "district": t.district,
+            "devices": list(t.devices),
+            "opened": datetime.fromtimestamp(t.opened_ms / 1000, UTC).isoformat(),
+            "detector": t.detector,
+        }
+        for t in tickets
+        if t.id not in matched
+    ]
+    missed = [r for r in truth if not any(_matches(t, r, run) for t in tickets)]
     return RunReport(
-        run, summary.devices, sink.readings, summary.simulated_s / 86_400, wall, types, false, len(tickets)
+        run,
+        summary.devices,
+        sink.readings,
+        summary.simulated_s / 86_400,
+        wall,
+        types,
+        false,
+        len(tickets),
+        false_list,
+        missed,
     )

@@ -36,6 +36,9 @@ class Finding:
     # The device's usual reporting interval: a bin that reports every 15 minutes is not "quiet"
     # after 10 minutes without a finding.
     interval_s: float = 0.0
+    # How long this finding speaks for the incident: spikes come every few readings, not every reading,
+    # so a spiking sensor's ticket should not resolve between two spikes.
+    hold_s: float = 0.0
 
     @property
     def dedupe_key(self) -> str:

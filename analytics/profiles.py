@@ -20,19 +20,31 @@ class QuantityProfile:
     ceiling: float = math.inf  # above this a value is physically implausible for a city sensor
     up_only: bool = False  # falls may be instant (a bin is emptied), rises may not
     drift_floor: float = 10.0  # added to the neighbours' median when comparing relatively
+    # Comparable across neighbours: the same air, the same street noise. A lamp's wattage, a bin's
+    # fill, a counter's traffic are each device's own, and a district's gauges sit on rivers and
+    # drains that rise differently in a storm: drift against neighbours means nothing there.
+    shared: bool = True
+    # A rain gauge repeats 0.2 mm tips for as long as a drizzle lasts: repeats are no sign of a fault.
+    stuck_check: bool = True
+    # Forecast: how far ahead, over how long a trend, from what fraction of the threshold (0: none).
+    forecast_horizon_s: float = 0.0
+    forecast_window_s: float = 1800.0
+    forecast_from: float = 0.7
 
 
 PROFILES: dict[str, QuantityProfile] = {
-    "pm25": QuantityProfile(1.0, 50.0, 1000.0, drift_floor=10.0),
+    "pm25": QuantityProfile(1.0, 50.0, 1000.0, drift_floor=10.0, forecast_horizon_s=1200.0, forecast_from=0.8),
     "pm10": QuantityProfile(2.0, 100.0, 2000.0, drift_floor=20.0),
     "temperature": QuantityProfile(0.2, 8.0, 60.0, drift_floor=5.0),
     "humidity": QuantityProfile(1.0, 30.0, drift_floor=10.0),
     "noise": QuantityProfile(1.0, 25.0, 140.0, drift_floor=20.0),
-    "water_level": QuantityProfile(0.02, 0.5, 20.0, drift_floor=0.5),
-    "rainfall": QuantityProfile(0.2, 10.0, 50.0, drift_floor=1.0),
-    "bin_fill": QuantityProfile(1.0, 45.0, up_only=True, drift_floor=20.0),
-    "traffic_count": QuantityProfile(2.0, 150.0, 2000.0, drift_floor=20.0),
-    "power": QuantityProfile(1.0, 400.0, 2000.0, drift_floor=20.0),
+    "water_level": QuantityProfile(0.02, 0.5, 20.0, shared=False, forecast_horizon_s=1800.0),
+    "rainfall": QuantityProfile(0.2, 10.0, 50.0, shared=False, stuck_check=False),
+    "bin_fill": QuantityProfile(
+        1.0, 45.0, up_only=True, shared=False, forecast_horizon_s=7200.0, forecast_window_s=10_800.0, forecast_from=0.8
+    ),
+    "traffic_count": QuantityProfile(2.0, 150.0, 2000.0, shared=False),
+    "power": QuantityProfile(1.0, 400.0, 2000.0, shared=False),
 }
 _DEFAULT = QuantityProfile(1.0, math.inf)
 

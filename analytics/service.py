@@ -58,19 +58,29 @@ class AnalyticsService:
         """Learn the recent past from the store; returns how many readings were learned."""
         if self.settings.warmup_s <= 0:
             return 0
+        from analytics.models import WindowCollector, load_models, save_models, train_models
         from analytics.warmup import history
         from citysense.timeseries import open_store
 
         end_ms = round(time.time() * 1000)
         store = open_store(self.settings.timeseries_url)
+        folder = self.settings.models_dir or self.settings.data_dir / "models"
+        models = load_models(folder)
+        collector = WindowCollector(self.engine.meta)
         began = time.monotonic()
         try:
+            readings = history(store, start_ms=end_ms - round(self.settings.warmup_s * 1000), end_ms=end_ms)
             with self._engine_lock:
-                self.warmed = self.engine.warm(history(store, start_ms=end_ms - round(self.settings.warmup_s * 1000),
-                                                       end_ms=end_ms))  # fmt: skip
+                self.warmed = self.engine.warm(readings if models else collector.tee(readings))
         finally:
             store.close()
-        log.info("warmed up on %d readings in %.1fs", self.warmed, time.monotonic() - began)
+        if not models:
+            models = train_models(collector)
+            save_models(models, folder)
+        self.engine.models = models
+        log.info(
+            "warmed up on %d readings in %.1fs; %d batch models", self.warmed, time.monotonic() - began, len(models)
+        )
         return self.warmed
 
     def start(self) -> None:

@@ -164,7 +164,7 @@ class TicketPolicy:
 
     def _quiet_of(self, f: Finding) -> int:
         """The quiet period for this finding's ticket: at least three of the device's reporting intervals."""
-        return max(self._quiet_ms, round(3 * f.interval_s * 1000))
+        return max(self._quiet_ms, round(3 * f.interval_s * 1000), round(f.hold_s * 1000))
 
     def _is_routine(self, known: _Open, f: Finding) -> bool:
         """Nothing new to write: same devices, severity not higher, no upgrade, flushed recently."""

@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 def _series(store: TimeSeriesStore, device_id: str, quantity: str, start_ms: int, end_ms: int) -> list[Reading]:
     frame = store.read_range(device_id=device_id, quantity=quantity, start_ms=start_ms, end_ms=end_ms)
-    times = (frame.index.asi8 // 1_000_000).tolist() if len(frame) else []
+    # The index unit differs between adapters and pandas versions (ns, us, ms): ask for ms.
+    times = frame.index.as_unit("ms").asi8.tolist() if len(frame) else []
     return [Reading(device_id, quantity, float(v), int(t)) for t, v in zip(times, frame["value"].tolist(), strict=True)]
 
 

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from analytics.cli import evaluate
 from citysense.errors import CitysenseError
 from citysense.keys import keys_app
 from citysense.provisioning.cli import devices_app
@@ -31,6 +32,7 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
 app.add_typer(dashboards_app, name="dashboards")
 app.command()(simulate)
+app.command()(evaluate)
 
 
 def _fail(message: str) -> typer.Exit:

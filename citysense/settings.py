@@ -156,7 +156,7 @@ class AnalyticsSettings(CommonSettings):
     lamp_out_w: float = Field(default=0.5, ge=0)
     noise_limit_db: float = Field(default=78.0, gt=0)
     thresholds_file: Path | None = None
-    forecast_horizon_s: float = Field(default=1800.0, gt=0)
+    forecast_horizon_s: float = Field(default=1800.0, gt=0)  # water level; bins and PM2.5 scale with it
     clock_tolerance_s: float = Field(default=90.0, gt=0)
     warmup_s: float = Field(default=2 * 86_400.0, ge=0)
     models_dir: Path | None = None

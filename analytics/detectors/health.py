@@ -28,7 +28,8 @@ class StuckValue:
     overall repeat rate), and scores a run of `L` equal values as `L * ln(1/p) / ln(1/alpha)`, with
     `p` as it was when the run began (so a stuck run does not teach itself to be normal): a score
     of 1 is a run with chance below `alpha`. Values a series sits on for hours by nature (a dry rain
-    gauge at 0, a lamp's standby power by day) earn long allowances from history. Values at the
+    gauge at 0, a lamp's standby power by day) earn long allowances from history, and runs shorter
+    than `min_run_s` are discounted in proportion (chance repeats are short). Values at the
     sensor's range limits (`saturated`, e.g. 100 %RH in rain) are never called stuck, and nothing is
     scored before `min_history_s` of history.
     """
@@ -38,18 +39,21 @@ class StuckValue:
     def __init__(
         self,
         *,
-        alpha: float = 1e-9,
+        alpha: float = 1e-12,
         min_history_s: float = 86_400.0,
         prior: float = 5.0,
         max_p: float = 0.999,
         saturated: tuple[float, ...] = (),
         max_values: int = 512,
+        min_run_s: float = 3600.0,
     ) -> None:
         if not 0 < alpha < 1 or not 0 < max_p < 1 or prior <= 0:
             raise ValueError("StuckValue needs 0 < alpha < 1, 0 < max_p < 1 and prior > 0")
         self.alpha, self.min_history_ms, self.prior, self.max_p = alpha, min_history_s * 1000, prior, max_p
         self.saturated = frozenset(saturated)
         self.max_values = max_values
+        self.min_run_ms = min_run_s * 1000
+        self.run_start_ms = 0
         self._log_alpha = math.log(1 / alpha)
         self.first_ms: int | None = None
         self.last: float | None = None
@@ -85,20 +89,22 @@ class StuckValue:
             else:
                 self.run = 1
                 self.run_p = self.p_of(x.value)
+                self.run_start_ms = x.time_ms
         else:
             self.run = 1
             self.run_p = self.p_of(x.value)
+            self.run_start_ms = x.time_ms
         self.last = x.value
         self.last_ms = x.time_ms
 
     def score_one(self, x: Reading) -> float:
         if self.first_ms is None or x.time_ms - self.first_ms < self.min_history_ms or x.value in self.saturated:
             return 0.0
-        if x.value == self.last:
-            run, p = self.run + 1, self.run_p
-        else:
-            run, p = 1, self.p_of(x.value)
-        return run * math.log(1 / p) / self._log_alpha
+        if x.value != self.last:
+            return 0.0  # a new value starts a run of one: nothing is stuck
+        # A run shorter than `min_run_s` is discounted: sensors stick for hours, chance repeats are short.
+        lasted = min(1.0, (x.time_ms - self.run_start_ms) / self.min_run_ms) if self.min_run_ms > 0 else 1.0
+        return (self.run + 1) * math.log(1 / self.run_p) / self._log_alpha * lasted
 
 
 class ImplausibleJump:
@@ -268,10 +274,10 @@ class NeighbourDrift:
     def __init__(
         self,
         *,
-        k: float = 5.0,
+        k: float = 4.0,
         floor: float = 1.0,
         fresh_s: float = 300.0,
-        slow: float = 0.002,
+        slow: float = 0.0005,
         fast: float = 0.03,
         min_samples: int = 240,
         min_neighbours: int = 2,

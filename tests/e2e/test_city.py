@@ -80,7 +80,7 @@ def test_injected_flood_becomes_one_ticket_and_every_reading_is_stored_exactly_o
     with TestClient(create_app(ApiSettings(**common))) as client:
         tickets = client.get("/public/v1/tickets", params={"status": "open"}).json()
         status = client.get("/public/v1/status").json()
-    assert tickets["count"] == 1
+    assert tickets["count"] == 1, [t["title"] for t in tickets["data"]]
     (ticket,) = tickets["data"]
     assert ticket["service_code"] == "flood"
     assert ticket["district"] == "sungai-barat"

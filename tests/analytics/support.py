@@ -1,0 +1,39 @@
+"""Small factories for analytics tests."""
+
+from __future__ import annotations
+
+from analytics.engine import DeviceMeta, Engine, EngineConfig
+from analytics.findings import Finding
+from citysense.settings import AnalyticsSettings
+
+DISTRICTS = {"river-1": "riverside", "river-2": "riverside", "hill-1": "hillside", "air-1": "riverside"}
+KINDS = {"river": "water", "hill": "water", "air": "air", "bin": "bin", "lamp": "streetlight"}
+
+
+def meta(device_id: str) -> DeviceMeta:
+    return DeviceMeta(device_id, DISTRICTS.get(device_id, "riverside"), KINDS.get(device_id.split("-")[0], "unknown"))
+
+
+def engine(**settings) -> Engine:
+    return Engine(EngineConfig.from_settings(AnalyticsSettings(**settings)), meta)
+
+
+def finding(device_id: str = "river-1", *, value: float = 3.0, time_ms: int, kind: str = "breach",
+            service_code: str = "flood", severity: str = "high", detector: str = "rule:flood",
+            scope: str = "district") -> Finding:  # fmt: skip
+    return Finding(
+        service_code=service_code,
+        scope=scope,  # type: ignore[arg-type]
+        kind=kind,  # type: ignore[arg-type]
+        district=DISTRICTS.get(device_id, "riverside"),
+        device_id=device_id,
+        quantity="water_level",
+        value=value,
+        threshold=2.5,
+        severity=severity,
+        detector=detector,
+        score=1.0,
+        time_ms=time_ms,
+        title="Flood risk",
+        evidence={"window": [[time_ms, value]], "detector_version": "test"},
+    )

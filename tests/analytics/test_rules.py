@@ -1,0 +1,120 @@
+"""Rules and the engine's decisions: air indices, thresholds per place, hysteresis, faulty devices."""
+
+from __future__ import annotations
+
+import pytest
+
+from analytics.aqi import category, index_value, ticket_threshold
+from analytics.rules import RuleTracker, Thresholds, default_rules, load_thresholds
+from citysense.settings import AnalyticsSettings
+from citysense.wire import Reading
+from tests.analytics.support import engine
+
+T0 = 1_790_000_000_000
+MIN = 60_000
+
+
+@pytest.mark.parametrize(
+    ("index", "concentration", "value", "name"),
+    [
+        ("us_aqi", 9.0, 50, "good"),
+        ("us_aqi", 35.4, 100, "moderate"),
+        ("us_aqi", 55.5, 151, "unhealthy"),
+        ("us_aqi", 125.4, 200, "unhealthy"),
+        ("us_aqi", 225.5, 301, "hazardous"),
+        ("ispu", 15.5, 50, "baik"),
+        ("ispu", 55.4, 100, "sedang"),
+        ("ispu", 150.4, 200, "tidak sehat"),
+        ("ispu", 250.5, 301, "berbahaya"),
+    ],
+)
+def test_air_indices_follow_the_published_pm25_breakpoints(index, concentration, value, name):
+    assert index_value(index, "pm25", concentration) == value
+    assert category(index, "pm25", concentration).category == name
+
+
+def test_both_indices_start_tickets_at_unhealthy():
+    assert ticket_threshold("us_aqi") == 55.5
+    assert ticket_threshold("ispu") == 55.5
+    assert category("us_aqi", "pm25", 40).severity is None
+    assert category("ispu", "pm25", 160).severity == "high"
+
+
+def test_thresholds_per_device_win_over_district_over_default(tmp_path):
+    path = tmp_path / "thresholds.yaml"
+    path.write_text("district:\n  riverside: {flood: 2.8}\ndevice:\n  river-2: {flood: 3.1}\n")
+    thresholds = load_thresholds(path)
+    flood = default_rules(AnalyticsSettings())["water_level"]
+    assert thresholds.threshold(flood, district="riverside", device_id="river-1") == 2.8
+    assert thresholds.threshold(flood, district="riverside", device_id="river-2") == 3.1
+    assert thresholds.threshold(flood, district="hillside", device_id="hill-1") == 2.5
+
+
+def test_a_thresholds_file_with_an_unknown_rule_is_refused_clearly(tmp_path):
+    path = tmp_path / "thresholds.yaml"
+    path.write_text("district:\n  riverside: {floood: 2.8}\n")
+    with pytest.raises(ValueError, match="unknown rules"):
+        load_thresholds(path)
+
+
+def test_hysteresis_needs_persistence_to_start_and_a_clear_drop_to_stop():
+    flood = default_rules(AnalyticsSettings())["water_level"]
+    tracker = RuleTracker()
+    states = [tracker.update(flood, v, 2.5) for v in (2.6, 2.4, 2.6, 2.6, 2.45, 2.4, 2.34, 2.6)]
+    # on after two in a row; stays on through 2.45 and 2.4 (above 2.35); off at 2.34; one reading is not enough.
+    assert states == [False, False, False, True, True, True, False, False]
+
+
+def test_engine_uses_the_thresholds_of_the_place():
+    eng = engine()
+    eng.config.thresholds.district["riverside"] = {"flood": 3.0}
+    found = [f for i in range(3) for f in eng.process(Reading("river-1", "water_level", 2.8, T0 + i * MIN))]
+    assert found == []
+    found = [f for i in range(3) for f in eng.process(Reading("hill-1", "water_level", 2.8, T0 + i * MIN))]
+    assert {f.detector for f in found} == {"rule:flood"}
+
+
+def test_a_spike_is_kept_out_of_the_rules():
+    eng = engine()
+    base = [Reading("river-1", "water_level", 0.8, T0 + i * MIN) for i in range(30)]
+    for r in base:
+        assert eng.process(r) == []
+    # One absurd reading, then normal again: no flood ticket, however high it was.
+    assert eng.process(Reading("river-1", "water_level", 6.0, T0 + 30 * MIN)) == []
+    assert eng.process(Reading("river-1", "water_level", 6.1, T0 + 31 * MIN)) == []
+    assert eng.process(Reading("river-1", "water_level", 0.8, T0 + 32 * MIN)) == []
+
+
+def test_a_level_that_really_moved_is_accepted_after_a_few_readings():
+    eng = engine()
+    for i in range(30):
+        eng.process(Reading("river-1", "water_level", 0.8, T0 + i * MIN))
+    found = [f for i in range(30, 36) for f in eng.process(Reading("river-1", "water_level", 3.2, T0 + i * MIN))]
+    assert found
+    assert found[0].detector == "rule:flood"
+
+
+def test_a_device_with_a_wrong_clock_is_reported_on_the_receivers_time():
+    eng = engine()
+    found = []
+    for i in range(5):
+        now = T0 + i * MIN
+        found += eng.process(Reading("air-1", "pm25", 20.0, now + 1_800_000), received_ms=now)
+    (first, *_) = [f for f in found if f.detector == "clock_skew"]
+    assert first.service_code == "device_fault"
+    assert first.dedupe_key == "device_fault:riverside:air-1"
+    assert first.time_ms == T0 + 2 * MIN  # the third skewed reading, on the receiver's clock
+
+
+def test_silence_is_reported_once_a_device_misses_its_usual_interval_by_far():
+    eng = engine()
+    for i in range(20):
+        eng.process(Reading("air-1", "pm25", 20.0, T0 + i * MIN))
+    assert eng.tick(T0 + 30 * MIN) == []
+    (silent,) = eng.tick(T0 + 40 * MIN)
+    assert silent.detector == "silence"
+    assert silent.device_id == "air-1"
+
+
+def test_thresholds_default_is_empty():
+    assert Thresholds().threshold(default_rules(AnalyticsSettings())["noise"], district="x", device_id="y") == 78.0
