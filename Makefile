@@ -40,7 +40,7 @@ bench-api: $(STAMP) system-deps
 
 # Analytics: readings/s per process through every detector and rule (a simulated day of the whole city).
 bench-scoring: $(STAMP)
-	$(BIN)/python bench/scoring.py --days 1 --repeat 3
+	$(BIN)/python bench/scoring.py --days 2 --repeat 3
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

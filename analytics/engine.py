@@ -83,9 +83,10 @@ class _Series:
     __slots__ = (
         "forecast",
         "forecast_streak",
-        "pending_spike_ms",
         "jump",
         "model_cache",
+        "pending_spike_ms",
+        "profile",
         "rate",
         "rule",
         "seasonal",
@@ -96,7 +97,7 @@ class _Series:
     )
 
     def __init__(self, quantity: str, rule: RuleSpec | None, threshold: float | None, config: EngineConfig) -> None:
-        p = profile_of(quantity)
+        p = self.profile = profile_of(quantity)
         self.seasonal = SeasonalBaseline(floor=p.floor, utc_offset_h=config.utc_offset_h)
         self.shift = LevelShift(floor=p.floor)
         self.rate = RateOfChange(floor=p.floor)
@@ -255,7 +256,7 @@ class Engine:
         # Otherwise the level really moved (a fast flood): nothing was a spike, the reading counts.
         series.pending_spike_ms = 0
 
-        stuck = series.stuck.score_one(reading) if profile_of(reading.quantity).stuck_check else 0.0
+        stuck = series.stuck.score_one(reading) if series.profile.stuck_check else 0.0
         series.stuck.learn_one(reading)
         if stuck >= 0.5 or reading.device_id in self._flat.get((meta.district, meta.kind, reading.quantity), ()):
             flat = self._flat.setdefault((meta.district, meta.kind, reading.quantity), {})
@@ -270,17 +271,14 @@ class Engine:
             health.faulty_until_ms = reading.time_ms + int(self.config.faulty_hold_s * 1000)
             findings.append(self._fault(meta, reading, "stuck", stuck, {"run": series.stuck.run}))
 
-        drift = (
-            self._drift_group(meta, reading.quantity).update(reading) if profile_of(reading.quantity).shared else 0.0
-        )
+        drift = self._drift_group(meta, reading.quantity).update(reading) if series.profile.shared else 0.0
         streak = health.drift_streak.get(reading.quantity, 0) + 1 if drift >= 1.0 else 0
         health.drift_streak[reading.quantity] = streak
         if streak >= self.config.drift_persist and report:
             health.faulty_until_ms = reading.time_ms + int(self.config.faulty_hold_s * 1000)
             findings.append(self._fault(meta, reading, "neighbour_drift", drift, {}))
 
-        seasonal = series.seasonal.score_one(reading)
-        series.seasonal.learn_one(reading)
+        seasonal = series.seasonal.update(reading)
         shift = series.shift.update(reading)
         rate = series.rate.update(reading)
         if max(seasonal, shift, rate) >= 1.0:

@@ -175,6 +175,10 @@ class RunReport:
             "false_tickets": self.false_tickets,
             "false_tickets_per_100_device_days": round(self.false_per_100_device_days, 3),
             "types": {name: score.as_dict() for name, score in sorted(self.types.items())},
+            "false": self.false_list,
+            "missed": [
+                {k: r[k] for k in ("id", "kind", "district", "devices", "start", "end", "level")} for r in self.missed
+            ],
         }
 
 

@@ -78,6 +78,7 @@ class AnalyticsService:
             models = train_models(collector)
             save_models(models, folder)
         self.engine.models = models
+        self.engine.silence.restart(end_ms)
         log.info(
             "warmed up on %d readings in %.1fs; %d batch models", self.warmed, time.monotonic() - began, len(models)
         )

@@ -1,12 +1,12 @@
 """Scoring throughput: readings per second through every detector and rule, in one process.
 
-A simulated day of the default city (every device, the `incidents` scenario, so rules, forecasts
+Two simulated days of the default city (every device, the `incidents` scenario, so rules, forecasts
 and device-health checks all have work) is generated first and kept in memory; then the engine
 scores and learns from every reading, as `citysense analytics` does for each MQTT message. The
 ticket policy is not in the timed loop (it only sees findings, a few per thousand readings).
 One JSON row per run goes to bench/results/scoring.jsonl.
 
-    python bench/scoring.py --days 1 --repeat 3
+    python bench/scoring.py --days 2 --repeat 3
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "scoring.jsonl"
 
 
 def main(
-    days: Annotated[float, typer.Option(min=0.1, help="simulated days of the whole city to score")] = 1.0,
+    days: Annotated[float, typer.Option(min=0.1, help="simulated days of the whole city to score")] = 2.0,
     repeat: Annotated[int, typer.Option(min=1, help="timed passes (a fresh engine each); the median is reported")] = 3,
     scenario: Annotated[str, typer.Option(help="simulator scenario (name or YAML file)")] = "incidents",
 ) -> None:

@@ -196,6 +196,7 @@ class SilenceWatch:
         self.last_ms: dict[str, int] = {}
         self.gaps: dict[str, deque[int]] = {}
         self.usual_ms: dict[str, float] = {}
+        self._seen: dict[str, int] = {}
 
     def learn_one(self, x: Reading) -> None:
         last = self.last_ms.get(x.device_id)
@@ -204,9 +205,9 @@ class SilenceWatch:
         if last is not None:
             gaps = self.gaps.setdefault(x.device_id, deque(maxlen=16))
             gaps.append(x.time_ms - last)
-            if len(gaps) >= self.min_samples and (
-                len(gaps) < 16 or x.time_ms % 8 == 0 or x.device_id not in self.usual_ms
-            ):
+            seen = self._seen[x.device_id] = self._seen.get(x.device_id, 0) + 1
+            # The usual interval changes rarely: recompute it every 16 gaps once it is known.
+            if len(gaps) >= self.min_samples and (len(gaps) < 16 or seen % 16 == 0):
                 self.usual_ms[x.device_id] = _median([float(g) for g in gaps])
         self.last_ms[x.device_id] = x.time_ms
 
@@ -228,6 +229,13 @@ class SilenceWatch:
             if limit is not None and now_ms - last > limit:
                 overdue.append((device_id, now_ms - last))
         return overdue
+
+    def restart(self, now_ms: int) -> None:
+        """Start every device's silence clock at `now_ms` (after warm-up from history): a whole fleet
+        that was quiet while analytics was down is not reported at once, but a device that stays
+        quiet for its limit after the restart is."""
+        for device_id, last in self.last_ms.items():
+            self.last_ms[device_id] = max(last, now_ms)
 
     def forget(self, device_id: str) -> None:
         """Stop watching a device (decommissioned, or already reported and not yet back)."""

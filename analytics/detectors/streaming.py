@@ -74,11 +74,20 @@ class SeasonalBaseline:
         self._buckets: dict[int, _Bucket] = {}
 
     def learn_one(self, x: Reading) -> None:
+        self.update(x)
+
+    def update(self, x: Reading) -> float:
+        """`score_one` then `learn_one` in one pass (the engine's hot path): the score before learning."""
         season = season_of(x.time_ms, self.utc_offset_h)
         bucket = self._buckets.get(season)
         if bucket is None:
             bucket = self._buckets[season] = _Bucket(self.window)
+        score = 0.0
+        if len(bucket.values) >= self.min_samples:
+            sigma = max(_MAD_TO_SIGMA * bucket.mad, self.floor)
+            score = abs(x.value - bucket.median) / (sigma * self.k)
         bucket.add(x.value, max(1, self.window // 8))
+        return score
 
     def expected(self, time_ms: int) -> tuple[float, float] | None:
         """(median, robust sigma) for this time, or None while the bucket is still learning."""

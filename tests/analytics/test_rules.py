@@ -118,3 +118,13 @@ def test_silence_is_reported_once_a_device_misses_its_usual_interval_by_far():
 
 def test_thresholds_default_is_empty():
     assert Thresholds().threshold(default_rules(AnalyticsSettings())["noise"], district="x", device_id="y") == 78.0
+
+
+def test_after_a_restart_silence_is_counted_from_the_restart_not_from_history():
+    eng = engine()
+    for i in range(20):
+        eng.process(Reading("air-1", "pm25", 20.0, T0 + i * MIN))
+    restart = T0 + 24 * 60 * MIN  # analytics was down for most of a day
+    eng.silence.restart(restart)
+    assert eng.tick(restart + 10 * MIN) == []
+    assert [f.device_id for f in eng.tick(restart + 16 * MIN)] == ["air-1"]
