@@ -19,7 +19,14 @@ from typing import Any
 
 from analytics.detectors.forecast import TrendForecast
 from analytics.detectors.forest import ForestModel, window_features
-from analytics.detectors.health import ClockCheck, ImplausibleJump, NeighbourDrift, SilenceWatch, StuckValue
+from analytics.detectors.health import (
+    ClockCheck,
+    DryWeatherShift,
+    ImplausibleJump,
+    NeighbourDrift,
+    SilenceWatch,
+    StuckValue,
+)
 from analytics.detectors.streaming import LevelShift, RateOfChange, SeasonalBaseline
 from analytics.findings import Finding
 from analytics.profiles import profile_of
@@ -36,6 +43,7 @@ _FAULT_TITLES = {
     "stuck": "Sensor stuck: it repeats the same value",
     "implausible_jump": "Sensor implausible: values jump beyond what is physically possible",
     "neighbour_drift": "Sensor drifting away from its neighbours",
+    "dry_weather_shift": "Water gauge drifting: its level moved in dry weather",
     "silence": "Sensor silent: no readings",
     "clock_skew": "Sensor clock wrong: readings carry the wrong time",
 }
@@ -63,6 +71,7 @@ class EngineConfig:
     drift_persist: int = 60
     skew_persist: int = 3
     skew_hold_s: float = 600.0
+    dry_after_s: float = 6 * 3600.0
     faulty_hold_s: float = 6 * 3600.0
     utc_offset_h: float = 7.0
     evidence_window: int = 12
@@ -81,6 +90,7 @@ class _Series:
     """Everything the engine keeps about one (device, quantity)."""
 
     __slots__ = (
+        "dry",
         "forecast",
         "forecast_streak",
         "jump",
@@ -115,6 +125,7 @@ class _Series:
         self.window: deque[tuple[int, float]] = deque(maxlen=config.evidence_window)
         self.model_cache: tuple[int, dict[str, Any]] | None = None
         self.pending_spike_ms = 0
+        self.dry: DryWeatherShift | None = None
 
 
 class _DeviceHealth:
@@ -146,6 +157,7 @@ class Engine:
         self._health: dict[str, _DeviceHealth] = {}
         self._drift: dict[tuple[str, str, str], NeighbourDrift] = {}
         self._flat: dict[tuple[str, str, str], dict[str, int]] = {}
+        self._rain_ms: dict[str, int] = {}
         self.silence = SilenceWatch()
         self.clock = ClockCheck(config.clock_tolerance_s)
         self.models = models or {}
@@ -179,6 +191,22 @@ class Engine:
         if group is None:
             group = self._drift[key] = NeighbourDrift(floor=profile_of(quantity).drift_floor)
         return group
+
+    def _dry_shift(self, meta: DeviceMeta, reading: Reading, series: _Series) -> float:
+        """Water gauges against their own dry-weather level, while the district's rain gauges say dry."""
+        if reading.quantity == "rainfall":
+            if reading.value > 0:
+                self._rain_ms[meta.district] = reading.time_ms
+            else:
+                self._rain_ms.setdefault(meta.district, 0)
+            return 0.0
+        if reading.quantity != "water_level":
+            return 0.0
+        last_rain = self._rain_ms.get(meta.district)
+        dry = last_rain is not None and reading.time_ms - last_rain >= self.config.dry_after_s * 1000
+        if series.dry is None:
+            series.dry = DryWeatherShift()
+        return series.dry.update(reading, dry=dry)
 
     def _skewed(self, health: _DeviceHealth, reading: Reading, received_ms: int) -> bool:
         """A device clock that is off, as opposed to a backlog the device sends after an outage.
@@ -271,12 +299,15 @@ class Engine:
             health.faulty_until_ms = reading.time_ms + int(self.config.faulty_hold_s * 1000)
             findings.append(self._fault(meta, reading, "stuck", stuck, {"run": series.stuck.run}))
 
-        drift = self._drift_group(meta, reading.quantity).update(reading) if series.profile.shared else 0.0
+        if series.profile.shared:
+            drift, drift_detector = self._drift_group(meta, reading.quantity).update(reading), "neighbour_drift"
+        else:
+            drift, drift_detector = self._dry_shift(meta, reading, series), "dry_weather_shift"
         streak = health.drift_streak.get(reading.quantity, 0) + 1 if drift >= 1.0 else 0
         health.drift_streak[reading.quantity] = streak
         if streak >= self.config.drift_persist and report:
             health.faulty_until_ms = reading.time_ms + int(self.config.faulty_hold_s * 1000)
-            findings.append(self._fault(meta, reading, "neighbour_drift", drift, {}))
+            findings.append(self._fault(meta, reading, drift_detector, drift, {}))
 
         seasonal = series.seasonal.update(reading)
         shift = series.shift.update(reading)

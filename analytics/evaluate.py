@@ -55,6 +55,7 @@ _INCIDENT_OF_SERVICE = {
 _FAULT_OF_DETECTOR = {
     "stuck": "stuck",
     "neighbour_drift": "drift",
+    "dry_weather_shift": "drift",
     "implausible_jump": "spikes",
     "silence": "silence",
     "clock_skew": "clock_skew",

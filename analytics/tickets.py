@@ -313,7 +313,7 @@ class TicketPolicy:
                 ticket.status = TicketStatus.RESOLVED
                 ticket.resolved_at = now
                 ticket.updated_at = now
-                minutes = self._quiet_ms / 60_000
+                minutes = quiet_ms / 60_000
                 message = (
                     f"The forecast did not come true: no rise past the limit for {minutes:g} minutes. Resolved."
                     if forecast_only

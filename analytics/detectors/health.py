@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from citysense.wire import Reading
 
-__all__ = ["ClockCheck", "ImplausibleJump", "NeighbourDrift", "SilenceWatch", "StuckValue"]
+__all__ = ["ClockCheck", "DryWeatherShift", "ImplausibleJump", "NeighbourDrift", "SilenceWatch", "StuckValue"]
 
 
 def _median(values: list[float]) -> float:
@@ -349,3 +349,44 @@ class NeighbourDrift:
         if r is None:
             return 0.0
         return self._score(s, s.fast + self.fast * (r - s.fast))
+
+
+class DryWeatherShift:
+    """A water gauge moving away from its dry-weather level while its district has had no rain.
+
+    Water rises after rain; in dry weather a river or drain sits near its base level. Gauges cannot
+    be compared with their neighbours (a river and a drain answer a storm differently), but each
+    can be compared with itself in dry weather. The base level is the median of dry-weather values,
+    one in `every` of them kept over a long window so that a slow drift is not learned as the new
+    normal; the score is the distance from it in units of `k` robust sigmas (at least `floor`).
+    It only scores when the caller says the district is dry.
+    """
+
+    name = "dry_weather_shift"
+
+    def __init__(
+        self, *, k: float = 4.0, floor: float = 0.05, window: int = 720, every: int = 10, min_samples: int = 72
+    ) -> None:
+        if k <= 0 or floor <= 0 or window < min_samples or every < 1:
+            raise ValueError("DryWeatherShift needs k > 0, floor > 0, window >= min_samples and every >= 1")
+        self.k, self.floor, self.every, self.min_samples = k, floor, every, min_samples
+        self.values: deque[float] = deque(maxlen=window)
+        self.seen = 0
+        self.median = 0.0
+        self.sigma = floor
+
+    def update(self, x: Reading, *, dry: bool) -> float:
+        """Score (before learning) a reading taken in dry weather; 0 for a wet district."""
+        if not dry:
+            return 0.0
+        score = 0.0
+        if len(self.values) >= self.min_samples:
+            score = abs(x.value - self.median) / (self.k * self.sigma)
+        self.seen += 1
+        if score < 0.5 and self.seen % self.every == 0:
+            self.values.append(x.value)
+            if len(self.values) >= self.min_samples and len(self.values) % 6 == 0:
+                ordered = list(self.values)
+                self.median = _median(ordered)
+                self.sigma = max(1.4826 * _median([abs(v - self.median) for v in ordered]), self.floor)
+        return score

@@ -128,3 +128,24 @@ def test_after_a_restart_silence_is_counted_from_the_restart_not_from_history():
     eng.silence.restart(restart)
     assert eng.tick(restart + 10 * MIN) == []
     assert [f.device_id for f in eng.tick(restart + 16 * MIN)] == ["air-1"]
+
+
+def _gauge_day(eng, *, rain_mm: float, drift_per_min: float) -> list:
+    """14 flat hours, then 3 hours of a steady rise, with the district's rain gauge reporting beside it."""
+    found = []
+    for m in range(17 * 60):
+        eng.process(Reading("rain-1", "rainfall", rain_mm if m >= 14 * 60 else 0.0, T0 + m * MIN))
+        level = 0.8 + (m % 3) * 0.01 + max(0, m - 14 * 60) * drift_per_min
+        found += eng.process(Reading("river-1", "water_level", round(level, 2), T0 + m * MIN))
+    return found
+
+
+def test_a_water_gauge_moving_in_dry_weather_is_a_drifting_sensor():
+    found = _gauge_day(engine(), rain_mm=0.0, drift_per_min=0.002)
+    assert {f.detector for f in found} == {"dry_weather_shift"}
+    assert found[0].service_code == "device_fault"
+
+
+def test_water_rising_in_the_rain_is_not_called_drift():
+    found = _gauge_day(engine(), rain_mm=2.0, drift_per_min=0.002)
+    assert [f for f in found if f.service_code == "device_fault"] == []
