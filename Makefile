@@ -38,7 +38,7 @@ bench: bench-api bench-scoring
 bench-api: $(STAMP) system-deps
 	$(BIN)/python bench/api_load.py run
 
-# Analytics: readings/s per process through every detector and rule (a simulated day of the whole city).
+# Analytics: readings/s per process through every detector and rule (two simulated days of the whole city).
 bench-scoring: $(STAMP)
 	$(BIN)/python bench/scoring.py --days 2 --repeat 3
 
