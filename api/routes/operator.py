@@ -7,7 +7,7 @@ one agency sees and changes only that agency's tickets; other tickets answer 404
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -32,6 +32,7 @@ from api.schemas import (
     WebhookCreated,
     WebhookPublic,
 )
+from api.timerange import time_range, utc
 from api.workflow import InvalidTransitionError, TicketNotFoundError, apply_action
 from citysense.db.models import AuditEntry, Webhook
 from citysense.keys import AGENCIES, Principal, audit
@@ -91,7 +92,7 @@ def anomalies(
         agency=principal.agency,
         district=district,
         device_id=device_id,
-        since=_utc(since) if since is not None else None,
+        since=utc(since) if since is not None else None,
         limit=limit,
         offset=offset,
     )
@@ -175,7 +176,7 @@ def acknowledge(
 @router.post("/tickets/{ticket_id}/assign", responses=_NOT_FOUND | _CONFLICT)
 def assign(ticket_id: TicketId, body: AssignBody, sessions: SessionsDep, principal: _Writer) -> TicketOperator:
     """open/acknowledged/assigned -> assigned: a crew takes it, with an expected completion time for residents."""
-    expected = _utc(body.expected_completion_at) if body.expected_completion_at else None
+    expected = utc(body.expected_completion_at) if body.expected_completion_at else None
     return _act(
         sessions,
         ticket_id,
@@ -209,10 +210,6 @@ def reopen(
     return _act(sessions, ticket_id, "reopen", principal, note=body.note if body else None)
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 @router.get("/readings", response_model=Readings)
 def readings(
     store: StoreDep,
@@ -229,12 +226,7 @@ def readings(
     if quantity not in QUANTITIES:
         known = ", ".join(sorted(QUANTITIES))
         raise HTTPException(422, detail=f"unknown quantity {quantity!r}; known: {known}")
-    end_at = _utc(end) if end is not None else datetime.now(UTC)
-    start_at = _utc(start) if start is not None else end_at - timedelta(hours=1)
-    if start_at >= end_at:
-        raise HTTPException(422, detail="start must be before end")
-    if end_at - start_at > MAX_RANGE:
-        raise HTTPException(422, detail="range is limited to 31 days")
+    start_at, end_at = time_range(start, end, default_span=timedelta(hours=1), max_span=MAX_RANGE)
     frame = store.read_range(
         device_id=device_id,
         quantity=quantity,

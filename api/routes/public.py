@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -23,6 +23,7 @@ from api.schemas import (
     TicketPublicDetail,
     TicketsPublic,
 )
+from api.timerange import time_range
 from citysense.db.models import Device, Ticket, TicketStatus
 from citysense.wire import QUANTITIES
 
@@ -193,10 +194,6 @@ async def devices_geojson(
     return await _cache(request).respond(request, ("devices", district, limit, offset), render, "application/geo+json")
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 @router.get("/export/readings.csv", responses={200: {"content": {"text/csv": {}}}})
 def export_readings(
     request: Request,
@@ -214,12 +211,7 @@ def export_readings(
     """Bucketed readings per sensor as CSV (open data). At most 7 days per request; pages follow `Link: rel=next`."""
     if quantity not in QUANTITIES:
         raise HTTPException(422, detail=f"unknown quantity {quantity!r}; known: {', '.join(sorted(QUANTITIES))}")
-    end_at = _utc(end) if end is not None else datetime.now(UTC)
-    start_at = _utc(start) if start is not None else end_at - timedelta(hours=24)
-    if start_at >= end_at:
-        raise HTTPException(422, detail="start must be before end")
-    if end_at - start_at > MAX_EXPORT_RANGE:
-        raise HTTPException(422, detail="range is limited to 7 days per request")
+    start_at, end_at = time_range(start, end, default_span=timedelta(hours=24), max_span=MAX_EXPORT_RANGE)
     query = select(Device.id, Device.district).order_by(Device.id)
     if district is not None:
         query = query.where(Device.district == district)

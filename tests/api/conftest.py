@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from analytics.rules import default_rules, evaluate
+from analytics.findings import Finding
+from analytics.rules import default_rules
 from analytics.tickets import TicketChange, TicketPolicy
 from api.app import create_app
-from citysense.db import connect
+from citysense.db import Device, connect
 from citysense.db.devices import DeviceInfo, register_devices
 from citysense.settings import AnalyticsSettings, ApiSettings
 from citysense.timeseries import open_store
@@ -45,10 +46,29 @@ class City:
             store.close()
 
     def breach(self, reading: Reading) -> TicketChange | None:
-        """Feed one reading to the ticket policy the way analytics does; it must be over a threshold."""
-        breach = evaluate(self.rules, reading)
-        assert breach is not None, f"{reading} breaches no rule"
-        return self.policy.observe(breach)
+        """What analytics tells the ticket policy about a reading over its rule's threshold."""
+        rule = self.rules[reading.quantity]
+        assert rule.over(reading.value, rule.threshold), f"{reading} breaches no rule"
+        with self.sessions() as session:
+            device = session.get(Device, reading.device_id)
+        district = device.district if device is not None else "unknown"
+        return self.policy.observe(
+            Finding(
+                service_code=rule.service_code,
+                scope=rule.scope,
+                kind="breach",
+                district=district,
+                device_id=reading.device_id,
+                quantity=reading.quantity,
+                value=reading.value,
+                threshold=rule.threshold,
+                severity=rule.severity(reading.value, rule.threshold),
+                detector=f"rule:{rule.name}",
+                score=reading.value / rule.threshold,
+                time_ms=reading.time_ms,
+                title=rule.title,
+            )
+        )
 
     def resolve_quiet(self, now: datetime) -> list[TicketChange]:
         return self.policy.resolve_quiet(now)

@@ -358,11 +358,6 @@ def test_bad_readings_parameters_are_refused(operator, params):
     assert get_readings(operator, **params).status_code == 422
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: api/routes/operator.py converts start/end to UTC (and end - 1 h) without catching "
-    "OverflowError, so dates at the edge of the calendar answer 500 instead of 422",
-)
 @pytest.mark.parametrize(
     "params",
     [
