@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 demo: $(STAMP)
 	$(BIN)/citysense demo
 
-# Debian packages the tests start for real (Mosquitto today).
+# Debian packages whose servers the tests start for real (Mosquitto, InfluxDB, Chromium).
 system-deps:
 	@scripts/ensure-system-deps.sh
 
