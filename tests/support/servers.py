@@ -77,8 +77,7 @@ class Mosquitto:
             + "max_queued_messages 100000\n"
             "log_dest stderr\n"
             "log_type error\n"
-            "log_type warning\n"
-            + self.extra_config
+            "log_type warning\n" + self.extra_config
         )
         log = (self.workdir / "mosquitto.log").open("ab")
         self.process = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=log, stderr=log)
