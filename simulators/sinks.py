@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from citysense.settings import BrokerSettings
+from citysense.timeseries.base import DeviceTags
 from citysense.wire import Reading
 from simulators.city import SimDevice
 
@@ -73,9 +74,11 @@ class StoreSink:
         self.batch = batch
         self.stored = 0
         self._buffer: list[Reading] = []
+        self._tags: dict[str, DeviceTags] = {}
 
     def open(self, devices: Sequence[SimDevice]) -> None:
-        return None
+        # What ingest adds from the registry, so backfilled history groups by district and kind too.
+        self._tags = {d.device_id: DeviceTags(d.district, d.kind, d.lat, d.lon) for d in devices}
 
     def send(self, device: SimDevice, readings: list[Reading]) -> None:
         self._buffer.extend(readings)
@@ -84,7 +87,7 @@ class StoreSink:
 
     def sync(self) -> None:
         if self._buffer:
-            self.stored += self.store.write(self._buffer)
+            self.stored += self.store.write(self._buffer, devices=self._tags)
             self._buffer = []
 
     def close(self) -> None:
