@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-api bench-scoring clean system-deps
+.PHONY: demo test lint bench bench-api bench-scoring bench-ingest clean system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citysense needs Python >= 3.11"' \
@@ -34,13 +34,17 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 # HTTP load on the API: /public/v1/status at 500 req/s, 24 h of readings at 1-minute buckets (SQLite, InfluxDB).
-bench: bench-api bench-scoring
+bench: bench-api bench-scoring bench-ingest
 bench-api: $(STAMP) system-deps
 	$(BIN)/python bench/api_load.py run
 
 # Analytics: readings/s per process through every detector and rule (two simulated days of the whole city).
 bench-scoring: $(STAMP)
 	$(BIN)/python bench/scoring.py --days 2 --repeat 3
+
+# Ingest: sustained readings/s from MQTT (QoS 1) into SQLite and InfluxDB, packs of 1, 10, 100; lost, duplicated.
+bench-ingest: $(STAMP) system-deps
+	$(BIN)/python -m bench.ingest_bench --repeat 3
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

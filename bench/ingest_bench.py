@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -60,7 +60,7 @@ def make_stream(readings: int, pack_size: int) -> list[tuple[str, bytes]]:
         device = f"bench-{m % DEVICES:03d}"
         base = start + (m // DEVICES) * pack_size * 10
         pack = [
-            wire.Reading(device, QUANTITIES[k % len(QUANTITIES)], float(k % 97), base + k * 10)
+            wire.Reading(device, QUANTITIES[k % len(QUANTITIES)], float(k % 50), base + k * 10)
             for k in range(pack_size)
         ]
         messages.append((wire.readings_topic(device), wire.build_pack(device, pack)))
@@ -85,9 +85,11 @@ def publish(broker: BrokerSettings, messages: list[tuple[str, bytes]]) -> None:
     client = make_client(broker, client_id=f"bench-pub-{time.monotonic_ns()}")
     client.max_inflight_messages_set(20)
     connect_and_wait(client, broker)
-    infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
-    for info in infos:
-        info.wait_for_publish(60)
+    # Packet ids are 16 bits: never more than 20,000 messages waiting for their PUBACK.
+    for start in range(0, len(messages), 20_000):
+        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages[start : start + 20_000]]
+        for info in infos:
+            info.wait_for_publish(60)
     client.disconnect()
     client.loop_stop()
 
@@ -145,6 +147,7 @@ def ingest_process(broker: Mosquitto, store_url: str, client_id: str, workdir: P
         "CITYSENSE_BATCH_SIZE": "2000",
         "CITYSENSE_MAX_IN_FLIGHT": "5000",
     }
+    workdir.mkdir(parents=True, exist_ok=True)
     with (workdir / "ingest.log").open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "citysense.cli", "ingest"], env=env, stdout=log, stderr=log, cwd=ROOT
@@ -156,30 +159,41 @@ def ingest_process(broker: Mosquitto, store_url: str, client_id: str, workdir: P
         process.wait(30)
 
 
-def measure_ingest(pid: int, port: int, messages: int) -> dict[str, float]:
-    """Poll ingest's /metrics until every message is acknowledged; rate between first receipt and last ack."""
-    t_first = cpu_first = None
+def measure_ingest(workers: list[tuple[int, int]], messages: int) -> dict[str, float]:
+    """Poll every worker's /metrics until all messages are acknowledged.
+
+    The rate is taken between the first message any worker received and the last acknowledgement;
+    CPU seconds are the workers' own over the same window.
+    """
+    t_first: float | None = None
+    cpu_first = 0.0
     deadline = time.monotonic() + 900
+    last_change, last_acked = time.monotonic(), -1.0
     while time.monotonic() < deadline:
-        try:
-            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-        except httpx.TransportError:
-            time.sleep(0.1)
-            continue
-        received = metric(text, "citysense_ingest_messages_received_total")
+        texts = []
+        for _pid, port in workers:
+            try:
+                texts.append(httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text)
+            except httpx.TransportError:
+                texts.append("")
+        received = sum(metric(t, "citysense_ingest_messages_received_total") for t in texts)
         if t_first is None and received > 0:
-            t_first, cpu_first = time.perf_counter(), cpu_seconds(pid)
-        if metric(text, "citysense_ingest_messages_acknowledged_total") >= messages:
+            t_first, cpu_first = time.perf_counter(), sum(cpu_seconds(pid) for pid, _ in workers)
+        acked = sum(metric(t, "citysense_ingest_messages_acknowledged_total") for t in texts)
+        if acked != last_acked:
+            last_change, last_acked = time.monotonic(), acked
+        elif time.monotonic() - last_change > 60:
+            raise TimeoutError(f"ingest stalled at {acked:.0f} of {messages} messages")
+        if acked >= messages:
             assert t_first is not None
-            assert cpu_first is not None
             return {
                 "seconds": time.perf_counter() - t_first,
-                "cpu_s": cpu_seconds(pid) - cpu_first,
-                "stored": metric(text, "citysense_ingest_readings_stored_total"),
-                "retries": metric(text, "citysense_ingest_store_retries_total"),
+                "cpu_s": sum(cpu_seconds(pid) for pid, _ in workers) - cpu_first,
+                "stored": sum(metric(t, "citysense_ingest_readings_stored_total") for t in texts),
+                "retries": sum(metric(t, "citysense_ingest_store_retries_total") for t in texts),
             }
-        time.sleep(0.05)
-    raise TimeoutError("ingest did not finish")
+        time.sleep(0.02)
+    raise TimeoutError("ingest did not finish within 15 minutes")
 
 
 def influx_bulk_load(server: InfluxDB, messages: list[tuple[str, bytes]], database: str) -> float:
@@ -198,29 +212,41 @@ def influx_bulk_load(server: InfluxDB, messages: list[tuple[str, bytes]], databa
         return len(lines) / (time.perf_counter() - started)
 
 
-def one_run(store: str, pack_size: int, readings: int, workdir: Path, influx: InfluxDB | None) -> dict[str, Any]:
+def one_run(
+    store: str, pack_size: int, readings: int, workers: int, workdir: Path, influx: InfluxDB | None
+) -> dict[str, Any]:
     messages = make_stream(readings, pack_size)
-    run_id = f"{store}-{pack_size}-{time.monotonic_ns()}"
-    with mosquitto(workdir / run_id, extra_config="max_queued_messages 0\nmax_inflight_messages 0\n") as broker:
-        # The broker alone, on the same stream.
+    run_id = f"{store}-{pack_size}-{workers}-{time.monotonic_ns()}"
+    unbounded = "max_queued_messages 0\nmax_inflight_messages 0\n"
+    # The broker alone, on the same stream (a broker of its own: one shared group per broker).
+    with mosquitto(workdir / run_id / "bare", extra_config=unbounded) as broker:
         queue_for(broker.settings, "bare")
         publish(broker.settings, messages)
         broker_rate = drain_bare(broker.settings, "bare", len(messages)) * pack_size
-        # Ingest into the store.
-        store_url = (
-            f"sqlite:///{workdir / run_id / 'ts.db'}" if store == "sqlite" else influx.url(run_id.replace("-", "_"))
-        )  # type: ignore[union-attr]
-        client_id = "ingest-bench"
-        queue_for(broker.settings, client_id)
+    # Ingest into the store: the broker splits the queued stream between the workers' sessions.
+    with mosquitto(workdir / run_id / "ingest", extra_config=unbounded) as broker:
+        if store == "sqlite":
+            store_url = f"sqlite:///{workdir / run_id / 'ts.db'}"
+        else:
+            assert influx is not None
+            store_url = influx.url(run_id.replace("-", "_"))
+        client_ids = [f"ingest-bench-{i}" for i in range(workers)]
+        for client_id in client_ids:
+            queue_for(broker.settings, client_id)
         publish(broker.settings, messages)
-        with ingest_process(broker, store_url, client_id, workdir / run_id) as (pid, port):
-            result = measure_ingest(pid, port, len(messages))
-        opened = open_store(store_url)
-        count = opened.count()
-        opened.close()
+        with ExitStack() as stack:
+            started = [
+                stack.enter_context(ingest_process(broker, store_url, client_id, workdir / run_id / client_id))
+                for client_id in client_ids
+            ]
+            result = measure_ingest(started, len(messages))
+    opened = open_store(store_url)
+    count = opened.count()
+    opened.close()
     row: dict[str, Any] = {
         "store": store,
         "pack_size": pack_size,
+        "workers": workers,
         "readings": readings,
         "messages": len(messages),
         "readings_per_s": round(readings / result["seconds"]),
@@ -241,20 +267,31 @@ def one_run(store: str, pack_size: int, readings: int, workdir: Path, influx: In
 
 @app.command()
 def main(
-    repeat: Annotated[int, typer.Option(min=1, help="runs per store and pack size (medians are reported)")] = 3,
+    repeat: Annotated[int, typer.Option(min=1, help="runs per case (medians are reported)")] = 3,
     scale: Annotated[float, typer.Option(min=0.01, help="multiply the number of readings per run")] = 1.0,
     stores: Annotated[str, typer.Option(help="comma-separated: sqlite,influxdb")] = "sqlite,influxdb",
+    packs: Annotated[str, typer.Option(help="comma-separated readings per message")] = "1,10,100",
+    scaling_pack: Annotated[int, typer.Option(help="pack size of the two-worker runs (0: no two-worker runs)")] = 100,
 ) -> None:
-    """Measure ingest throughput, loss and duplication; write bench/results/*.json and docs/performance.md."""
-    sizes = {1: 100_000, 10: 300_000, 100: 1_000_000}
+    """Measure ingest throughput, loss and duplication; write bench/results/*.json and docs/performance.md.
+
+    Every case runs `repeat` times, interleaved (case A, B, C, A, B, C, ...) so that a noisy
+    neighbour on a shared machine spreads over all cases instead of spoiling one.
+    """
+    readings_for = {1: 100_000, 10: 300_000}
+    pack_sizes = [int(p) for p in packs.split(",")]
+    cases = [(s, p, 1) for s in stores.split(",") for p in pack_sizes]
+    if scaling_pack:
+        cases += [(s, scaling_pack, 2) for s in stores.split(",")]
     rows: list[dict[str, Any]] = []
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, influxdb(Path(tmp) / "influx") as influx:
-        plan = [(s, p) for s in stores.split(",") for p in sizes for _ in range(repeat)]
+        plan = cases * repeat
         with Progress(console=console) as progress:
             task = progress.add_task("benchmark runs", total=len(plan))
-            for store, pack_size in plan:
-                row = one_run(store, pack_size, int(sizes[pack_size] * scale), Path(tmp), influx)
+            for store, pack_size, workers in plan:
+                readings = int(readings_for.get(pack_size, 1_000_000) * workers * scale)
+                row = one_run(store, pack_size, readings, workers, Path(tmp), influx)
                 console.log(row)
                 rows.append(row)
                 progress.advance(task)
@@ -266,22 +303,22 @@ def main(
 
 
 def write_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
     for row in rows:
-        groups.setdefault((row["store"], row["pack_size"]), []).append(row)
+        groups.setdefault((row["store"], row["pack_size"], row.get("workers", 1)), []).append(row)
     table = [
-        "| store | pack | runs | readings/s (median) | messages/s | broker alone, readings/s"
+        "| store | pack | workers | runs | readings/s (median) | messages/s | broker alone, readings/s"
         " | server bulk load, readings/s | CPU s per 1M readings | lost | duplicated |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for (store, pack), runs in sorted(groups.items()):
+    for (store, pack, workers), runs in sorted(groups.items()):
 
         def med(key: str, runs: list[dict[str, Any]] = runs) -> str:
             values = [r[key] for r in runs if key in r]
             return f"{statistics.median(values):,.0f}" if values else "-"
 
         table.append(
-            f"| {store} | {pack} | {len(runs)} | {med('readings_per_s')} | {med('messages_per_s')}"
+            f"| {store} | {pack} | {workers} | {len(runs)} | {med('readings_per_s')} | {med('messages_per_s')}"
             f" | {med('broker_alone_readings_per_s')} | {med('server_bulk_load_readings_per_s')}"
             f" | {med('cpu_s_per_million')} | {sum(r['lost'] for r in runs)} | {sum(r['duplicated'] for r in runs)} |"
         )

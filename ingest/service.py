@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from citysense.runtime import tune_gc_for_streams
 from citysense.settings import IngestSettings
 from citysense.timeseries import TimeSeriesStore, open_store
 from ingest.metrics import MetricsServer
@@ -28,6 +29,7 @@ class IngestService:
             self.metrics.start()
         self.retention = RetentionTask(self.store, max_age_s=settings.retention_s, every_s=settings.retention_check_s)
         self.retention.start()
+        tune_gc_for_streams()
         self.worker.start()
 
     def stop(self) -> None:

@@ -9,6 +9,8 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # The dashboards' panel queries (and the InfluxDB adapter) run against a real InfluxDB 1.x.
 command -v influxd >/dev/null 2>&1 || [ -x /usr/bin/influxd ] || need+=(influxdb)
+# The InfluxDB adapter's v2 write path (/api/v2/write) is tested against a real VictoriaMetrics.
+command -v victoria-metrics >/dev/null 2>&1 || [ -x /usr/bin/victoria-metrics ] || need+=(victoria-metrics)
 
 start_postgres() {
   # The tests use a local PostgreSQL (127.0.0.1:5432, trust auth for 'postgres'); start it if it is installed but down.

@@ -597,3 +597,16 @@ def test_parse_deadletter_refuses_other_messages(payload):
 def test_parse_deadletter_refuses_bytes_that_are_not_json():
     with pytest.raises(orjson.JSONDecodeError):
         parse_deadletter(b"not json")
+
+
+def test_a_name_refused_twice_is_refused_at_each_record_with_its_own_index():
+    # Name checks are remembered per name: the second refusal must still point at its own record.
+    bad = record(n="urn:dev:cs:other-node:pm25")
+    result = parse(pack(bad, record(), bad), device_id=DEV)
+    assert [(x.reason, x.index) for x in result.rejections] == [
+        (RejectReason.DEVICE_MISMATCH, 0),
+        (RejectReason.DEVICE_MISMATCH, 2),
+    ]
+    assert len(result.readings) == 1
+    # The same name is fine on its own device's topic.
+    assert parse(pack(bad), device_id="other-node").ok

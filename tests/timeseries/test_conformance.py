@@ -112,6 +112,12 @@ def test_latest_is_the_newest_reading_of_each_series(adapter):
     assert adapter.latest(quantity="noise") == []
 
 
+def test_latest_is_the_newest_even_when_a_batch_arrives_out_of_order(adapter):
+    # A Pi flushing its queue after an outage sends old readings after new ones in the same batch.
+    adapter.write([r(9.0, 9000), r(1.0, 1000), r(4.0, 4000)], devices=TAGS)
+    assert adapter.latest(quantity="water_level") == [r(9.0, 9000)]
+
+
 def test_readings_older_than_the_retention_are_removed(adapter):
     hour = 3_600_000
     adapter.expire(2 * 3600, now_ms=NOW_MS)  # InfluxDB: sets the policy; SQLite: nothing yet to remove
