@@ -94,6 +94,9 @@ def _literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+_MAX_CACHED_SERIES = 200_000
+
+
 def _series_prefix(device_id: str, tags: DeviceTags | None) -> str:
     """The measurement and the device's tags, in key order (InfluxDB's own order, cheapest to parse)."""
     prefix = f"{MEASUREMENT},device={_tag(device_id)}"
@@ -134,7 +137,7 @@ class InfluxStore:
         self._use_v1_write = False
         self._database_ready = False
         self._retention_s: float | None = None
-        self._prefixes: dict[tuple[str, DeviceTags | None], str] = {}
+        self._heads: dict[tuple[str, str, DeviceTags | None], str] = {}
 
     @classmethod
     def from_url(cls, url: str) -> InfluxStore:
@@ -151,14 +154,18 @@ class InfluxStore:
         return len(readings) - dropped
 
     def _lines(self, readings: Sequence[Reading], devices: Mapping[str, DeviceTags]) -> bytes:
-        prefixes = self._prefixes
+        # Everything up to the value is the same for every reading of a series: built once per series.
+        heads = self._heads
+        tags_of = devices.get
         lines = []
-        for r in readings:
-            key = (r.device_id, devices.get(r.device_id))
-            prefix = prefixes.get(key)
-            if prefix is None:
-                prefix = prefixes[key] = _series_prefix(*key)
-            lines.append(f"{prefix},quantity={r.quantity} value={r.value!r} {r.time_ms}")
+        for device_id, quantity, value, time_ms in readings:
+            key = (device_id, quantity, tags_of(device_id))
+            head = heads.get(key)
+            if head is None:
+                if len(heads) >= _MAX_CACHED_SERIES:
+                    heads.clear()
+                head = heads[key] = f"{_series_prefix(device_id, key[2])},quantity={quantity} value="
+            lines.append(f"{head}{value!r} {time_ms}")
         return "\n".join(lines).encode()
 
     def _post_v2(self, body: bytes) -> int:
