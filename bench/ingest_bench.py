@@ -126,6 +126,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (all cores, all processes) since boot."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuWindow:
+    """CPU seconds of some processes, and of the whole machine, between two instants."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        self.machine = machine_busy_s()
+        self.t0 = time.perf_counter()
+
+    def used(self) -> dict[str, float]:
+        """CPU seconds per process, plus `machine_cores`: how many cores were busy on average."""
+        used = {name: cpu_seconds(pid) - self.start[name] for name, pid in self.pids.items()}
+        used["machine_cores"] = (machine_busy_s() - self.machine) / (time.perf_counter() - self.t0)
+        return used
+
+
 def metric(text: str, name: str) -> float:
     for line in text.splitlines():
         if line.startswith(name + " "):
@@ -157,7 +179,7 @@ def ingest_process(broker: Mosquitto, store_url: str, client_id: str, workdir: P
         process.wait(30)
 
 
-def measure_ingest(workers: list[tuple[int, int]], messages: int) -> dict[str, float]:
+def measure_ingest(workers: list[tuple[int, int]], messages: int, others: dict[str, int]) -> dict[str, float]:
     """Poll every worker's /metrics until all messages are acknowledged.
 
     The rate is taken between the first message any worker received and the last acknowledgement;
@@ -165,6 +187,7 @@ def measure_ingest(workers: list[tuple[int, int]], messages: int) -> dict[str, f
     """
     t_first: float | None = None
     cpu_first = 0.0
+    window: CpuWindow | None = None
     deadline = time.monotonic() + 900
     last_change, last_acked = time.monotonic(), -1.0
     while time.monotonic() < deadline:
@@ -177,6 +200,7 @@ def measure_ingest(workers: list[tuple[int, int]], messages: int) -> dict[str, f
         received = sum(metric(t, "citysense_ingest_messages_received_total") for t in texts)
         if t_first is None and received > 0:
             t_first, cpu_first = time.perf_counter(), sum(cpu_seconds(pid) for pid, _ in workers)
+            window = CpuWindow(others)
         acked = sum(metric(t, "citysense_ingest_messages_acknowledged_total") for t in texts)
         if acked != last_acked:
             last_change, last_acked = time.monotonic(), acked
@@ -184,7 +208,9 @@ def measure_ingest(workers: list[tuple[int, int]], messages: int) -> dict[str, f
             raise TimeoutError(f"ingest stalled at {acked:.0f} of {messages} messages")
         if acked >= messages:
             assert t_first is not None
+            assert window is not None
             return {
+                **window.used(),
                 "seconds": time.perf_counter() - t_first,
                 "cpu_s": sum(cpu_seconds(pid) for pid, _ in workers) - cpu_first,
                 "stored": sum(metric(t, "citysense_ingest_readings_stored_total") for t in texts),
@@ -195,20 +221,28 @@ def measure_ingest(workers: list[tuple[int, int]], messages: int) -> dict[str, f
     raise TimeoutError("ingest did not finish within 15 minutes")
 
 
-def influx_bulk_load(server: InfluxDB, messages: list[tuple[str, bytes]], database: str) -> float:
+def influx_bulk_load(server: InfluxDB, messages: list[tuple[str, bytes]], database: str) -> dict[str, float]:
     """The server alone: readings/s of a plain bulk load of the same readings as line protocol."""
     lines = []
     for topic, payload in messages:
         device = wire.device_from_topic(topic)
         for r in wire.parse_pack(payload, device_id=device).readings:
             lines.append(f"readings,device={r.device_id},quantity={r.quantity} value={r.value!r} {r.time_ms}")
+    assert server.process is not None
     with httpx.Client(base_url=server.http, timeout=60) as http:
         http.post("/query", data={"q": f'CREATE DATABASE "{database}"'})
+        window = CpuWindow({"server": server.process.pid})
         started = time.perf_counter()
         for i in range(0, len(lines), 5000):
             body = "\n".join(lines[i : i + 5000]).encode()
             http.post("/write", params={"db": database, "precision": "ms"}, content=body).raise_for_status()
-        return len(lines) / (time.perf_counter() - started)
+        rate = len(lines) / (time.perf_counter() - started)
+        used = window.used()
+    return {
+        "server_bulk_load_readings_per_s": round(rate),
+        "server_bulk_load_server_cpu_s_per_million": round(used["server"] / len(lines) * 1e6, 2),
+        "server_bulk_load_machine_cores": round(used["machine_cores"], 2),
+    }
 
 
 def one_run(
@@ -238,7 +272,13 @@ def one_run(
                 stack.enter_context(ingest_process(broker, store_url, client_id, workdir / run_id / client_id))
                 for client_id in client_ids
             ]
-            result = measure_ingest(started, len(messages))
+            assert broker.process is not None
+            others = {"broker": broker.process.pid}
+            if store == "influxdb":
+                assert influx is not None
+                assert influx.process is not None
+                others["server"] = influx.process.pid
+            result = measure_ingest(started, len(messages), others)
     opened = open_store(store_url)
     count = opened.count()
     opened.close()
@@ -253,16 +293,18 @@ def one_run(
         "lost": max(readings - count, 0),
         "duplicated": max(count - readings, 0),
         "cpu_s_per_million": round(result["cpu_s"] / readings * 1e6, 2),
+        "broker_cpu_s_per_million": round(result["broker"] / readings * 1e6, 2),
+        # How many of the machine's cores were busy, on average, while ingest ran (all processes).
+        "machine_cores": round(result["machine_cores"], 2),
         "broker_alone_readings_per_s": round(broker_rate),
         "store_retries": int(result["retries"]),
         # Readings that came twice (redelivery) and that the idempotent write stored once.
         "redelivered_absorbed": int(result["redelivered"]),
         "qos": 1,
+        **({"server_cpu_s_per_million": round(result["server"] / readings * 1e6, 2)} if "server" in result else {}),
     }
     if influx is not None and store == "influxdb":
-        row["server_bulk_load_readings_per_s"] = round(
-            influx_bulk_load(influx, messages, f"bulk_{time.monotonic_ns()}")
-        )
+        row.update(influx_bulk_load(influx, messages, f"bulk_{time.monotonic_ns()}"))
     return row
 
 
