@@ -378,19 +378,21 @@ def write_markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
         groups.setdefault((row["store"], row["pack_size"], row.get("workers", 1)), []).append(row)
     table = [
         "| store | pack | workers | runs | readings/s (median) | messages/s | broker alone, readings/s"
-        " | server bulk load, readings/s | CPU s per 1M readings | lost | duplicated |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        " | server bulk load, readings/s | ingest CPU s per 1M readings | server CPU s per 1M readings"
+        " | cores busy | lost | duplicated |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for (store, pack, workers), runs in sorted(groups.items()):
 
-        def med(key: str, runs: list[dict[str, Any]] = runs) -> str:
+        def med(key: str, digits: int = 0, runs: list[dict[str, Any]] = runs) -> str:
             values = [r[key] for r in runs if key in r]
-            return f"{statistics.median(values):,.0f}" if values else "-"
+            return f"{statistics.median(values):,.{digits}f}" if values else "-"
 
         table.append(
             f"| {store} | {pack} | {workers} | {len(runs)} | {med('readings_per_s')} | {med('messages_per_s')}"
             f" | {med('broker_alone_readings_per_s')} | {med('server_bulk_load_readings_per_s')}"
-            f" | {med('cpu_s_per_million')} | {sum(r['lost'] for r in runs)} | {sum(r['duplicated'] for r in runs)} |"
+            f" | {med('cpu_s_per_million', 2)} | {med('server_cpu_s_per_million', 2)} | {med('machine_cores', 2)}"
+            f" | {sum(r['lost'] for r in runs)} | {sum(r['duplicated'] for r in runs)} |"
         )
     table += ["", *summary(groups)]
     path = ROOT / "docs" / "performance.md"
