@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 # Keep the session (and what the broker queues for it) for a week without this worker.
 _SESSION_EXPIRY_S = 7 * 24 * 3600
+_SUBSCRIBE_WAIT_S = 10.0
 
 
 @dataclass(slots=True)
@@ -60,6 +61,8 @@ class MqttSource:
         self._generation = 0
         self._lock = threading.Lock()
         self.protocol = "MQTT 5"
+        # Set once the broker has granted the subscription: from then on nothing published is missed.
+        self.subscribed = threading.Event()
 
     @property
     def connections(self) -> int:
@@ -77,6 +80,9 @@ class MqttSource:
             log.info("broker did not take an MQTT 5 session (%s); using MQTT 3.1.1", exc)
             self.protocol = "MQTT 3.1.1"
             self._client = self._connect(paho.MQTTv311)
+        if not self.subscribed.wait(_SUBSCRIBE_WAIT_S):
+            log.warning("the broker has not confirmed the subscription to %s yet", self.subscription)
+            return
         log.info("ingest subscribed to %s over %s", self.subscription, self.protocol)
 
     def _connect(self, protocol: MQTTProtocolVersion) -> paho.Client:
@@ -88,6 +94,7 @@ class MqttSource:
             protocol=protocol,
         )
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         if protocol == paho.MQTTv5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -104,7 +111,15 @@ class MqttSource:
             return
         with self._lock:
             self._generation += 1
+        self.subscribed.clear()
         client.subscribe(self.subscription, qos=1)
+
+    def _on_subscribe(self, _c: paho.Client, _u: object, _mid: int, codes: list[ReasonCode], _p: object) -> None:
+        refused = [code for code in codes if code.is_failure]
+        if refused:
+            log.error("broker refused the subscription to %s: %s", self.subscription, refused[0])
+            return
+        self.subscribed.set()
 
     def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
         self._deliver(

@@ -62,6 +62,28 @@ def test_valid_packs_are_stored_once_and_acknowledged(broker, worker, store):
     assert snapshot["rejected"] == {}
 
 
+def test_two_workers_on_the_shared_subscription_split_the_stream_and_store_it_once(broker, settings, store):
+    second = IngestWorker(settings.model_copy(update={"client_id": settings.client_id + "-b"}), store)
+    first = IngestWorker(settings, store)
+    first.start()
+    second.start()
+    try:
+        t = now_ms() - 600_000
+        devices = [f"air-{k}" for k in range(10)]
+        for device in devices:
+            publish(broker.settings, wire.readings_topic(device), [pack(device, 5, t + k * 10_000) for k in range(10)])
+        workers = (first, second)
+        wait_until(lambda: sum(w.counters.acknowledged for w in workers) == 100, what="100 messages acknowledged")
+        # The broker gave each worker a share, and no message went to both.
+        assert all(w.counters.messages > 0 for w in workers)
+        assert sum(w.counters.messages for w in workers) == 100
+        assert store.count() == 500
+        assert sum(w.counters.duplicates for w in workers) == 0
+    finally:
+        first.stop()
+        second.stop()
+
+
 def test_republished_readings_are_not_stored_twice(broker, worker, store):
     payload = pack("air-1", 5, now_ms() - 60_000)
     publish(broker.settings, wire.readings_topic("air-1"), [payload, payload, payload])
