@@ -3,6 +3,9 @@
 Start order matters for the reliability chain: the queue opens first (a backlog from before a
 power cut is there at once), then sampling, then the link. Stopping reverses it, so the last
 reports are queued before the link says goodbye.
+
+Every report enters the chain through `submit()`: the sampler calls it, and so do the simulators,
+whose devices are agents without sensors, fed readings of a simulated city.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from citysense import __version__, wire
@@ -32,7 +35,7 @@ class Agent:
     def __init__(self, config: AgentConfig, *, drivers: Mapping[str, Driver] | None = None) -> None:
         self.file_config = config
         self.config = config
-        self.queue = DiskQueue(config.queue.path, max_packs=config.queue.max_packs)
+        self.queue = DiskQueue(config.queue.path, max_packs=config.queue.max_packs, durable=config.queue.durable)
         built: dict[str, Driver] = dict(drivers) if drivers is not None else {}
         try:
             for sensor in config.sensors:
@@ -43,7 +46,7 @@ class Agent:
             self.queue.close()
             raise
         self.drivers = built
-        self.sampler = Sampler(config.device_id, config.sensors, built, self._enqueue)
+        self.sampler = Sampler(config.device_id, config.sensors, built, self.submit)
         self.link = Link(config, self.queue, status=self.health, on_config=self.apply_remote_config)
         self.config_version: int | None = None
         self.config_error: str | None = None
@@ -55,9 +58,16 @@ class Agent:
     def device_id(self) -> str:
         return self.config.device_id
 
-    def _enqueue(self, readings: list[wire.Reading]) -> None:
+    def submit(self, readings: Sequence[wire.Reading]) -> None:
+        """Pack one report and put it on the disk queue; the link publishes it at once when connected.
+
+        When this returns the pack is on disk (or, with `queue.durable = false`, with the OS): from
+        here the reliability chain holds it until the broker acknowledges it. Raises what the
+        queue raises (a full disk), so the caller decides whether to go on.
+        """
         self.queue.put(wire.build_pack(self.device_id, readings), len(readings))
         self.readings_queued += len(readings)
+        self.link.wake()
 
     def health(self) -> dict[str, Any]:
         """The body of the retained online status: enough to tell a sick node from a silent sensor."""

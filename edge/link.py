@@ -8,6 +8,9 @@ again on the next connection (the store's idempotent write absorbs the rare dupl
 On connect the packs already queued are the backlog: it drains oldest first at `drain_per_s`,
 while packs queued after the connect go out at once, beside it, so live data is never hours late
 behind a long outage.
+
+The thread sleeps until the socket has something or `wake()` says a pack was queued (see
+`edge.netloop`), and at least every `_TICK_S` for keepalive, health status and the backlog's pace.
 """
 
 from __future__ import annotations
@@ -27,13 +30,17 @@ from citysense import wire
 from citysense.mqtt import Will, make_client
 from edge.backoff import Backoff
 from edge.config import AgentConfig
+from edge.netloop import NetLoop
 from edge.queue import DiskQueue
 
 __all__ = ["Link", "LinkCounters"]
 
 log = logging.getLogger(__name__)
 
-_TICK_S = 0.05
+# The longest the link sleeps with nothing to do; new packs and broker packets wake it at once.
+_TICK_S = 1.0
+# The shortest it sleeps waiting for backlog tokens: a fast drain goes out in bursts, not in a busy loop.
+_MIN_WAIT_S = 0.01
 
 
 @dataclass
@@ -56,6 +63,7 @@ class _Session:
     reason: str = ""
     ready: bool = False
     in_flight: dict[int, int] = field(default_factory=dict)  # mid -> pack id
+    acked: list[int] = field(default_factory=list)  # pack ids the broker has, not yet removed from the queue
     boundary: int = 0  # packs with id <= boundary were queued before this connection: the backlog
     live_cursor: int = 0
     backlog_cursor: int = 0
@@ -84,6 +92,7 @@ class Link:
         self.connected = threading.Event()
         self._stop = threading.Event()
         self._status_wanted = threading.Event()
+        self._net = NetLoop()
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ control (any thread)
@@ -95,8 +104,15 @@ class Link:
     def stop(self, timeout_s: float = 10.0) -> None:
         """Say goodbye (retained offline status) when connected, then disconnect."""
         self._stop.set()
+        self._net.wake()
         if self._thread is not None:
             self._thread.join(timeout=timeout_s)
+        if not self.alive:
+            self._net.close()
+
+    def wake(self) -> None:
+        """A pack was queued: publish it now rather than at the next tick (safe from any thread)."""
+        self._net.wake()
 
     @property
     def alive(self) -> bool:
@@ -107,8 +123,9 @@ class Link:
         self._config = config
 
     def request_status(self) -> None:
-        """Publish the status again at the next tick (e.g. after a remote configuration)."""
+        """Publish the status again at once (e.g. after a remote configuration)."""
         self._status_wanted.set()
+        self._net.wake()
 
     # ------------------------------------------------------------------ the link thread
 
@@ -138,7 +155,7 @@ class Link:
         def on_publish(_c: paho.Client, _u: object, mid: int, _rc: ReasonCode, _p: object) -> None:
             pack_id = session.in_flight.pop(mid, None)
             if pack_id is not None:
-                self.counters.acked_packs += self._queue.ack([pack_id])
+                session.acked.append(pack_id)  # removed after the read, in one statement with the others
 
         def on_message(_c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
             if message.topic == wire.config_topic(self.device_id) and message.payload:
@@ -162,7 +179,7 @@ class Link:
             return
         try:
             while not self._stop.is_set():
-                if client.loop(timeout=_TICK_S) != paho.MQTT_ERR_SUCCESS:
+                if self._step(client, session, self._wait_s(session)) != paho.MQTT_ERR_SUCCESS:
                     break
                 if session.connack is False:
                     self.counters.connect_failures += 1
@@ -182,6 +199,22 @@ class Link:
                 self._goodbye(client, session)
             else:
                 client.disconnect()
+
+    def _step(self, client: paho.Client, session: _Session, timeout_s: float) -> int:
+        """One network step; then the packs the broker acknowledged leave the queue."""
+        rc = self._net.step(client, timeout_s)
+        if session.acked:
+            acked, session.acked = session.acked, []
+            self.counters.acked_packs += self._queue.ack(acked)
+        return rc
+
+    def _wait_s(self, session: _Session) -> float:
+        """How long to sleep: a tick, or until the next backlog token when the backlog waits for one."""
+        backlog_waits = session.ready and session.backlog_cursor < session.boundary and session.tokens < 1
+        if not backlog_waits:
+            return _TICK_S
+        rate = self._config.queue.drain_per_s
+        return min(_TICK_S, max(_MIN_WAIT_S, (1 - session.tokens) / rate))
 
     def _on_ready(self, client: paho.Client, session: _Session) -> None:
         session.ready = True
@@ -208,10 +241,11 @@ class Link:
         if capacity <= 0:
             return
         # Live lane: everything queued since the connection, at once.
-        for pack in self._queue.peek(after_id=session.live_cursor, limit=capacity):
-            self._send(client, session, pack.id, pack.payload)
-            session.live_cursor = pack.id
-            capacity -= 1
+        if self._queue.last_id() > session.live_cursor:
+            for pack in self._queue.peek(after_id=session.live_cursor, limit=capacity):
+                self._send(client, session, pack.id, pack.payload)
+                session.live_cursor = pack.id
+                capacity -= 1
         # Backlog lane: oldest first, at most drain_per_s (a token bucket holding one second's worth).
         now = time.monotonic()
         rate = self._config.queue.drain_per_s
@@ -243,7 +277,7 @@ class Link:
         """Wait briefly for packs in flight, then leave a retained offline status behind."""
         deadline = time.monotonic() + 3.0
         while session.in_flight and time.monotonic() < deadline:
-            if client.loop(timeout=_TICK_S) != paho.MQTT_ERR_SUCCESS:
+            if self._step(client, session, deadline - time.monotonic()) != paho.MQTT_ERR_SUCCESS:
                 return
         status = self._status()
         info = client.publish(
@@ -253,7 +287,6 @@ class Link:
             retain=True,
         )
         while not info.is_published() and time.monotonic() < deadline + 2.0:
-            if client.loop(timeout=_TICK_S) != paho.MQTT_ERR_SUCCESS:
+            if self._step(client, session, deadline + 2.0 - time.monotonic()) != paho.MQTT_ERR_SUCCESS:
                 break
-        client.disconnect()
-        client.loop(timeout=_TICK_S)
+        client.disconnect()  # paho writes DISCONNECT at once and closes the socket (no loop thread)

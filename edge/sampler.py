@@ -72,6 +72,8 @@ class Sampler:
         self.last_error: str | None = None
 
     def start(self) -> None:
+        if not self._schedules:
+            return  # no sensors: the agent is fed through `Agent.submit` (a simulated device)
         self._thread = threading.Thread(target=self._run, name="edge-sampler", daemon=True)
         self._thread.start()
 
@@ -83,7 +85,8 @@ class Sampler:
 
     @property
     def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        """Sampling works: the thread runs, or there is nothing to sample."""
+        return not self._schedules or (self._thread is not None and self._thread.is_alive())
 
     def reconfigure(self, sensors: Sequence[SensorConfig]) -> None:
         """Apply new intervals, sample counts and aggregates live; samples already taken are kept."""

@@ -59,7 +59,11 @@ def simulate(
         Path | None, typer.Option("--truth", help="write the ground truth (incidents, faults) here as JSON lines")
     ] = None,
     to: Annotated[
-        str, typer.Option(help="mqtt: publish to CITYSENSE_BROKER__URL; store: write into CITYSENSE_TIMESERIES_URL")
+        str,
+        typer.Option(
+            help="mqtt: each device an edge agent publishing to CITYSENSE_BROKER__URL, its disk queue in"
+            " CITYSENSE_DATA_DIR/sim-queues; store: write into CITYSENSE_TIMESERIES_URL"
+        ),
     ] = "mqtt",
     city: Annotated[Path | None, typer.Option(help="city YAML file (default: the shipped six-district city)")] = None,
     interval: Annotated[
@@ -73,7 +77,7 @@ def simulate(
         bool, typer.Option(help="register the devices in CITYSENSE_TICKETS_URL so the API knows their districts")
     ] = True,
 ) -> None:
-    """Run the simulated city: devices publish through the edge code path, or backfill the store.
+    """Run the simulated city: each device an edge agent publishing over MQTT, or a backfill of the store.
 
     Real time by default. With --speed above 1 (or 'max') and --until, the run is accelerated and,
     unless --start says otherwise, covers the recent past up to now. Ctrl-C stops cleanly with a summary.

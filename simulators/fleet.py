@@ -2,7 +2,8 @@
 
 Each device samples its virtual driver (`edge.drivers.VirtualDriver`, reading the signal model)
 on its own period, staggered so the fleet does not report all at once, and its readings are
-packed and delivered by the sink: over MQTT through the edge publishing code, or into the store.
+delivered by the sink: over MQTT through an edge agent per device (packing, disk queue, link),
+or into the store.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ log = logging.getLogger(__name__)
 
 
 class Fleet:
-    """`interval_s` makes every device report every interval; None keeps each kind's own period."""
+    """`interval_s` makes every device report every interval; None keeps each kind's own period.
+
+    A `BrokerSettings` for `sink` means an `MqttSink` with its device queues in a temporary folder.
+    """
 
     def __init__(
         self,
@@ -66,7 +70,7 @@ class Fleet:
         return VirtualDriver(device.quantities, lambda now: self.model.sample(device, now), lambda: self._tick_time)
 
     def connect(self) -> None:
-        """Open the sink (over MQTT: every device's session, each logging in as itself)."""
+        """Open the sink (over MQTT: every device's agent and session, each logging in as itself)."""
         if not self._connected:
             self.sink.open(self.devices)
             self._connected = True
@@ -134,7 +138,7 @@ class Fleet:
         self._stop.set()
 
     def stop(self) -> None:
-        """Stop ticking, deliver what is pending and close the sink (over MQTT: offline statuses)."""
+        """Stop ticking, deliver what is queued and close the sink (over MQTT: offline statuses)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)

@@ -100,7 +100,7 @@ def run_simulation(
     if options.truth is not None:
         write_truth(options.truth, truth)  # written first: a run cut short still says what it planned
     if sink is None:
-        sink = MqttSink(settings.broker) if options.to == "mqtt" else StoreSink(settings.timeseries_url)
+        sink = MqttSink.for_settings(settings) if options.to == "mqtt" else StoreSink(settings.timeseries_url)
     if options.register:
         from simulators.service import register
 

@@ -1,4 +1,5 @@
-"""The simulated fleet as a long-running service (what `citysense demo` runs): real time, over MQTT."""
+"""The simulated fleet as a long-running service (what `citysense demo` runs): real time, over MQTT,
+each device an edge agent with its disk queue in `data_dir/sim-queues/`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from simulators.city import City, SimDevice, default_city
 from simulators.fleet import Fleet
 from simulators.scenario import Scenario
 from simulators.signals import SignalModel, now_aligned
+from simulators.sinks import MqttSink
 
 __all__ = ["SimulatorService", "register"]
 
@@ -46,7 +48,7 @@ class SimulatorService:
         self.devices = list(city.select(devices))
         interval = settings.interval_s if "interval_s" in settings.model_fields_set else None
         model = SignalModel(scenario, seed, now_aligned(interval or 1.0), city=city, devices=self.devices)
-        self.fleet = Fleet(self.devices, model, settings.broker, interval_s=interval)
+        self.fleet = Fleet(self.devices, model, MqttSink.for_settings(settings), interval_s=interval)
 
     def start(self) -> None:
         register(self.settings.tickets_url, self.devices)

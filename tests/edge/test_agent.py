@@ -232,3 +232,25 @@ def test_the_agent_tells_systemd_it_is_ready_and_pings_the_watchdog(tmp_path, co
     assert messages[0] == "READY=1"
     assert messages[1].startswith("WATCHDOG=1\nSTATUS=queue")
     assert "link down" in messages[1]
+
+
+def test_an_agent_without_sensors_publishes_what_it_is_given_at_once_not_at_the_next_tick(broker, config_factory):
+    agent = Agent(config_factory(broker.url, sensors=[]))  # how a simulated device runs: fed through submit()
+    now_ms = int(time.time() * 1000)
+    with listening(broker.settings, wire.readings_topic("river-01")) as seen:
+        agent.start()
+        try:
+            assert agent.link.connected.wait(10)
+            began = time.monotonic()
+            for i in range(10):  # one at a time: each must be at the broker before the next is given
+                agent.submit([wire.Reading("river-01", "water_level", 1.0 + i, now_ms + i)])
+                seen.wait_for(lambda ms, n=i + 1: len(readings_of(ms)) == n, timeout_s=5)
+            took = time.monotonic() - began
+            assert agent.queue.wait_empty(5)  # acknowledged, so gone from the disk queue
+        finally:
+            agent.stop()
+    assert [r.value for r in readings_of(seen.messages)] == [1.0 + i for i in range(10)]
+    assert agent.readings_queued == 10
+    assert agent.sampler.alive  # nothing to sample is not a dead sampler: the watchdog keeps being fed
+    # The link sleeps up to a second when idle; a queued pack wakes it. Waiting for ticks would take ~5 s.
+    assert took < 2.5

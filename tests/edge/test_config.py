@@ -92,3 +92,10 @@ def test_backoff_doubles_up_to_its_cap_with_jitter_and_resets():
     assert len(set(delays)) == 6  # jittered: no two nodes (or attempts) in lock-step
     backoff.reset()
     assert backoff.next_delay() <= 1
+
+
+def test_a_node_file_without_sensors_is_refused(tmp_path):
+    path = tmp_path / "node.toml"
+    path.write_text(NODE.format(queue=tmp_path / "q.db").split("[[sensors]]")[0])
+    with pytest.raises(ConfigError, match="at least one"):
+        load_config(path)

@@ -23,7 +23,7 @@ def test_base_and_edge_extra_pull_no_server_packages():
 
 def test_edge_code_and_the_command_import_without_the_server_stack():
     probe = (
-        "import sys, edge.publisher, edge.drivers, citysense.wire, citysense.settings, citysense.cli\n"
+        "import sys, edge.agent, edge.drivers, citysense.wire, citysense.settings, citysense.cli\n"
         "heavy = {'pandas', 'sklearn', 'fastapi', 'sqlalchemy', 'uvicorn', 'amqtt'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )

@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 from edge.queue import DiskQueue
@@ -62,3 +63,32 @@ def test_kill_9_loses_no_pack_that_put_returned_for(tmp_path):
         kept = {row[0] for row in db.execute("SELECT payload FROM packs")}
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert {b"pack-%d" % i for i in range(promised + 1)} <= kept
+
+
+def test_recent_packs_served_from_memory_match_what_is_on_disk(tmp_path):
+    queue = DiskQueue(tmp_path / "q.db", max_packs=10_000)
+    ids = [queue.put(b"pack-%d" % i, 1) for i in range(400)]  # more than the in-memory tail holds
+    queue.ack(ids[100:110] + ids[390:395])
+    from_disk = DiskQueue(tmp_path / "q.db", max_packs=10_000)  # a second connection: reads the file
+    for after in (0, ids[50], ids[105], ids[200], ids[389], ids[399]):
+        for up_to in (None, ids[150], ids[392]):
+            assert queue.peek(after_id=after, up_to_id=up_to, limit=1000) == from_disk.peek(
+                after_id=after, up_to_id=up_to, limit=1000
+            )
+    assert [p.id for p in queue.peek(after_id=ids[380], limit=5)] == ids[381:386]
+    from_disk.close()
+    queue.close()
+
+
+def test_a_fast_queue_keeps_its_packs_across_a_reopen_and_tells_when_it_is_empty(tmp_path):
+    queue = DiskQueue(tmp_path / "q.db", max_packs=100, durable=False)
+    ids = [queue.put(f"{i}".encode(), 1) for i in range(3)]
+    assert not queue.wait_empty(0.05)
+    queue.close()
+    queue = DiskQueue(tmp_path / "q.db", max_packs=100, durable=False)
+    assert [p.id for p in queue.peek()] == ids
+    acker = threading.Timer(0.2, queue.ack, args=(ids,))
+    acker.start()
+    assert queue.wait_empty(5)  # woken by the last acknowledgement
+    assert queue.counters()["acked_packs"] == 3
+    queue.close()

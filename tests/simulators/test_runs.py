@@ -1,4 +1,4 @@
-"""Whole runs: same seed, same bytes; `--to store` into SQLite; over MQTT through the edge publisher."""
+"""Whole runs: same seed, same bytes; `--to store` into SQLite; over MQTT through an edge agent per device."""
 
 from __future__ import annotations
 
