@@ -283,18 +283,19 @@ def parse_pack(
     return result
 
 
-# Names resolve to (device, quantity) or to a refusal the same way every time; a city has a few
-# thousand of them, so the string work is done once per name, not once per reading.
-_NameOutcome = tuple[str, Quantity] | Rejection
-_NAME_CACHE: dict[tuple[str, str | None], _NameOutcome] = {}
-_NAME_CACHE_MAX: Final = 50_000
+# A series (a name on a topic, with a unit) resolves to the same (device, quantity, bounds) or the
+# same refusal every time; a city has a few thousand of them, so the string work and the unit check
+# are done once per series, not once per reading.
+_Series = tuple[str, str, float, float] | Rejection
+_SERIES_CACHE: dict[tuple[str, str | None, str | None], _Series] = {}
+_SERIES_CACHE_MAX: Final = 50_000
 _VALUE_KEYS: Final = ("v", "vs", "vb", "vd", "s")
 _NO_NAME: Final = object()
 # Reading(...) without the named tuple's Python-level __new__: a third of the cost.
 _new_reading = tuple.__new__
 
 
-def _resolve_name(full: str, device_id: str | None) -> _NameOutcome:
+def _resolve_series(full: str, device_id: str | None, unit: object) -> _Series:
     if not full.startswith(_URN_PREFIX) or full.count(":") != 4:
         return Rejection(RejectReason.BAD_NAME, f"name {full[:80]!r} is not urn:dev:cs:{{device}}:{{q}}")
     _, _, _, dev, quantity_name = full.split(":")
@@ -305,17 +306,16 @@ def _resolve_name(full: str, device_id: str | None) -> _NameOutcome:
     quantity = QUANTITIES.get(quantity_name)
     if quantity is None:
         return Rejection(RejectReason.UNKNOWN_QUANTITY, f"unknown quantity {quantity_name[:40]!r}")
-    return (dev, quantity)
+    if unit != quantity.unit:
+        return Rejection(RejectReason.UNIT_MISMATCH, f"{quantity.name} is in {quantity.unit!r}, got {unit!r}")
+    return (dev, quantity.name, quantity.minimum, quantity.maximum)
 
 
-def _cached_name(full: str, device_id: str | None) -> _NameOutcome:
-    key = (full, device_id)
-    outcome = _NAME_CACHE.get(key)
-    if outcome is None:
-        if len(_NAME_CACHE) >= _NAME_CACHE_MAX:
-            _NAME_CACHE.clear()  # a flood of made-up names must not grow memory without bound
-        outcome = _NAME_CACHE[key] = _resolve_name(full, device_id)
-    return outcome
+def _cached_series(key: tuple[str, str | None, str | None]) -> _Series:
+    if len(_SERIES_CACHE) >= _SERIES_CACHE_MAX:
+        _SERIES_CACHE.clear()  # a flood of made-up names must not grow memory without bound
+    series = _SERIES_CACHE[key] = _resolve_series(*key)
+    return series
 
 
 def _resolve(
@@ -330,53 +330,51 @@ def _resolve(
 ) -> Reading | Rejection | None:
     """One record resolved against its base fields; None for a base-only record.
 
-    `window` is (now, earliest, latest) in seconds. This runs for every reading ingest takes:
-    keep it free of work that could be done once per pack or once per name.
+    `window` is (now, earliest, latest) in seconds. This runs for every reading ingest takes, so
+    the checks that pass are as cheap as they can be and the work of explaining a refusal is
+    done only when there is one: a NaN or infinity fails the range checks, then is named.
     """
     name = record.get("n", _NO_NAME)
     if name is _NO_NAME:
         if not any(k in record for k in _VALUE_KEYS):
             return None  # a record that only sets base fields
         name = ""
-    elif not isinstance(name, str):
+    elif type(name) is not str:
         return Rejection(RejectReason.BAD_NAME, "n must be a string", index)
-    full = bn + name
-    outcome = _NAME_CACHE.get((full, device_id)) or _cached_name(full, device_id)
-    if isinstance(outcome, Rejection):
-        return Rejection(outcome.reason, outcome.detail, index)
-    dev, quantity = outcome
     unit = record.get("u", bu)
-    if unit != quantity.unit:
-        return Rejection(RejectReason.UNIT_MISMATCH, f"{quantity.name} is in {quantity.unit!r}, got {unit!r}", index)
+    if unit is None or type(unit) is str:
+        key = (bn + name, device_id, unit)
+        series = _SERIES_CACHE.get(key) or _cached_series(key)
+    else:  # not hashable, and refused anyway
+        series = _resolve_series(bn + name, device_id, unit)
+    if isinstance(series, Rejection):
+        return Rejection(series.reason, series.detail, index)
+    dev, quantity, minimum, maximum = series
     raw = record.get("v")
-    if raw is None:
-        return Rejection(RejectReason.MISSING_VALUE, f"{quantity.name} needs a numeric 'v'", index)
     # bool is an int subclass in Python but never a SenML number.
-    if type(raw) is not float and (type(raw) is not int):
+    if type(raw) is not float and type(raw) is not int:
+        if raw is None:
+            return Rejection(RejectReason.MISSING_VALUE, f"{quantity} needs a numeric 'v'", index)
         return Rejection(RejectReason.MISSING_VALUE, "v must be a number", index)
     value = bv + raw
-    if not math.isfinite(value):
-        return Rejection(RejectReason.NON_FINITE, "value is not finite", index)
-    if not quantity.minimum <= value <= quantity.maximum:
-        return Rejection(
-            RejectReason.OUT_OF_RANGE,
-            f"{quantity.name}={value} outside [{quantity.minimum}, {quantity.maximum}]",
-            index,
-        )
+    if not minimum <= value <= maximum:
+        if not math.isfinite(value):
+            return Rejection(RejectReason.NON_FINITE, "value is not finite", index)
+        return Rejection(RejectReason.OUT_OF_RANGE, f"{quantity}={value} outside [{minimum}, {maximum}]", index)
     offset = record.get("t", 0.0)
     if type(offset) is not float and type(offset) is not int:
         return Rejection(RejectReason.BAD_TIME, "t must be a finite number", index)
     when = bt + offset
-    if not math.isfinite(when):
-        return Rejection(RejectReason.BAD_TIME, "t must be a finite number", index)
     now, earliest, latest = window
     if -_RELATIVE_TIME_LIMIT < when < _RELATIVE_TIME_LIMIT:
         when += now
-    if when > latest:
-        return Rejection(RejectReason.TIME_IN_FUTURE, f"time {when:.3f} is ahead of now {now:.3f}", index)
-    if when < earliest:
+    if not earliest <= when <= latest:
+        if not math.isfinite(when):
+            return Rejection(RejectReason.BAD_TIME, "t must be a finite number", index)
+        if when > latest:
+            return Rejection(RejectReason.TIME_IN_FUTURE, f"time {when:.3f} is ahead of now {now:.3f}", index)
         return Rejection(RejectReason.TIME_TOO_OLD, f"time {when:.3f} is beyond retention", index)
-    return _new_reading(Reading, (dev, quantity.name, float(value), round(when * 1000)))
+    return _new_reading(Reading, (dev, quantity, value, round(when * 1000)))
 
 
 def build_pack(device_id: str, readings: Sequence[Reading]) -> bytes:
