@@ -183,10 +183,9 @@ def measure_ingest(workers: list[tuple[int, int]], messages: int, others: dict[s
     """Poll every worker's /metrics until all messages are acknowledged.
 
     The rate is taken between the first message any worker received and the last acknowledgement;
-    CPU seconds are the workers' own over the same window.
+    CPU seconds are the workers' own (and those of `others`) over the same window.
     """
-    t_first: float | None = None
-    cpu_first = 0.0
+    pids = {f"worker-{i}": pid for i, (pid, _port) in enumerate(workers)} | others
     window: CpuWindow | None = None
     deadline = time.monotonic() + 900
     last_change, last_acked = time.monotonic(), -1.0
@@ -198,21 +197,20 @@ def measure_ingest(workers: list[tuple[int, int]], messages: int, others: dict[s
             except httpx.TransportError:
                 texts.append("")
         received = sum(metric(t, "citysense_ingest_messages_received_total") for t in texts)
-        if t_first is None and received > 0:
-            t_first, cpu_first = time.perf_counter(), sum(cpu_seconds(pid) for pid, _ in workers)
-            window = CpuWindow(others)
+        if window is None and received > 0:
+            window = CpuWindow(pids)
         acked = sum(metric(t, "citysense_ingest_messages_acknowledged_total") for t in texts)
         if acked != last_acked:
             last_change, last_acked = time.monotonic(), acked
         elif time.monotonic() - last_change > 60:
             raise TimeoutError(f"ingest stalled at {acked:.0f} of {messages} messages")
         if acked >= messages:
-            assert t_first is not None
             assert window is not None
+            used = window.used()
             return {
-                **window.used(),
-                "seconds": time.perf_counter() - t_first,
-                "cpu_s": sum(cpu_seconds(pid) for pid, _ in workers) - cpu_first,
+                **used,
+                "seconds": time.perf_counter() - window.t0,
+                "cpu_s": sum(used[name] for name in pids if name.startswith("worker-")),
                 "stored": sum(metric(t, "citysense_ingest_readings_stored_total") for t in texts),
                 "retries": sum(metric(t, "citysense_ingest_store_retries_total") for t in texts),
                 "redelivered": sum(metric(t, "citysense_ingest_readings_duplicate_total") for t in texts),

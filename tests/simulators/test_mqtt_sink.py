@@ -10,16 +10,13 @@ import getpass
 import math
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import paho.mqtt.client as paho
 import pytest
 
 from citysense import wire
-from citysense.mqtt import connect_and_wait, make_client
 from citysense.settings import BrokerSettings, SimulateSettings
 from citysense.wire import Reading
 from simulators.city import default_city
@@ -28,7 +25,7 @@ from simulators.run import RunOptions, run_simulation
 from simulators.scenario import load_scenario
 from simulators.signals import SignalModel
 from simulators.sinks import QUEUES_DIR, CollectSink, MqttSink
-from tests.support.mqtt import wait_until
+from tests.support.mqtt import listening, wait_until
 from tests.support.servers import mosquitto
 
 Key = tuple[str, str, int, float]
@@ -61,23 +58,9 @@ class Received:
             return keys([r for r, dup in self._readings if not (first_deliveries and dup)])
 
 
-@contextmanager
-def subscriber(broker: BrokerSettings) -> Iterator[Received]:
-    """A persistent QoS 1 session: across a broker restart (with persistence) nothing meant for it is lost."""
-    received = Received()
-    client = make_client(broker, client_id=f"sub-{uuid.uuid4().hex[:8]}", clean_session=False)
-    subscribed = threading.Event()
-    client.on_connect = lambda c, *_: c.subscribe(wire.READINGS_FILTER, qos=1)
-    client.on_subscribe = lambda *_: subscribed.set()
-    client.on_message = lambda _c, _u, m: received.add(m)
-    client.reconnect_delay_set(min_delay=1, max_delay=2)
-    connect_and_wait(client, broker)
-    assert subscribed.wait(10), "subscription not confirmed"
-    try:
-        yield received
-    finally:
-        client.disconnect()
-        client.loop_stop()
+def subscriber(broker: BrokerSettings) -> AbstractContextManager[Received]:
+    """A persistent QoS 1 session on every device's readings: across a broker restart nothing is lost."""
+    return listening(broker, wire.READINGS_FILTER, into=Received(), persistent=True)
 
 
 @pytest.mark.timeout(120)

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import paho.mqtt.client as paho
 
@@ -34,18 +34,31 @@ class Collector:
         raise AssertionError(f"condition not met within {timeout_s}s; got {len(self.messages)} messages")
 
 
+class _Receiver(Protocol):
+    def add(self, message: paho.MQTTMessage) -> None: ...
+
+
 @contextmanager
-def listening(broker: BrokerSettings, topic: str) -> Iterator[Collector]:
-    collector = Collector()
-    client = make_client(broker, client_id=f"test-{uuid.uuid4().hex[:8]}")
+def listening(
+    broker: BrokerSettings, topic: str, *, into: _Receiver | None = None, persistent: bool = False
+) -> Iterator[Any]:
+    """Subscribe at QoS 1 and hand every message to `into` (a new Collector unless given).
+
+    `persistent`: a session the broker keeps across a disconnect or a restart (with persistence),
+    reconnecting quickly, so nothing meant for this subscriber is lost in between.
+    """
+    receiver = into if into is not None else Collector()
+    client = make_client(broker, client_id=f"test-{uuid.uuid4().hex[:8]}", clean_session=not persistent)
     subscribed = threading.Event()
     client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
     client.on_subscribe = lambda *_: subscribed.set()
-    client.on_message = lambda _c, _u, m: collector.add(m)
+    client.on_message = lambda _c, _u, m: receiver.add(m)
+    if persistent:
+        client.reconnect_delay_set(min_delay=1, max_delay=2)
     connect_and_wait(client, broker)
     assert subscribed.wait(10), "subscription not confirmed"
     try:
-        yield collector
+        yield receiver
     finally:
         client.disconnect()
         client.loop_stop()
