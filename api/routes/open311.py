@@ -160,9 +160,10 @@ def requests(
     """Service requests, newest first: the last 90 days unless dates are given; at most 1000."""
     ids: list[int] | None = None
     if (wanted := _split(service_request_id)) is not None:
-        if not all(part.isdigit() and len(part) < 10 for part in wanted):
+        parsed = [_request_number(part) for part in wanted]
+        if None in parsed:
             return _error(400, "service_request_id must be comma-separated numbers")
-        ids = [int(part) for part in wanted]
+        ids = [n for n in parsed if n is not None]
     try:
         start = _parse_time("start_date", start_date)
         end = _parse_time("end_date", end_date)
@@ -193,12 +194,23 @@ def requests(
     return [_request(t) for t in found]
 
 
+def _request_number(text: str) -> int | None:
+    """A service request id as a ticket number; None for anything else.
+
+    ASCII digits only: `str.isdigit` also accepts digits `int` refuses (superscripts such as '¹').
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        return None
+    return int(text)
+
+
 @router.get("/requests/{service_request_id}.json", responses=_ERRORS)
 def request(service_request_id: Annotated[str, Path(max_length=32)], sessions: SessionsDep) -> Any:
     """One service request, as a list of one (as the specification has it)."""
-    if not service_request_id.isdigit() or len(service_request_id) > 9:
+    number = _request_number(service_request_id)
+    if number is None:
         return _error(404, f"no service request {service_request_id!r}")
-    found, _ = list_tickets(sessions, ids=[int(service_request_id)], public_only=True, limit=1)
+    found, _ = list_tickets(sessions, ids=[number], public_only=True, limit=1)
     if not found:
         return _error(404, f"no service request {service_request_id!r}")
     return [_request(found[0])]

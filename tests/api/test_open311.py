@@ -118,6 +118,9 @@ def test_errors_use_the_specification_shape(client):
     assert bad_status.status_code == 400
     assert client.get("/open311/v2/requests.json", params={"start_date": "soon"}).status_code == 400
     assert client.get("/open311/v2/requests/abc.json").status_code == 404
+    # Digits that are not ASCII ('¹' passes str.isdigit but not int) are refused, not a server error.
+    assert client.get("/open311/v2/requests/\u00b9.json").status_code == 404
+    assert client.get("/open311/v2/requests.json", params={"service_request_id": "1,\u00b9"}).status_code == 400
     assert client.get("/public/v1/tickets").json()["count"] == 0  # nothing was created by bad input
 
 
