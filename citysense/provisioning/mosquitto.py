@@ -90,19 +90,19 @@ def write_acl(path: Path, rules: AclRules) -> None:
     lines = [
         "# Written by `citysense devices`; edits are overwritten.",
         "# Devices log in with their id and may only write under their own topics.",
-        f"pattern write {wire.readings_topic('x').replace('/x/', '/%u/')}",
-        f"pattern write {wire.status_topic('x').replace('/x/', '/%u/')}",
-        f"pattern read {wire.config_topic('x').replace('/x/', '/%u/')}",
+        f"pattern write {wire.device_topic_pattern('readings')}",
+        f"pattern write {wire.device_topic_pattern('status')}",
+        f"pattern read {wire.device_topic_pattern('config')}",
         "",
     ]
     for service in sorted(set(rules.services)):
         lines += [
             f"user {service}",
             f"topic read {wire.READINGS_FILTER}",
-            "topic read cs/v1/+/status",
+            f"topic read {wire.STATUS_FILTER}",
             f"topic readwrite {wire.DEADLETTER_TOPIC}",
             f"topic readwrite {wire.TICKETS_TOPIC}",
-            "topic readwrite cs/v1/+/config",
+            f"topic readwrite {wire.CONFIG_FILTER}",
             "",
         ]
     _atomic_write(path, "\n".join(lines), 0o644)
