@@ -51,6 +51,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 max_attempts=settings.webhook_max_attempts,
                 backoff_s=settings.webhook_backoff_s,
                 timeout_s=settings.webhook_timeout_s,
+                allowed_networks=settings.webhook_allowed_networks,
+                concurrency=settings.webhook_concurrency,
             )
             dispatcher.start()
         app.state.webhooks = dispatcher

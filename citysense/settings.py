@@ -186,6 +186,23 @@ class ApiSettings(CommonSettings):
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_backoff_s: float = Field(default=5.0, gt=0)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # Webhook targets on loopback, private or link-local addresses are refused (SSRF) unless they lie
+    # in one of these networks (CIDRs, e.g. ["10.20.0.0/16"] for an intranet receiver).
+    webhook_allowed_networks: list[str] = []
+    # Subscribers served at once; each has its own lane, so a slow one holds only its own.
+    webhook_concurrency: int = Field(default=16, ge=1, le=1000)
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"webhook_allowed_networks: {cidr!r} is not a network like 10.20.0.0/16") from None
+        return value
 
 
 class SimulateSettings(CommonSettings):
