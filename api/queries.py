@@ -310,14 +310,15 @@ def anomalies(
         query = query.where(Ticket.district == district)
     if since is not None:
         query = query.where(TicketEvent.at >= since)
+    if device_id is not None:
+        query = query.where(TicketEvent.data["device_id"].as_string() == device_id)
+    # Counted and paged in the database: a page reads its own rows, however long the history.
     with sessions() as session:
-        rows = session.execute(query.order_by(TicketEvent.id.desc())).all()
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.execute(query.order_by(TicketEvent.id.desc()).limit(limit).offset(offset)).all()
     found = []
     for event, ticket in rows:
         data = event.data or {}
-        device = data.get("device_id")
-        if device_id is not None and device != device_id:
-            continue
         value = data.get("value")
         found.append(
             Anomaly(
@@ -325,11 +326,11 @@ def anomalies(
                 at=event.at,
                 district=ticket.district,
                 service_code=ticket.service_code,
-                device_id=device,
+                device_id=data.get("device_id"),
                 quantity=ticket.quantity,
                 value=float(value) if isinstance(value, int | float) else None,
                 severity=data.get("severity"),
                 kind=event.kind,
             )
         )
-    return found[offset : offset + limit], len(found)
+    return found, total

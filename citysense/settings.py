@@ -177,7 +177,13 @@ class ApiSettings(CommonSettings):
     # Per client (IP) on /public, /open311 and the status page: sustained rate and burst.
     rate_limit_per_s: float = Field(default=10.0, gt=0)
     rate_limit_burst: int = Field(default=60, ge=1)
-    cors_origins: list[str] = ["*"]
+    # Origins of browser apps (operator consoles) allowed to call /api/v1 cross-origin; never "*".
+    # The public routes answer any origin, without credentials.
+    cors_origins: list[str] = []
+    # Reverse proxies (CIDRs) whose X-Forwarded-For names the client for rate limiting; none by default.
+    trusted_proxies: list[str] = []
+    # Request bodies larger than this are refused (413) before they are read.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024, le=100 * 1_048_576)
     # Water level (m) at which a river gauge means flooding; lower categories are fractions of it.
     flood_level_m: float = Field(default=2.5, gt=0)
     # A device that has not reported for this long is "silent" in the operator API.
@@ -188,6 +194,30 @@ class ApiSettings(CommonSettings):
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_backoff_s: float = Field(default=5.0, gt=0)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # Webhook targets on loopback, private or link-local addresses are refused (SSRF) unless they lie
+    # in one of these networks (CIDRs, e.g. ["10.20.0.0/16"] for an intranet receiver).
+    webhook_allowed_networks: list[str] = []
+    # Subscribers served at once; each has its own lane, so a slow one holds only its own.
+    webhook_concurrency: int = Field(default=16, ge=1, le=1000)
+
+    @field_validator("webhook_allowed_networks", "trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an address or network like 10.20.0.0/16") from None
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _no_wildcard(cls, value: list[str]) -> list[str]:
+        if "*" in value:
+            raise ValueError("cors_origins names operator consoles' origins; '*' would let any site use a key")
+        return value
 
 
 class SimulateSettings(CommonSettings):

@@ -184,12 +184,16 @@ class Webhook(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The last ticket event already turned into deliveries for this subscriber.
     last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    # Per-subscriber backoff: failed attempts in a row, and no attempt of any delivery before retry_at.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retry_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class WebhookDelivery(Base):
     """One ticket event on its way to one subscriber, retried with backoff until delivered or given up."""
 
     __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)

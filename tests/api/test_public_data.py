@@ -10,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.secheaders import CONTENT_SECURITY_POLICY
+from citysense.settings import ApiSettings
 from citysense.wire import Reading
 from simulators.city import build_fleet
 from tests.api.support import seed_default_city
@@ -133,19 +135,44 @@ def test_rate_limit_per_client_answers_429_with_retry_after(settings, city):
         assert client.get("/public/v1/tickets").status_code == 200  # the bucket refills
 
 
-def test_cors_lets_browsers_on_other_sites_read_public_data(client):
+def test_cors_lets_browsers_on_other_sites_read_public_data_but_not_use_keys(settings, client):
     response = client.get("/public/v1/tickets", headers={"Origin": "https://data.example.org"})
     assert response.headers["access-control-allow-origin"] == "*"
-    preflight = client.options(
-        "/api/v1/tickets",
-        headers={
-            "Origin": "https://ops.example.org",
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "authorization",
-        },
-    )
-    assert preflight.status_code == 200
-    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-credentials" not in response.headers
+    preflight = {
+        "Origin": "https://ops.example.org",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    refused = client.options("/api/v1/tickets", headers=preflight)
+    assert refused.status_code == 400  # no origin is allowed to send keys by default
+    assert "access-control-allow-origin" not in refused.headers
+    public_with_key = client.options("/public/v1/tickets", headers=preflight)
+    assert public_with_key.status_code == 400  # public routes take no credentials
+
+    console = settings.model_copy(update={"cors_origins": ["https://ops.example.org"]})
+    with TestClient(create_app(console)) as allowed:
+        answered = allowed.options("/api/v1/tickets", headers=preflight)
+        assert answered.status_code == 200
+        assert answered.headers["access-control-allow-origin"] == "https://ops.example.org"
+        assert "authorization" in answered.headers["access-control-allow-headers"].lower()
+        other = allowed.options("/api/v1/tickets", headers={**preflight, "Origin": "https://evil.example"})
+        assert other.status_code == 400
+
+
+def test_cors_wildcard_for_the_operator_api_is_refused_at_startup():
+    with pytest.raises(ValueError, match="cors_origins"):
+        ApiSettings(cors_origins=["*"])
+
+
+def test_every_response_carries_the_security_headers(client):
+    for path in ("/", "/public/v1/tickets", "/api/v1/tickets", "/healthz", "/nowhere"):
+        headers = client.get(path).headers
+        assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
 
 
 def test_readyz_and_metrics(city, client):
