@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from api.categories import assess
+from api.air import air_figures
+from api.categories import AIR_QUANTITIES, assess
 from api.geo import City
 from api.schemas import (
     Anomaly,
@@ -43,8 +44,21 @@ def _at(time_ms: int) -> datetime:
     return datetime.fromtimestamp(time_ms / 1000, UTC)
 
 
-def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session], *, flood_level_m: float = 2.5) -> StatusPublic:
-    """Latest value of every quantity in every district: the mean over its sensors, the worst, and its category."""
+def city_status(
+    store: TimeSeriesStore,
+    sessions: sessionmaker[Session],
+    *,
+    flood_level_m: float = 2.5,
+    air_index: str = "ispu",
+    noise_limit_db: float = 78.0,
+    now_ms: int | None = None,
+) -> StatusPublic:
+    """Latest value of every quantity in every district: the mean over its sensors, the worst, and its category.
+
+    `value` and `category` are of the latest readings (what the ticket rules see); particulate
+    matter also gets the standards' figures: ISPU and AQI of the 24-hour average and the EPA
+    NowCast for the hour, each with its averaging period named.
+    """
     with sessions() as session:
         devices = dict(session.execute(select(Device.id, Device.district)).all())
         open_counts = dict(
@@ -55,10 +69,14 @@ def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session], *, floo
             ).all()
         )
     per_district: dict[str, dict[str, list[tuple[float, int]]]] = defaultdict(lambda: defaultdict(list))
+    air_devices: dict[tuple[str, str], list[str]] = defaultdict(list)
     for reading in store.latest():
         district = devices.get(reading.device_id)
         if district is not None:
             per_district[district][reading.quantity].append((reading.value, reading.time_ms))
+            if reading.quantity in AIR_QUANTITIES:
+                air_devices[(district, reading.quantity)].append(reading.device_id)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000) if now_ms is None else now_ms
     device_counts: dict[str, int] = defaultdict(int)
     for district in devices.values():
         device_counts[district] += 1
@@ -69,7 +87,12 @@ def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session], *, floo
             values = [v for v, _ in points]
             mean = round(sum(values) / len(values), 3)
             # Residents are told the category of the mean, the district's typical exposure.
-            meaning = assess(name, mean, flood_level_m=flood_level_m)
+            meaning = assess(
+                name, mean, flood_level_m=flood_level_m, air_index=air_index, noise_limit_db=noise_limit_db
+            )
+            standard = (
+                air_figures(store, air_devices[(district, name)], name, now_ms) if name in AIR_QUANTITIES else None
+            )
             quantities[name] = QuantityStatus(
                 quantity=name,
                 label=QUANTITIES[name].label,
@@ -80,9 +103,12 @@ def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session], *, floo
                 updated_at=_at(max(t for _, t in points)),
                 scale=meaning.scale if meaning else None,
                 category=meaning.category if meaning else None,
-                ispu=meaning.ispu if meaning else None,
-                aqi=meaning.aqi if meaning else None,
-                aqi_category=meaning.aqi_category if meaning else None,
+                ispu=standard.ispu if standard else None,
+                aqi=standard.aqi if standard else None,
+                aqi_category=standard.aqi_category if standard else None,
+                averaging="latest",
+                category_averaging="latest" if meaning else None,
+                **(standard.public() if standard else {}),
             )
         result.append(
             DistrictStatus(

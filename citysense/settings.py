@@ -93,6 +93,12 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     # "json": one object per line for containers (citysense.logs); "console": Rich, for people.
     log_format: Literal["console", "json"] = "console"
+    # The city's scales (citysense.scales), one setting each, read by analytics, the API and the
+    # dashboards alike: the air index residents see and tickets open on, the river level that is a
+    # flood (alert, warning and danger are fractions of it), and the noise limit.
+    air_index: Literal["us_aqi", "ispu"] = "ispu"
+    flood_level_m: float = Field(default=2.5, gt=0)
+    noise_limit_db: float = Field(default=78.0, gt=0)
 
     @field_validator("log_level")
     @classmethod
@@ -149,19 +155,27 @@ class AnalyticsSettings(CommonSettings):
     client_id: str = "citysense-analytics"
     # A ticket resolves itself after this long without a reading over its threshold.
     quiet_period_s: float = Field(default=600.0, gt=0)
-    water_level_flood_m: float = Field(default=2.5, gt=0)
-    pm25_unhealthy_ugm3: float = Field(default=55.5, gt=0)
     # Analytics rules and detectors (issue 6): air index for categories, the other rules' limits,
     # per-district/per-device overrides, forecasts, warm-up from the store and saved models.
-    air_index: Literal["us_aqi", "ispu"] = "us_aqi"
     bin_full_pct: float = Field(default=97.0, gt=0, le=100)
     lamp_out_w: float = Field(default=0.5, ge=0)
-    noise_limit_db: float = Field(default=78.0, gt=0)
     thresholds_file: Path | None = None
     forecast_horizon_s: float = Field(default=1800.0, gt=0)  # water level; bins and PM2.5 scale with it
     clock_tolerance_s: float = Field(default=90.0, gt=0)
     warmup_s: float = Field(default=2 * 86_400.0, ge=0)
     models_dir: Path | None = None
+
+    @property
+    def water_level_flood_m(self) -> float:
+        """The flood level (`flood_level_m`, shared with the API and dashboards)."""
+        return self.flood_level_m
+
+    @property
+    def pm25_unhealthy_ugm3(self) -> float:
+        """The lowest PM2.5 whose category on the city's air index opens a ticket (citysense.scales)."""
+        from citysense.scales import index_scale
+
+        return index_scale(self.air_index).ticket_threshold("pm25")
 
 
 class ApiSettings(CommonSettings):
@@ -184,8 +198,6 @@ class ApiSettings(CommonSettings):
     trusted_proxies: list[str] = []
     # Request bodies larger than this are refused (413) before they are read.
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=100 * 1_048_576)
-    # Water level (m) at which a river gauge means flooding; lower categories are fractions of it.
-    flood_level_m: float = Field(default=2.5, gt=0)
     # A device that has not reported for this long is "silent" in the operator API.
     device_silent_after_s: float = Field(default=300.0, gt=0)
     # Webhook deliveries: run the dispatcher in this process (one API process should), retry with backoff.
@@ -199,6 +211,17 @@ class ApiSettings(CommonSettings):
     webhook_allowed_networks: list[str] = []
     # Subscribers served at once; each has its own lane, so a slow one holds only its own.
     webhook_concurrency: int = Field(default=16, ge=1, le=1000)
+
+    # Open311 reports (POST requests.json and the status page's form): at most this many per client
+    # address per window; a near-identical report of an open ticket within `open311_merge_s` joins
+    # it. With `open311_require_key`, Open311 clients need an api_key with scope open311:submit
+    # (the status page's own form, the built-in `web` client, does not).
+    open311_max_reports: int = Field(default=5, ge=1)
+    open311_window_s: float = Field(default=600.0, gt=0)
+    open311_merge_s: float = Field(default=86_400.0, ge=0)
+    open311_require_key: bool = False
+    # The one jurisdiction this endpoint serves; requests naming another are refused (404).
+    open311_jurisdiction_id: str = "citysense"
 
     @field_validator("webhook_allowed_networks", "trusted_proxies")
     @classmethod
