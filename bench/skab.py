@@ -111,7 +111,7 @@ def main(
     data: Annotated[Path, typer.Option(help="SKAB checkout (holding data/valve1 ...) or its data/ folder")] = Path(
         "../shared/data/skab"
     ),
-    budget: Annotated[float, typer.Option(help="the detector's alarm budget")] = 0.002,
+    budget: Annotated[float, typer.Option(help="the detector's alarm budget")] = 0.01,
     write: Annotated[bool, typer.Option(help="write bench/results/detection-skab.json")] = True,
 ) -> None:
     """Run the shipped detector on all 34 SKAB files and print the scores as JSON."""

@@ -22,12 +22,13 @@ ALARM = 0.5
 
 def make_detector(
     *,
-    budget: float = 0.002,
+    budget: float = 0.01,
     memory: int = 1000,
-    fast: int = 8,
+    fast: int = 16,
     warmup: int = 30,
     timezone: str = "Asia/Jakarta",
     seasonal: bool = True,
+    release: float = 10.0,
     state: Mapping[str, Any] | None = None,
 ) -> Detector:
     """A fresh detector, or one resumed from `Detector.state()`.
@@ -39,9 +40,12 @@ def make_detector(
         warmup: readings before the first score above 0.
         timezone: IANA name for hour-of-day and day-of-week cycles (CITYSENSE_TIMEZONE).
         seasonal: look for daily and weekly cycles once a series spans more than a day.
+        release: hysteresis; an alarm holds while the tail probability stays below release x budget.
         state: what `Detector.state()` returned, to resume after a restart.
     """
-    det = Detector(budget=budget, memory=memory, fast=fast, warmup=warmup, timezone=timezone, seasonal=seasonal)
+    det = Detector(
+        budget=budget, memory=memory, fast=fast, warmup=warmup, timezone=timezone, seasonal=seasonal, release=release
+    )
     if state is not None:
         det.restore(state)
     return det

@@ -27,6 +27,7 @@ __all__ = ["Detector", "Expected"]
 STATE_VERSION = 1
 _DAY = 86_400.0
 _TINY = 1e-12
+_HOLD_AFTER = 3
 
 
 class _Channel:
@@ -78,12 +79,13 @@ class Detector:
     def __init__(
         self,
         *,
-        budget: float = 0.002,
+        budget: float = 0.01,
         memory: int = 1000,
-        fast: int = 8,
+        fast: int = 16,
         warmup: int = 30,
         timezone: str = "Asia/Jakarta",
         seasonal: bool = True,
+        release: float = 10.0,
     ) -> None:
         if not 0.0 < budget < 0.5:
             raise ValueError("budget is a fraction of readings in (0, 0.5)")
@@ -91,6 +93,8 @@ class Detector:
             raise ValueError("memory is at least 10 readings")
         if not 1 <= fast < memory:
             raise ValueError("fast is at least 1 reading and less than memory")
+        if release < 1.0:
+            raise ValueError("release is at least 1 (times the budget)")
         if warmup < 1:
             raise ValueError("warmup is at least 1 reading")
         self.budget = budget
@@ -98,6 +102,8 @@ class Detector:
         self.warmup = warmup
         self._fast = 2.0 / (fast + 1.0)
         self._log_budget = math.log(budget)
+        self._log_release = math.log(min(0.5, budget * release))
+        self._level = self._log_budget
         self._clock = LocalClock(timezone) if seasonal else None
         self._channels: dict[str, _Channel] = {}
         self._calibrator = TailCalibrator(memory * 4)  # the shift view
@@ -105,6 +111,7 @@ class Detector:
         self._first_t: float | None = None
         self.n = 0
         self.run = 0  # consecutive readings at alarm
+        self.hot = 0  # readings of the current alarm over the entry level (not only the release level)
         self.raw = 0.0
         self.score = 0.0
 
@@ -139,6 +146,10 @@ class Detector:
         score = self._calibrated(shift, point)
         # Learning follows what the data says; an operator's mark only changes what is reported.
         alarm = score >= 0.5
+        if not alarm:
+            self.hot = 0
+        elif score >= 0.5 * self._log_budget / self._level:
+            self.hot += 1
         if alarm and residuals and self._taught(residuals):
             score = 0.49
         self.run = self.run + 1 if alarm else 0
@@ -198,7 +209,11 @@ class Detector:
         if self.n <= self.warmup or self._calibrator.effective < self.warmup:
             return 0.0
         p = 2.0 * min(self._calibrator.tail(shift), self._point_calibrator.tail(point))
-        score = 0.5 * math.log(p) / self._log_budget
+        # Hysteresis: an alarm holds while the tail stays below `release` times the budget.
+        # Only an alarm confirmed by a few readings at the entry level holds: a lone burst does not.
+        level = self._log_release if self.hot >= _HOLD_AFTER else self._log_budget
+        self._level = level
+        score = 0.5 * math.log(p) / level
         return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
 
     def _taught(self, residuals: list[tuple[_Channel, float, float]]) -> bool:
@@ -213,10 +228,24 @@ class Detector:
 
     # ------------------------------------------------------------------ operators and evidence
 
-    def teach(self) -> None:
-        """The last alarm was a false one: deviations up to its size are this series' normal."""
-        for ch in self._channels.values():
-            ch.tolerance = max(ch.tolerance, ch.peak)
+    def teach(self, deviation: float | Mapping[str, float] | None = None) -> None:
+        """An alarm was a false one: deviations up to its size are this series' normal.
+
+        `deviation` is the alarm's |smoothed value - expected| (per channel for a mapping, as
+        `deviation_of()` reported it); None takes the last alarm's.
+        """
+        for name, ch in self._channels.items():
+            if deviation is None:
+                size = ch.peak
+            elif isinstance(deviation, int | float):
+                size = float(deviation)
+            else:
+                size = float(deviation.get(name, 0.0))
+            ch.tolerance = max(ch.tolerance, size)
+
+    def deviation_of(self) -> dict[str, float]:
+        """Per channel, the largest |smoothed value - expected| of the current or last alarm."""
+        return {name: ch.peak for name, ch in self._channels.items()}
 
     @property
     def deviation(self) -> float:
@@ -252,6 +281,7 @@ class Detector:
             "version": STATE_VERSION,
             "n": self.n,
             "run": self.run,
+            "hot": self.hot,
             "first_t": self._first_t,
             "calibrator": self._calibrator.state(),
             "point_calibrator": self._point_calibrator.state(),
@@ -263,6 +293,7 @@ class Detector:
             raise ValueError(f"detector state version {state.get('version')!r}, expected {STATE_VERSION}")
         self.n = int(state["n"])
         self.run = int(state["run"])
+        self.hot = int(state["hot"])
         self._first_t = None if state["first_t"] is None else float(state["first_t"])
         self._calibrator.restore(state["calibrator"])
         self._point_calibrator.restore(state["point_calibrator"])
