@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from analytics.anomaly._detector import Detector, Expected
+from analytics.localtime import DEFAULT_TIMEZONE
 
 __all__ = ["ALARM", "Detector", "Expected", "make_detector"]
 
@@ -26,7 +27,7 @@ def make_detector(
     memory: int = 1000,
     fast: int = 16,
     warmup: int = 30,
-    timezone: str = "Asia/Jakarta",
+    timezone: str = DEFAULT_TIMEZONE,
     seasonal: bool = True,
     release: float = 10.0,
     state: Mapping[str, Any] | None = None,

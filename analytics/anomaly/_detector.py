@@ -19,8 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from analytics.anomaly._calibrate import TailCalibrator
-from analytics.anomaly._clock import LocalClock
 from analytics.anomaly._season import Seasons
+from analytics.localtime import DEFAULT_TIMEZONE, LocalClock
 
 __all__ = ["Detector", "Expected"]
 
@@ -83,7 +83,7 @@ class Detector:
         memory: int = 1000,
         fast: int = 16,
         warmup: int = 30,
-        timezone: str = "Asia/Jakarta",
+        timezone: str = DEFAULT_TIMEZONE,
         seasonal: bool = True,
         release: float = 10.0,
     ) -> None:

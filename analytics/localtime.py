@@ -1,4 +1,4 @@
-"""Local hour of day and hour of week in the city's time zone, cheaply.
+"""Local hour of day and day of week in the city's time zone (CITYSENSE_TIMEZONE), cheaply.
 
 A ZoneInfo conversion per reading would cost more than the rest of the detector; the offset only
 changes on the hour at most (DST transitions fall on whole or half hours), so it is looked up
@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-__all__ = ["LocalClock"]
+__all__ = ["DEFAULT_TIMEZONE", "LocalClock"]
+
+DEFAULT_TIMEZONE = "Asia/Jakarta"
 
 _HOUR = 3600.0
 
@@ -24,7 +26,7 @@ class LocalClock:
         self._offset = 0.0
 
     def hour_of_week(self, t: float) -> int:
-        """0..167, Monday 00:00 local = 0."""
+        """0..167, Monday 00:00 local = 0 (`t` in epoch seconds)."""
         hour = int(t // _HOUR)
         if hour != self._hour:
             offset = datetime.fromtimestamp(hour * _HOUR, UTC).astimezone(self.zone).utcoffset()
