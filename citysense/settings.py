@@ -197,11 +197,10 @@ class AnalyticsSettings(CommonSettings):
     models_dir: Path | None = None
     # The general anomaly detector on every series (issue 14): its alarm budget (alarms per normal
     # reading), how many readings in a row at alarm open a ticket, whether residents see anomaly
-    # tickets only after an operator confirms one, how often operators' false-alarm marks are read.
+    # tickets only after an operator confirms one.
     anomaly_budget: float = Field(default=1e-4, gt=0, lt=0.5)
     anomaly_confirm: int = Field(default=3, ge=1, le=1000)
     anomaly_public_after_confirm: bool = True
-    feedback_refresh_s: float = Field(default=30.0, gt=0)
 
 
 class ApiSettings(CommonSettings):

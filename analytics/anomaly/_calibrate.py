@@ -17,6 +17,7 @@ __all__ = ["TailCalibrator"]
 _BINS = 96
 _PER_OCTAVE = 8.0  # bin width: a factor of 2 ** (1/8) in (1 + raw)
 _RESCALE = 1e12
+_MIN_EXPONENT, _MAX_EXPONENT = 2.0, 8.0
 
 
 def bin_of(raw: float) -> int:
@@ -47,13 +48,36 @@ class TailCalibrator:
             return 1.0
         b = bin_of(raw)
         n = self.effective
-        if b > self.top:
-            # Past everything seen: half a count at the top bin, falling as a power law beyond it.
-            edge = 2.0 ** ((self.top + 1) / _PER_OCTAVE) - 1.0
-            ratio = (1.0 + edge) / (1.0 + raw)
-            return float(0.5 / (n + 1.0) * ratio * ratio)
-        above = sum(self.counts[b + 1 : self.top + 1]) + 0.5 * self.counts[b]
-        return max(above / self.total, 0.5 / (n + 1.0))
+        if b <= self.top:
+            above = sum(self.counts[b + 1 : self.top + 1]) + 0.5 * self.counts[b]
+            if above * 2.0 >= self.weight:  # at least half an ordinary observation's worth: trust it
+                return above / self.total
+        # Past everything seen (or only past alarms learned at a small weight): half an observation
+        # at the highest bin that holds one, falling beyond it as a power law whose exponent the
+        # octave below shows (light tails fall fast, heavy ones slowly).
+        top = self._full_top()
+        edge = 2.0 ** ((top + 1) / _PER_OCTAVE) - 1.0
+        ratio = min(1.0, (1.0 + edge) / (1.0 + raw))
+        return float(0.5 / (n + 1.0) * ratio ** self._exponent(top))
+
+    def _full_top(self) -> int:
+        """The highest bin with at least half an ordinary observation at or above it."""
+        mass, half = 0.0, 0.5 * self.weight
+        for b in range(self.top, -1, -1):
+            mass += self.counts[b]
+            if mass >= half:
+                return b
+        return 0
+
+    def _exponent(self, top: int) -> float:
+        """How fast the tail falls per doubling of (1 + raw) over the octave below `top`, in [2, 8]."""
+        below = max(0, top - int(_PER_OCTAVE))
+        upper = sum(self.counts[top : self.top + 1])
+        lower = sum(self.counts[below : self.top + 1])
+        if upper <= 0.0 or lower <= upper or below == top:
+            return _MIN_EXPONENT
+        alpha = math.log2(lower / upper) / ((top - below) / _PER_OCTAVE)
+        return min(_MAX_EXPONENT, max(_MIN_EXPONENT, alpha))
 
     def learn(self, raw: float, share: float = 1.0) -> None:
         b = bin_of(raw)

@@ -28,6 +28,13 @@ STATE_VERSION = 1
 _DAY = 86_400.0
 _TINY = 1e-12
 _HOLD_AFTER = 3
+_ALARM_SHARE = 10.0  # an alarm teaches the shift calibrator this many budgets of an observation
+_POINT_ALARM_SHARE = 1.0  # recurring outliers are a bursty series' normal: learned in full
+
+
+def _floor(ch: _Channel) -> float:
+    """The smallest variance believed: a quantisation step's, or a hair of the level on a flat series."""
+    return ch.res * ch.res / 12.0 if ch.res < math.inf else _TINY * (abs(ch.mean) + _TINY) ** 2
 
 
 class _Channel:
@@ -109,6 +116,7 @@ class Detector:
         self._calibrator = TailCalibrator(memory * 4)  # the shift view
         self._point_calibrator = TailCalibrator(memory * 4)
         self._first_t: float | None = None
+        self._taught_default = 0.0
         self.n = 0
         self.run = 0  # consecutive readings at alarm
         self.hot = 0  # readings of the current alarm over the entry level (not only the release level)
@@ -136,6 +144,7 @@ class Detector:
             ch = self._channels.get(name)
             if ch is None:
                 ch = self._channels[name] = _Channel(x)
+                ch.tolerance = self._taught_default
             s2, p2, y = self._raw(ch, x, how)
             residuals.append((ch, x, y))
             shift += s2
@@ -157,9 +166,11 @@ class Detector:
         for ch, x, y in residuals:
             self._learn(ch, x, y, how, hour, share, alarm)
         # A lasting shift stays rare to its calibrator until the baselines absorb it; points that
-        # keep recurring (a bursty series) are its normal, so the point calibrator learns them all.
-        self._calibrator.learn(shift, 1.0 if not alarm else max(share, 0.05))
-        self._point_calibrator.learn(point)
+        # keep recurring (a bursty series) become its normal, as the point calibrator learns them too.
+        # Nothing is learned while the baselines themselves are still settling (the warm-up).
+        if self.n > self.warmup:
+            self._calibrator.learn(shift, 1.0 if not alarm else max(share, _ALARM_SHARE * self.budget))
+            self._point_calibrator.learn(point, 1.0 if not alarm else _POINT_ALARM_SHARE)
         self.score = score
         return score
 
@@ -167,10 +178,10 @@ class Detector:
         """The channel's squared shift and point scores and its deseasonalised value."""
         y = x
         if how >= 0 and ch.season is not None:
-            y = x - ch.season.offset(how, ch.mean)
+            y = x - ch.season.offset(how)
         if ch.n < 2:
             return 0.0, 0.0, y
-        floor = ch.res * ch.res / 12.0 if ch.res < math.inf else _TINY * (abs(ch.mean) + _TINY) ** 2
+        floor = _floor(ch)
         fast = ch.fast + self._fast * (y - ch.fast)
         d = fast - ch.mean - ch.dm
         shift = d * d / (ch.dv + floor * self._fast)
@@ -206,7 +217,7 @@ class Detector:
 
     def _calibrated(self, shift: float, point: float) -> float:
         """Two views, each calibrated on its own history; the rarer decides (Bonferroni: doubled)."""
-        if self.n <= self.warmup or self._calibrator.effective < self.warmup:
+        if self._calibrator.effective < self.warmup:
             return 0.0
         p = 2.0 * min(self._calibrator.tail(shift), self._point_calibrator.tail(point))
         # Hysteresis: an alarm holds while the tail stays below `release` times the budget.
@@ -234,6 +245,8 @@ class Detector:
         `deviation` is the alarm's |smoothed value - expected| (per channel for a mapping, as
         `deviation_of()` reported it); None takes the last alarm's.
         """
+        if isinstance(deviation, int | float):
+            self._taught_default = max(self._taught_default, float(deviation))  # for a first reading yet to come
         for name, ch in self._channels.items():
             if deviation is None:
                 size = ch.peak
@@ -260,7 +273,7 @@ class Detector:
             how = self._clock.hour_of_week(t)
         out = {}
         for name, ch in self._channels.items():
-            offset = ch.season.offset(how, ch.mean) if how >= 0 and ch.season is not None else 0.0
+            offset = ch.season.offset(how) if how >= 0 and ch.season is not None else 0.0
             centre = ch.mean + offset
             half = 3.0 * math.sqrt(ch.var)
             out[name] = Expected(centre - half, centre + half, ch.fast + offset)
@@ -283,6 +296,7 @@ class Detector:
             "run": self.run,
             "hot": self.hot,
             "first_t": self._first_t,
+            "taught": self._taught_default,
             "calibrator": self._calibrator.state(),
             "point_calibrator": self._point_calibrator.state(),
             "channels": channels,
@@ -295,6 +309,7 @@ class Detector:
         self.run = int(state["run"])
         self.hot = int(state["hot"])
         self._first_t = None if state["first_t"] is None else float(state["first_t"])
+        self._taught_default = float(state.get("taught", 0.0))
         self._calibrator.restore(state["calibrator"])
         self._point_calibrator.restore(state["point_calibrator"])
         self._channels = {}
