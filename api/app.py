@@ -15,7 +15,7 @@ from api.caching import PublicCache
 from api.geo import load_city
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import RateLimitMiddleware
-from api.routes import health, open311, operator, page, public
+from api.routes import anomaly, health, open311, operator, page, public
 from api.secheaders import SecurityHeadersMiddleware, SplitCORSMiddleware
 from citysense import __version__
 from citysense.db import connect
@@ -77,7 +77,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
             problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
         return JSONResponse({"detail": jsonable_encoder(exc.errors()), "message": "; ".join(problems)}, status_code=422)
 
-    for module in (health, public, operator, open311, page):
+    for module in (health, public, operator, anomaly, open311, page):
         app.include_router(module.router)
     app.add_middleware(SplitCORSMiddleware, operator_origins=settings.cors_origins)
     app.add_middleware(

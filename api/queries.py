@@ -64,7 +64,7 @@ def city_status(
         open_counts = dict(
             session.execute(
                 select(Ticket.district, func.count())
-                .where(Ticket.status != TicketStatus.RESOLVED)
+                .where(Ticket.status != TicketStatus.RESOLVED, Ticket.public)
                 .group_by(Ticket.district)
             ).all()
         )
@@ -263,6 +263,8 @@ def list_tickets(
         opened_after=opened_after,
         opened_before=opened_before,
     )
+    if public_only:  # an anomaly ticket waits for an operator's confirmation (issue 14)
+        query = query.where(Ticket.public)
     with sessions() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(

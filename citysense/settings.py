@@ -21,12 +21,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from citysense.wire import register_quantity
+
 __all__ = [
     "AnalyticsSettings",
     "ApiSettings",
     "BrokerSettings",
     "CommonSettings",
     "IngestSettings",
+    "QuantitySettings",
     "SimulateSettings",
 ]
 
@@ -75,6 +78,30 @@ class BrokerSettings(BaseModel):
         return urlsplit(self.url).scheme == "mqtts"
 
 
+class QuantitySettings(BaseModel):
+    """A quantity a city adds beside the built-in ones: ingest accepts it, analytics watches it."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    unit: str = Field(min_length=1, max_length=16, pattern=r"^[!-~]+$")  # a SenML unit: printable, no spaces
+    minimum: float = -1e300
+    maximum: float = 1e300
+    label: str = Field(default="", max_length=60)
+
+    def model_post_init(self, context: Any, /) -> None:
+        if not self.minimum < self.maximum:
+            raise ValueError(f"quantity {self.name}: minimum must be below maximum")
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone {value!r} is not an IANA time zone name (such as Asia/Jakarta)") from None
+    return value
+
+
 def _sqlite_url(data_dir: Path, name: str) -> str:
     return f"sqlite:///{data_dir / name}"
 
@@ -99,6 +126,12 @@ class CommonSettings(BaseSettings):
     air_index: Literal["us_aqi", "ispu"] = "ispu"
     flood_level_m: float = Field(default=2.5, gt=0)
     noise_limit_db: float = Field(default=78.0, gt=0)
+    # Local time for every hour-of-day and day-of-week feature (CITYSENSE_TIMEZONE, an IANA name).
+    timezone: str = "Asia/Jakarta"
+    # Quantities beyond the built-in vocabulary (CITYSENSE_QUANTITIES as JSON, or [[quantities]] in TOML).
+    quantities: list[QuantitySettings] = []
+
+    _check_timezone = field_validator("timezone")(_timezone)
 
     @field_validator("log_level")
     @classmethod
@@ -113,6 +146,8 @@ class CommonSettings(BaseSettings):
             self.timeseries_url = _sqlite_url(self.data_dir, "timeseries.db")
         if not self.tickets_url:
             self.tickets_url = _sqlite_url(self.data_dir, "citysense.db")
+        for q in self.quantities:
+            register_quantity(q.name, q.unit, q.minimum, q.maximum, q.label)
 
     @classmethod
     def settings_customise_sources(
@@ -164,6 +199,12 @@ class AnalyticsSettings(CommonSettings):
     clock_tolerance_s: float = Field(default=90.0, gt=0)
     warmup_s: float = Field(default=2 * 86_400.0, ge=0)
     models_dir: Path | None = None
+    # The general anomaly detector on every series (issue 14): its alarm budget (alarms per normal
+    # reading), how many readings in a row at alarm open a ticket, whether residents see anomaly
+    # tickets only after an operator confirms one.
+    anomaly_budget: float = Field(default=1e-4, gt=0, lt=0.5)
+    anomaly_confirm: int = Field(default=3, ge=1, le=1000)
+    anomaly_public_after_confirm: bool = True
 
     @property
     def water_level_flood_m(self) -> float:

@@ -31,6 +31,7 @@ app.add_typer(edge_app, name="edge")
 app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(__import__("api.tickets_cli", fromlist=["tickets_app"]).tickets_app, name="tickets")
 app.command()(simulate)
 app.command()(evaluate)
 

@@ -77,7 +77,7 @@ async def districts_geojson(request: Request, city: CityDep, sessions: SessionsD
             open_tickets = dict(
                 session.execute(
                     select(Ticket.district, func.count())
-                    .where(Ticket.status != TicketStatus.RESOLVED)
+                    .where(Ticket.status != TicketStatus.RESOLVED, Ticket.public)
                     .group_by(Ticket.district)
                 ).all()
             )
