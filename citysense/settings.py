@@ -186,6 +186,8 @@ class ApiSettings(CommonSettings):
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_backoff_s: float = Field(default=5.0, gt=0)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # Subscribe to analytics' ticket events and drop the public cache on each (residents see changes at once).
+    ticket_events: bool = True
 
 
 class SimulateSettings(CommonSettings):

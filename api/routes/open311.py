@@ -10,15 +10,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Query
+from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.deps import CityDep, SessionsDep
+from api.deps import CityDep, SessionsDep, SettingsDep
+from api.media import public_photo_urls
+from api.open311_reports import ReportRefused, submit_report
 from api.queries import list_tickets
 from api.schemas import TicketOperator
 from api.services import SERVICES, agency_of
-from api.workflow import report
 from citysense.db.models import TicketStatus
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
@@ -97,7 +98,7 @@ def _service(code: str) -> Open311Service:
     )
 
 
-def _request(t: TicketOperator) -> Open311Request:
+def _request(t: TicketOperator, media_url: str | None = None) -> Open311Request:
     service = SERVICES.get(t.service_code)
     return Open311Request(
         service_request_id=str(t.id),
@@ -116,7 +117,7 @@ def _request(t: TicketOperator) -> Open311Request:
         zipcode=None,
         lat=t.lat,
         long=t.lon,
-        media_url=None,
+        media_url=media_url,
     )
 
 
@@ -191,7 +192,8 @@ def requests(
         public_only=True,
         limit=MAX_REQUESTS,
     )
-    return [_request(t) for t in found]
+    photos = public_photo_urls(sessions, [t.id for t in found])
+    return [_request(t, photos.get(t.id)) for t in found]
 
 
 def _request_number(text: str) -> int | None:
@@ -213,12 +215,14 @@ def request(service_request_id: Annotated[str, Path(max_length=32)], sessions: S
     found, _ = list_tickets(sessions, ids=[number], public_only=True, limit=1)
     if not found:
         return _error(404, f"no service request {service_request_id!r}")
-    return [_request(found[0])]
+    return [_request(found[0], public_photo_urls(sessions, [number]).get(number))]
 
 
 @router.post("/requests.json", status_code=201, responses=_ERRORS)
 def create_request(
+    http: Request,
     sessions: SessionsDep,
+    settings: SettingsDep,
     city: CityDep,
     service_code: Annotated[str | None, Form(max_length=64)] = None,
     lat: Annotated[str | None, Form(max_length=32)] = None,
@@ -233,38 +237,33 @@ def create_request(
     jurisdiction_id: Annotated[str | None, Form(max_length=200)] = None,
 ) -> Any:
     """A resident's report; it becomes a ticket of its own. Needs a location: lat and long, or address_string."""
-    if not service_code:
-        return _error(400, "service_code is required")
-    if service_code not in SERVICES:
-        return _error(400, f"unknown service_code {service_code!r}; see services.json")
-    latitude = longitude = None
-    if lat or long:
-        try:
-            latitude, longitude = float(lat or ""), float(long or "")
-        except ValueError:
-            return _error(400, "lat and long must both be decimal degrees")
-        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
-            return _error(400, "lat must be within -90..90 and long within -180..180")
-    elif not address_string:
-        return _error(400, "a location is required: lat and long, or address_string")
-    district = (
-        city.locate(longitude, latitude) if latitude is not None and longitude is not None else None
-    ) or "unknown"
-    contact = {
-        k: v for k, v in (("email", email), ("first_name", first_name), ("last_name", last_name), ("phone", phone)) if v
-    }
-    ticket = report(
-        sessions,
-        service_code=service_code,
-        district=district,
-        description=description,
-        lat=latitude,
-        lon=longitude,
-        address=address_string,
-        contact=contact,
-    )
-    notice = f"Thank you. Follow your report at /public/v1/tickets/{ticket.id}."
+    try:
+        submitted = submit_report(
+            sessions,
+            settings,
+            city,
+            client="open311",
+            address=http.client.host if http.client else "",
+            service_code=service_code,
+            lat=lat,
+            long=long,
+            address_string=address_string,
+            description=description,
+            contact={
+                "email": email or "",
+                "first_name": first_name or "",
+                "last_name": last_name or "",
+                "phone": phone or "",
+            },
+            api_key=api_key,
+        )
+    except ReportRefused as refused:
+        return _error(refused.code, refused.description)
     return JSONResponse(
-        [Open311Created(service_request_id=str(ticket.id), service_notice=notice, account_id=None).model_dump()],
+        [
+            Open311Created(
+                service_request_id=str(submitted.ticket_id), service_notice=submitted.notice, account_id=None
+            ).model_dump()
+        ],
         status_code=201,
     )

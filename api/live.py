@@ -1,0 +1,55 @@
+"""Ticket events from analytics (`cs/v1/tickets`) drop the public cache, so residents see a change at once.
+
+Every API replica subscribes on its own (no shared subscription): each holds its own cache. The
+subscriber connects in the background and keeps retrying, so an API without a broker still serves,
+with changes showing after the cache period instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+
+import paho.mqtt.client as paho
+from paho.mqtt.reasoncodes import ReasonCode
+
+from citysense import wire
+from citysense.mqtt import make_client
+from citysense.settings import BrokerSettings
+
+__all__ = ["TicketEventListener"]
+
+log = logging.getLogger(__name__)
+
+
+class TicketEventListener:
+    """Calls `on_event` (from paho's network thread) for every message on the ticket-event topic."""
+
+    def __init__(self, broker: BrokerSettings, on_event: Callable[[bytes], None]) -> None:
+        self._broker = broker
+        self._on_event = on_event
+        self._client = make_client(broker, client_id=f"citysense-api-{uuid.uuid4().hex[:12]}")
+        self._client.on_connect = self._subscribe
+        self._client.on_message = self._message
+        self.received = 0
+
+    def _subscribe(self, client: paho.Client, userdata: object, flags: object, rc: ReasonCode, props: object) -> None:
+        if not rc.is_failure:
+            client.subscribe(wire.TICKETS_TOPIC, qos=1)
+
+    def _message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        self.received += 1
+        try:
+            self._on_event(bytes(message.payload))
+        except Exception:
+            log.exception("handling a ticket event failed")
+
+    def start(self) -> None:
+        """Connect in the background (never blocks start-up); paho reconnects on its own."""
+        self._client.connect_async(self._broker.host, self._broker.port, keepalive=self._broker.keepalive_s)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
