@@ -125,7 +125,7 @@ def ticket_evidence(
     if ticket.source != "sensor" or not ticket.quantity or not ticket.devices:
         return []
     end = ticket.resolved_at or now
-    start = ticket.opened_at - timedelta(minutes=30)
+    start = ticket.opened_at - timedelta(hours=1)
     span_s = max((end - start).total_seconds(), 60.0)
     bucket_s = max(60, int(span_s / 120))  # about 120 points, whatever the ticket's age
     return [
