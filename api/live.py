@@ -24,24 +24,31 @@ log = logging.getLogger(__name__)
 
 
 class TicketEventListener:
-    """Calls `on_event` (from paho's network thread) for every message on the ticket-event topic."""
+    """Calls `on_event` (from paho's network thread) for every ticket event; anything else is counted and dropped."""
 
-    def __init__(self, broker: BrokerSettings, on_event: Callable[[bytes], None]) -> None:
+    def __init__(self, broker: BrokerSettings, on_event: Callable[[wire.TicketEventMessage], None]) -> None:
         self._broker = broker
         self._on_event = on_event
         self._client = make_client(broker, client_id=f"citysense-api-{uuid.uuid4().hex[:12]}")
         self._client.on_connect = self._subscribe
         self._client.on_message = self._message
         self.received = 0
+        self.rejected = 0
 
     def _subscribe(self, client: paho.Client, userdata: object, flags: object, rc: ReasonCode, props: object) -> None:
         if not rc.is_failure:
             client.subscribe(wire.TICKETS_TOPIC, qos=1)
 
     def _message(self, client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        try:
+            event = wire.parse_ticket_event(bytes(message.payload))
+        except ValueError as exc:
+            self.rejected += 1
+            log.warning("ignored a message on %s that is not a ticket event: %s", message.topic, exc)
+            return
         self.received += 1
         try:
-            self._on_event(bytes(message.payload))
+            self._on_event(event)
         except Exception:
             log.exception("handling a ticket event failed")
 
