@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.caching import PublicCache
 from api.geo import load_city
-from api.live import TicketEventListener
+from api.live import InvalidateOnTicketWrites, TicketEventListener
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import RateLimitMiddleware
 from api.routes import feeds, health, media, open311, operator, page, public, report
@@ -99,4 +99,5 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     app.add_middleware(RateLimitMiddleware, rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(InvalidateOnTicketWrites)
     return app

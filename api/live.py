@@ -13,12 +13,13 @@ from collections.abc import Callable
 
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from citysense import wire
 from citysense.mqtt import make_client
 from citysense.settings import BrokerSettings
 
-__all__ = ["TicketEventListener"]
+__all__ = ["InvalidateOnTicketWrites", "TicketEventListener"]
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +61,32 @@ class TicketEventListener:
     def stop(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+
+
+class InvalidateOnTicketWrites:
+    """ASGI middleware: a successful operator write to a ticket drops this replica's public cache at once.
+
+    Operator actions are committed by this process and not (yet) published as ticket events, so
+    without this a resident would wait for the cache period to see an acknowledgement or a crew.
+    """
+
+    def __init__(self, app: ASGIApp, *, prefix: str = "/api/v1/tickets/") -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        if not str(scope["path"]).startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                cache = getattr(scope["app"].state, "public_cache", None)
+                if cache is not None:
+                    cache.invalidate()
+            await send(message)
+
+        await self.app(scope, receive, sending)

@@ -11,11 +11,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from playwright.sync_api import Browser
 
 from analytics.findings import Finding
+from api.app import create_app
 from citysense import wire
-from tests.api.support import policy_of, sensor_ticket, served
+from tests.api.support import key, policy_of, sensor_ticket, served
 from tests.support.browser import chromium
 from tests.support.mqtt import publish, wait_until
 from tests.support.servers import mosquitto
@@ -107,3 +109,22 @@ def test_junk_on_the_ticket_topic_is_ignored_and_the_next_event_still_refreshes_
             timeout_s=5,
             what="the ticket list to show the raised severity",
         )
+
+
+def test_an_operator_step_shows_on_the_public_side_at_once_without_waiting_for_the_cache(settings, city):
+    now = int(time.time() * 1000)
+    city.devices(("gauge-1", "sungai-barat", "water"))
+    ticket_id = sensor_ticket(city, wire.Reading("gauge-1", "water_level", 3.0, now), "sungai-barat").ticket_id
+    slow = settings.model_copy(
+        update={"public_cache_s": LONG_CACHE_S, "webhooks_enabled": False, "ticket_events": False}
+    )
+    with TestClient(create_app(slow)) as client:
+        assert "Acknowledged" not in client.get(f"/tickets/{ticket_id}?lang=en").text  # now cached for a minute
+        assert client.get("/public/v1/tickets").json()["data"][0]["status"] == "open"
+        refused = client.post(f"/api/v1/tickets/{ticket_id}/resolve", headers=key(city, "tickets:read"), json={})
+        assert refused.status_code == 403
+        crew = key(city, "tickets:write")
+        assert client.post(f"/api/v1/tickets/{ticket_id}/acknowledge", headers=crew, json={}).status_code == 200
+        assert client.get("/public/v1/tickets").json()["data"][0]["status"] == "acknowledged"
+        page = client.get(f"/tickets/{ticket_id}?lang=en").text
+        assert '<span class="state acknowledged" id="state">Acknowledged</span>' in page
