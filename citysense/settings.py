@@ -264,6 +264,9 @@ class ApiSettings(CommonSettings):
     # The one jurisdiction this endpoint serves; requests naming another are refused (404).
     open311_jurisdiction_id: str = "citysense"
 
+    # Subscribe to analytics' ticket events and drop the public cache on each (residents see changes at once).
+    ticket_events: bool = True
+
     @field_validator("webhook_allowed_networks", "trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
