@@ -15,7 +15,8 @@ from api.caching import PublicCache
 from api.geo import load_city
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import RateLimitMiddleware
-from api.routes import health, open311, operator, page, public
+from api.routes import console, health, open311, operator, page, public
+from api.routes import maintenance as maintenance_routes
 from citysense import __version__
 from citysense.db import connect
 from citysense.settings import ApiSettings
@@ -76,6 +77,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
 
     for module in (health, public, operator, open311, page):
         app.include_router(module.router)
+    app.include_router(maintenance_routes.router)
+    app.include_router(console.router)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

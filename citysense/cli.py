@@ -14,7 +14,9 @@ import typer
 from analytics.cli import evaluate
 from citysense.errors import CitysenseError
 from citysense.keys import keys_app
+from citysense.maintenance import maintenance_app
 from citysense.provisioning.cli import devices_app
+from citysense.users import users_app
 from dashboards.cli import dashboards_app
 from edge.cli import edge_app
 from simulators.cli import simulate
@@ -30,6 +32,8 @@ app.add_typer(mqtt_app, name="mqtt")
 app.add_typer(edge_app, name="edge")
 app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
+app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(users_app, name="users")
 app.add_typer(dashboards_app, name="dashboards")
 app.command()(simulate)
 app.command()(evaluate)

@@ -186,6 +186,10 @@ class ApiSettings(CommonSettings):
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_backoff_s: float = Field(default=5.0, gt=0)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # The operators' console: Grafana's address for its device links (empty: no links), and whether
+    # its session cookie is Secure (turn off only to try the console over plain HTTP).
+    grafana_url: str = ""
+    console_secure_cookie: bool = True
 
 
 class SimulateSettings(CommonSettings):
