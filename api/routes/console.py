@@ -59,7 +59,15 @@ CSP = (
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 PAGE_SIZE = 100
-_throttle = ClientThrottle()
+
+
+def _throttle(request: Request) -> ClientThrottle:
+    """One per app (so per process), made on first use."""
+    state = request.app.state
+    if not hasattr(state, "console_throttle"):
+        state.console_throttle = ClientThrottle()
+    throttle: ClientThrottle = state.console_throttle
+    return throttle
 
 
 def _login(request: Request, sessions: SessionsDep) -> ConsoleLogin:
@@ -152,7 +160,7 @@ def login(
     if origin is not None and origin != f"{request.url.scheme}://{request.url.netloc}":
         raise HTTPException(403, detail="cross-site request refused")
     client = request.client.host if request.client else "unknown"
-    wait = _throttle.retry_after(client)
+    wait = _throttle(request).retry_after(client)
     if wait:
         return _page(
             "login.html", request, None, 429, next=target, error=f"Too many failed sign-ins: try again in {wait} s."
@@ -163,7 +171,7 @@ def login(
         else:
             token = sign_in_with_password(sessions, username, password)
     except LoginRefusedError as exc:
-        _throttle.failed(client)
+        _throttle(request).failed(client)
         return _page("login.html", request, None, 429 if exc.retry_after_s else 401, next=target, error=str(exc))
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
