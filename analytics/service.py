@@ -12,7 +12,6 @@ import threading
 import time
 from datetime import UTC, datetime
 
-import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -144,5 +143,4 @@ class AnalyticsService:
     def _publish(self, change: TicketChange) -> None:
         if self._client is None:
             return
-        payload = orjson.dumps({"event": change.event, "ticket": change.summary})
-        self._client.publish(wire.TICKETS_TOPIC, payload, qos=1)
+        self._client.publish(wire.TICKETS_TOPIC, wire.ticket_event_payload(change.event, change.summary), qos=1)

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from api.categories import assess
@@ -22,13 +22,14 @@ from api.schemas import (
     TimelineStep,
 )
 from api.services import DEFAULT_AGENCY, SERVICES, agency_of, codes_of_agency
-from citysense.db.models import Device, Ticket, TicketEvent, TicketStatus
+from citysense.db.models import ApiKey, AuditEntry, Device, Ticket, TicketEvent, TicketStatus, Webhook
 from citysense.timeseries import TimeSeriesStore
 from citysense.wire import QUANTITIES
 
 __all__ = [
     "agency_filter",
     "anomalies",
+    "audit_of_agency",
     "city_status",
     "devices_with_health",
     "districts",
@@ -130,6 +131,18 @@ def agency_filter(agency: str) -> ColumnElement[bool]:
     if agency == DEFAULT_AGENCY:
         condition = or_(condition, Ticket.service_code.not_in(list(SERVICES)))
     return condition
+
+
+def audit_of_agency(agency: str) -> ColumnElement[bool]:
+    """Audit entries about one agency's things: its tickets, its webhooks, its keys; nothing else."""
+    tickets = select(cast(Ticket.id, String)).where(agency_filter(agency))
+    hooks = select(cast(Webhook.id, String)).where(Webhook.agency == agency)
+    keys = select(cast(ApiKey.id, String)).where(ApiKey.agency == agency)
+    return or_(
+        and_(AuditEntry.target_type == "ticket", AuditEntry.target_id.in_(tickets)),
+        and_(AuditEntry.target_type == "webhook", AuditEntry.target_id.in_(hooks)),
+        and_(AuditEntry.target_type == "api_key", AuditEntry.target_id.in_(keys)),
+    )
 
 
 def is_public_step(event: TicketEvent) -> bool:

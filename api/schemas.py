@@ -136,6 +136,8 @@ class Readings(BaseModel):
     bucket_s: int | None
     kind: Literal["raw", "bucketed"]
     data: list[ReadingPoint]
+    # Raw pages: the `start` of the next page (also in `Link: rel="next"`); None on the last page.
+    next: str | None = None
 
 
 class DistrictPublic(BaseModel):

@@ -91,6 +91,8 @@ class CommonSettings(BaseSettings):
     timeseries_url: str = ""
     tickets_url: str = ""
     log_level: str = "INFO"
+    # "json": one object per line for containers (citysense.logs); "console": Rich, for people.
+    log_format: Literal["console", "json"] = "console"
 
     @field_validator("log_level")
     @classmethod

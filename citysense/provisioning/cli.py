@@ -89,12 +89,18 @@ def add(
 
 @devices_app.command("service")
 def service(
-    name: Annotated[str, typer.Argument(help="login name of a server-side service, e.g. citysense-ingest")],
+    name: Annotated[
+        str, typer.Argument(help="citysense-ingest, citysense-analytics or citysense-operator (the declared services)")
+    ],
     password_file: PasswordFileOpt = None,
     acl_file: AclFileOpt = None,
 ) -> None:
-    """Create (or rotate) a broker login for ingest or analytics: reads device topics, writes dead letters
-    and tickets. Prints the password."""
+    """Create (or rotate) the broker login of a declared service and print its password.
+
+    Only the services citysense declares get rights beyond a device's (citysense/provisioning/services.py):
+    ingest reads readings and writes dead letters, analytics reads readings and status and writes
+    tickets, operator pushes retained device configs.
+    """
     from citysense.errors import CitysenseError
     from citysense.provisioning.registry import add_service
 

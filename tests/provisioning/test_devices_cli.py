@@ -22,7 +22,7 @@ def run(tmp_path, monkeypatch):
 
     def invoke(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "citysense.cli", "devices", *args], capture_output=True, text=True, env=env
+            [sys.executable, "-m", "launcher.cli", "devices", *args], capture_output=True, text=True, env=env
         )
 
     return invoke
