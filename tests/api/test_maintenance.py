@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from analytics.findings import Finding
 from api.app import create_app
-from citysense.cli import app as cli
 from citysense.db import connect
 from citysense.settings import ApiSettings
 from citysense.wire import Reading
+from launcher.cli import app as cli
 from tests.api.support import key, policy_of, sensor_ticket
 
 

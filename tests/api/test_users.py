@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from citysense.cli import app as cli
 from citysense.db import connect
 from citysense.db.models import AuditEntry, User
 from citysense.users import (
@@ -20,6 +19,7 @@ from citysense.users import (
     disable_user,
     principal_of,
 )
+from launcher.cli import app as cli
 
 PASSWORD = "correct horse battery"
 
