@@ -73,8 +73,8 @@ class QueuePage:
 def _conditions(filters: QueueFilters, *, without: str | None = None) -> list[ColumnElement[bool]]:
     found: list[ColumnElement[bool]] = []
     if without != "status" and filters.status is not None:
-        if filters.status == UNRESOLVED:
-            found.append(Ticket.status != TicketStatus.RESOLVED.value)
+        if filters.status == UNRESOLVED:  # IN, not !=, so the (status, opened_at) index serves it
+            found.append(Ticket.status.in_([s for s in STATES if s != TicketStatus.RESOLVED.value]))
         else:
             found.append(Ticket.status == filters.status)
     for name, column in (
