@@ -143,6 +143,8 @@ class IngestSettings(CommonSettings):
     # How often the device registry (district, kind, location) is re-read, and counters logged.
     registry_refresh_s: float = Field(default=60.0, gt=0)
     log_every_s: float = Field(default=30.0, gt=0)
+    # Keep each node's retained status (agent version, queue depth, battery) in the device registry.
+    record_status: bool = True
 
 
 class AnalyticsSettings(CommonSettings):

@@ -41,7 +41,7 @@ from api.routes import operator as operator_api
 from api.schemas import WebhookCreate
 from api.services import SERVICES, agency_of
 from api.workflow import ACTIONS, InvalidTransitionError, TicketNotFoundError, apply_action
-from citysense.db.models import ApiKey, Ticket, TicketStatus, Webhook
+from citysense.db.models import ApiKey, Device, Ticket, TicketStatus, Webhook
 from citysense.keys import AGENCIES, SCOPES, ApiKeyError, create_key, revoke_key
 from citysense.maintenance import MaintenanceError, end_window, list_windows, plan_window
 from citysense.users import LoginRefusedError
@@ -484,6 +484,12 @@ def devices_page(
     _allow(login, "devices:read")
     found = devices_with_health(store, sessions, silent_after_s=settings.device_silent_after_s)
     with sessions() as session:
+        reported = {
+            row.id: row
+            for row in session.execute(
+                select(Device.id, Device.agent_version, Device.status_state, Device.queue_depth, Device.battery_pct)
+            )
+        }
         open_tickets = session.execute(
             select(Ticket.id, Ticket.devices, Ticket.service_code).where(Ticket.status != TicketStatus.RESOLVED.value)
         ).all()
@@ -498,7 +504,14 @@ def devices_page(
     for device in found:
         state = "faulty" if device.id in faulty else device.health
         if health is None or health == state:
-            rows.append({"device": device, "health": state, "tickets": sorted(tickets_of.get(device.id, []))})
+            rows.append(
+                {
+                    "device": device,
+                    "health": state,
+                    "tickets": sorted(tickets_of.get(device.id, [])),
+                    "status": reported.get(device.id),
+                }
+            )
     return _page(
         "devices.html",
         request,

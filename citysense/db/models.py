@@ -80,6 +80,12 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set when the device's broker login is withdrawn (`citysense devices revoke`); history is kept.
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # From the node's latest retained status message (migration 0010; ingest.fleet_status keeps them).
+    agent_version: Mapped[str | None] = mapped_column(String(32), default=None)
+    status_state: Mapped[str | None] = mapped_column(String(16), default=None)
+    status_at: Mapped[datetime | None] = mapped_column(default=None)
+    queue_depth: Mapped[int | None] = mapped_column(Integer, default=None)
+    battery_pct: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class Ticket(Base):

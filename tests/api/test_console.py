@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,6 +16,7 @@ from citysense.db.models import ApiKey, AuditEntry
 from citysense.keys import revoke_key
 from citysense.users import add_user, disable_user
 from citysense.wire import Reading
+from ingest.fleet_status import NodeStatus, record
 from simulators.city import build_fleet
 from tests.api.support import key, sensor_ticket
 
@@ -216,6 +218,7 @@ def test_devices_show_health_open_tickets_and_a_grafana_link(settings, city):
     seed_default_city(city)
     gauge = next(d.device_id for d in build_fleet() if d.district == "sungai-barat" and "water_level" in d.quantities)
     ticket_id = flood(city, "sungai-barat", gauge)
+    record(city.sessions, NodeStatus(gauge, "online", datetime.now(UTC), "0.3.1", 17, 64.0))
     with TestClient(
         create_app(settings.model_copy(update={"grafana_url": "https://grafana.city.example/"})),
         base_url="https://testserver",
@@ -226,6 +229,10 @@ def test_devices_show_health_open_tickets_and_a_grafana_link(settings, city):
         assert f'href="/console/tickets/{ticket_id}"' in page
         assert "https://grafana.city.example/d/citysense-devices?var-district=" in page
         assert "h-ok" in page
+        row = re.search(rf"<tr>\s*<td>{gauge}</td>.*?</tr>", page, re.S).group(0)
+        assert "0.3.1" in row
+        assert "64 %" in row
+        assert "<td>17</td>" in row
         city.devices(("river-99", "kota-lama", "river_gauge"))
         never = console.get("/console/devices?health=never_seen").text
         assert "river-99" in never

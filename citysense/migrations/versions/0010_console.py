@@ -1,4 +1,4 @@
-"""Console: operator accounts, console sessions, and indexes for the ticket queue
+"""Console: operator accounts, console sessions, device status in the registry, indexes for the queue
 
 Revision ID: 0010
 Revises: 0004
@@ -48,6 +48,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_console_sessions_user_id"), ["user_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_console_sessions_api_key_id"), ["api_key_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_console_sessions_expires_at"), ["expires_at"], unique=False)
+    # The node's latest status, kept in the registry for the console's device list.
+    with op.batch_alter_table("devices", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("agent_version", sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column("status_state", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("status_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("queue_depth", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("battery_pct", sa.Float(), nullable=True))
     # The console's queue: newest first within a status, and the filter counts.
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.create_index("ix_tickets_status_opened_at", ["status", "opened_at"], unique=False)
@@ -58,6 +65,9 @@ def downgrade() -> None:
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.drop_index("ix_tickets_opened_at")
         batch_op.drop_index("ix_tickets_status_opened_at")
+    with op.batch_alter_table("devices", schema=None) as batch_op:
+        for column in ("battery_pct", "queue_depth", "status_at", "status_state", "agent_version"):
+            batch_op.drop_column(column)
     with op.batch_alter_table("console_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_console_sessions_expires_at"))
         batch_op.drop_index(batch_op.f("ix_console_sessions_api_key_id"))
