@@ -25,6 +25,8 @@ SOURCES = ("sensor", "resident", "anomaly")
 STATES = tuple(s.value for s in TicketStatus)
 UNRESOLVED = "unresolved"  # the default status filter: everything not yet resolved
 
+# Where a ticket came from: residents, a rule on a sensor, or the general anomaly detector (its own service).
+SOURCE = case((Ticket.service_code == "anomaly", "anomaly"), else_=Ticket.source)
 _SEVERITY_RANK = case({name: rank for rank, name in enumerate(SEVERITIES)}, value=Ticket.severity, else_=-1)
 SORTS: dict[str, tuple[Any, ...]] = {
     "newest": (Ticket.opened_at.desc(), Ticket.id.desc()),
@@ -81,7 +83,7 @@ def _conditions(filters: QueueFilters, *, without: str | None = None) -> list[Co
         ("district", Ticket.district),
         ("service_code", Ticket.service_code),
         ("severity", Ticket.severity),
-        ("source", Ticket.source),
+        ("source", SOURCE),
     ):
         value = getattr(filters, name)
         if without != name and value is not None:
@@ -98,7 +100,7 @@ def _counts(session: Session, filters: QueueFilters, scope: list[ColumnElement[b
         ("district", Ticket.district),
         ("service_code", Ticket.service_code),
         ("severity", Ticket.severity),
-        ("source", Ticket.source),
+        ("source", SOURCE),
     ):
         query = select(column, func.count()).where(*scope, *_conditions(filters, without=name)).group_by(column)
         counts[name] = {str(value): int(n) for value, n in session.execute(query).all()}
@@ -142,7 +144,7 @@ def queue_page(
         Ticket.district,
         Ticket.severity,
         Ticket.status,
-        Ticket.source,
+        SOURCE.label("source"),
         Ticket.assignee,
         Ticket.opened_at,
         Ticket.updated_at,

@@ -183,9 +183,7 @@ def run(
                         raise typer.Exit(f"{params}: {response.status_code} {response.text[:200]}")
                     if i < warmup:
                         continue
-                    timing = dict(
-                        part.strip().split(";dur=") for part in response.headers["server-timing"].split(",")
-                    )
+                    timing = dict(part.strip().split(";dur=") for part in response.headers["server-timing"].split(","))
                     server_ms.append(float(timing["total"]))
                     client_ms.append(elapsed)
                     rows_seen += response.text.count('<tr class="sev-')

@@ -40,7 +40,15 @@ from api.routes import maintenance as maintenance_api
 from api.routes import operator as operator_api
 from api.schemas import WebhookCreate
 from api.services import SERVICES, agency_of
-from api.workflow import ACTIONS, InvalidTransitionError, TicketNotFoundError, apply_action
+from api.workflow import (
+    ACTIONS,
+    ANOMALY,
+    InvalidTransitionError,
+    TicketNotFoundError,
+    apply_action,
+    confirm_anomaly,
+    mark_false_alarm,
+)
 from citysense.db.models import ApiKey, Device, Ticket, TicketStatus, Webhook
 from citysense.keys import AGENCIES, SCOPES, ApiKeyError, create_key, revoke_key
 from citysense.maintenance import MaintenanceError, end_window, list_windows, plan_window
@@ -55,10 +63,6 @@ _templates = Environment(
     loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(["html"]), trim_blocks=True
 )
 _ASSETS = {"console.js": "text/javascript", "console.css": "text/css"}
-CSP = (
-    "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
-    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-)
 PAGE_SIZE = 100
 
 
@@ -115,11 +119,8 @@ def _page(
         notice=request.query_params.get("notice"),
         **context,
     )
-    return HTMLResponse(
-        html,
-        status_code=status_code,
-        headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store", "X-Frame-Options": "DENY"},
-    )
+    # The Content-Security-Policy and frame headers come from api.secheaders, as on every page.
+    return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
 
 def _back(location: str, notice: str | None = None) -> RedirectResponse:
@@ -328,6 +329,8 @@ def ticket_page(
             series, threshold=ticket.threshold or None, evidence=evidence, opened_at=ticket.opened_at
         )
     allowed = [name for name, (states, _) in ACTIONS.items() if ticket.status in states]
+    if ticket.service_code == ANOMALY and not any(e.kind == "false_alarm" for e in ticket.events):
+        allowed += ["false-alarm"] + ([] if ticket.public else ["confirm"])
     return _page(
         "ticket.html",
         request,
@@ -341,6 +344,10 @@ def ticket_page(
         agencies=AGENCIES,
         grafana_url=settings.grafana_url.rstrip("/"),
     )
+
+
+# The anomaly engineer's workflow steps (api.workflow), offered on anomaly tickets only.
+_ANOMALY_ACTIONS = {"false-alarm": mark_false_alarm, "confirm": confirm_anomaly}
 
 
 @router.post("/tickets/{ticket_id}/{action}")
@@ -360,7 +367,7 @@ def ticket_action(
     """One ticket action from the ticket page's forms, through api.workflow like the operator API."""
     _checked(request, login, csrf)
     _allow(login, "tickets:write")
-    if action not in ACTIONS:
+    if action not in ACTIONS and action not in _ANOMALY_ACTIONS:
         raise HTTPException(404, detail=f"no action {action!r}")
     params: dict[str, Any] = {"note": note.strip() or None}
     if action == "comment":
@@ -378,13 +385,17 @@ def ticket_action(
                 return _back(f"/console/tickets/{ticket_id}", "expected completion is not a date and time")
             params["expected_completion_at"] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     try:
-        apply_action(sessions, ticket_id, action, login.principal, **params)
+        if action in _ANOMALY_ACTIONS:
+            _ANOMALY_ACTIONS[action](sessions, ticket_id, login.principal, note=params["note"])
+        else:
+            apply_action(sessions, ticket_id, action, login.principal, **params)
     except TicketNotFoundError as exc:
         raise HTTPException(404, detail=str(exc)) from None
     except InvalidTransitionError as exc:
         return _back(f"/console/tickets/{ticket_id}", str(exc))
     done = {"acknowledge": "acknowledged", "assign": "assigned", "comment": "comment added",
-            "resolve": "resolved", "reopen": "reopened"}  # fmt: skip
+            "resolve": "resolved", "reopen": "reopened", "false-alarm": "marked a false alarm",
+            "confirm": "confirmed"}  # fmt: skip
     return _back(f"/console/tickets/{ticket_id}", f"ticket {ticket_id} {done[action]}")
 
 
@@ -582,6 +593,7 @@ def admin_key_revoke(
 def admin_webhook_create(
     request: Request,
     sessions: SessionsDep,
+    settings: SettingsDep,
     login: LoginDep,
     url: Annotated[str, Form(max_length=500)],
     csrf: Annotated[str | None, Form()] = None,
@@ -593,7 +605,7 @@ def admin_webhook_create(
     except ValidationError as exc:
         return _back("/console/admin", "; ".join(str(e.get("msg", "invalid")) for e in exc.errors()))
     try:
-        created = operator_api.create_webhook(body, sessions, login.principal)
+        created = operator_api.create_webhook(body, sessions, settings, login.principal)
     except HTTPException as exc:
         return _back("/console/admin", str(exc.detail))
     return _page("admin.html", request, login, **_admin_context(sessions), created_key=None, created_hook=created)
