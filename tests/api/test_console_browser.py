@@ -16,6 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from analytics.findings import Finding
 from analytics.service import AnalyticsService
 from citysense.db import connect
 from citysense.db.devices import DeviceInfo, register_devices
@@ -27,7 +28,7 @@ from simulators.city import build_fleet
 from simulators.fleet import Fleet
 from simulators.scenario import Incident, Scenario
 from simulators.signals import SignalModel
-from tests.api.support import key, sensor_ticket, served
+from tests.api.support import key, policy_of, sensor_ticket, served
 from tests.support.browser import axe_violations, chromium
 from tests.support.mqtt import wait_until
 
@@ -243,3 +244,41 @@ def test_maintenance_devices_and_admin_pages_work_in_the_browser(browser, site, 
     assert other.get_by_role("link", name="Keys and webhooks").count() == 0
     other.get_by_role("button", name="Sign out").click()
     expect(other.get_by_role("heading", name="Sign in to the console")).to_be_visible()
+
+
+@pytest.mark.parametrize("tickets_url", ["sqlite"], indirect=True)
+def test_anomaly_tickets_map_and_sort_in_the_browser(site, page):
+    now = int(time.time() * 1000)
+    opened = []
+    for device in ("pelabuhan-water-01", "pelabuhan-water-02"):
+        change = policy_of(site).observe(
+            Finding(
+                service_code="anomaly", scope="device", kind="anomaly", district="pelabuhan", device_id=device,
+                quantity="water_level", value=3.0, threshold=2.0, severity="medium", detector="anomaly:general",
+                score=0.999, time_ms=now, title="Unusual readings, inspection needed", public=False,
+                evidence={"deviation": 4.2, "expected": {"low": 0.8, "high": 1.3}},
+            )
+        )  # fmt: skip
+        assert change is not None
+        opened.append(change.ticket_id)
+    sign_in(page, site, "ana")
+    page.get_by_label("Sort", exact=True).select_option("oldest")
+    page.get_by_role("button", name="Apply").click()
+    first_row = page.locator("table.queue tbody tr").first
+    expect(first_row).to_contain_text(str(site.flood_id))  # the flood came first
+    page.locator('svg.map a[aria-label^="Pelabuhan"]').click()  # the map filters by district
+    expect(page.locator("#queue-count")).to_have_text("2 tickets")
+    page.get_by_label("Source", exact=True).select_option("anomaly")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("#queue-count")).to_have_text("2 tickets")
+    page.get_by_role("link", name="Unusual readings, inspection needed").first.click()
+    ticket_id = int(page.url.rsplit("/", 1)[1])
+    assert ticket_id in opened
+    check_axe(page, "anomaly")
+    page.get_by_label("Why it is normal (optional)").fill("the tide")
+    act(page, "Mark false alarm", "resolved")
+    expect(page.get_by_role("button", name="Mark false alarm")).to_have_count(0)
+    other = next(t for t in opened if t != ticket_id)
+    page.goto(f"{site.url}/console/tickets/{other}")
+    act(page, "Confirm anomaly", "open")
+    expect(page.get_by_role("button", name="Confirm anomaly")).to_have_count(0)
