@@ -93,22 +93,43 @@ def _conditions(filters: QueueFilters, *, without: str | None = None) -> list[Co
     return found
 
 
-def _counts(session: Session, filters: QueueFilters, scope: list[ColumnElement[bool]]) -> dict[str, dict[str, int]]:
-    counts: dict[str, dict[str, int]] = {}
-    for name, column in (
-        ("status", Ticket.status),
-        ("district", Ticket.district),
-        ("service_code", Ticket.service_code),
-        ("severity", Ticket.severity),
-        ("source", SOURCE),
-    ):
+_FACET_COLUMNS: dict[str, Any] = {
+    "status": Ticket.status,
+    "district": Ticket.district,
+    "service_code": Ticket.service_code,
+    "severity": Ticket.severity,
+    "source": SOURCE,
+}
+
+
+def _counts(
+    session: Session, filters: QueueFilters, scope: list[ColumnElement[bool]]
+) -> tuple[dict[str, dict[str, int]], int]:
+    """Faceted counts and the total under every filter.
+
+    Facets nobody filters on share the full filter, so one GROUP BY over all of them serves them all
+    (and the total); only a facet with a chosen value needs its own query without that filter.
+    """
+    counts: dict[str, dict[str, int]] = {name: {} for name in _FACET_COLUMNS}
+    columns = list(_FACET_COLUMNS.values())
+    combined = session.execute(
+        select(*columns, func.count()).where(*scope, *_conditions(filters)).group_by(*columns)
+    ).all()
+    total = 0
+    for row in combined:
+        n = int(row[-1])
+        total += n
+        for name, value in zip(_FACET_COLUMNS, row[:-1], strict=True):
+            counts[name][str(value)] = counts[name].get(str(value), 0) + n
+    by_code = counts["service_code"]  # under every filter: the agency counts when no agency is chosen
+    for name, column in _FACET_COLUMNS.items():
+        if getattr(filters, name) is None:
+            continue
         query = select(column, func.count()).where(*scope, *_conditions(filters, without=name)).group_by(column)
         counts[name] = {str(value): int(n) for value, n in session.execute(query).all()}
     # An agency is a set of service codes: its count adds up the codes' counts without that filter.
-    by_code = (
-        counts["service_code"]
-        if filters.agency is None
-        else {
+    if filters.agency is not None:
+        by_code = {
             str(code): int(n)
             for code, n in session.execute(
                 select(Ticket.service_code, func.count())
@@ -116,13 +137,12 @@ def _counts(session: Session, filters: QueueFilters, scope: list[ColumnElement[b
                 .group_by(Ticket.service_code)
             ).all()
         }
-    )
     agencies: dict[str, int] = {}
     for code, n in by_code.items():
         agencies[agency_of(code)] = agencies.get(agency_of(code), 0) + n
     counts["agency"] = agencies
     counts["status"][UNRESOLVED] = sum(n for s, n in counts["status"].items() if s != TicketStatus.RESOLVED.value)
-    return counts
+    return counts, total
 
 
 def queue_page(
@@ -153,8 +173,7 @@ def queue_page(
     )
     with sessions() as session:
         rows = session.execute(select(*columns).where(*where).order_by(*SORTS[sort]).limit(limit).offset(offset)).all()
-        total = session.scalar(select(func.count()).select_from(Ticket).where(*where)) or 0
-        counts = _counts(session, filters, scope)
+        counts, total = _counts(session, filters, scope)
         newest = session.scalar(select(func.max(Ticket.id)).where(*scope)) or 0
     found = [
         QueueRow(

@@ -183,6 +183,11 @@ def test_the_queue_filters_sorts_and_counts(console, city):
     # Faceted: with service=flood chosen, the service menu still counts air quality.
     assert re.search(r'value="air_quality"[^>]*>[^<]*\(1\)', floods)
     assert re.search(r'value="kota-lama"[^>]*>[^<]*\(1\)', floods)
+    assert re.search(r'value="water"[^>]*>[^<]*\(2\)', floods)
+    assert re.search(r'value="environment"[^>]*>[^<]*\(0\)', floods)
+    water = console.get("/console?agency=water").text
+    assert "2 tickets" in water
+    assert re.search(r'value="environment"[^>]*>[^<]*\(1\)', water)  # what choosing it instead would show
     assert "1 ticket" in console.get("/console?district=kota-lama&service_code=flood").text
     assert "0 tickets" in console.get("/console?source=resident").text
     fragment = console.get("/console?fragment=1")
