@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-api bench-scoring bench-ingest bench-skab clean system-deps
+.PHONY: demo test lint bench bench-api bench-scoring bench-ingest bench-skab bench-console clean system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citysense needs Python >= 3.11"' \
@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # HTTP load on the API: /public/v1/status at 500 req/s, 24 h of readings at 1-minute buckets (SQLite, InfluxDB).
-bench: bench-api bench-scoring bench-ingest
+bench: bench-api bench-scoring bench-ingest bench-console
 bench-api: $(STAMP) system-deps
 	$(BIN)/python bench/api_load.py run
 
@@ -53,6 +53,10 @@ bench-ingest: $(STAMP) system-deps
 SKAB_DATA ?= ../shared/data/skab
 bench-skab: $(STAMP)
 	$(BIN)/python bench/skab.py --data $(SKAB_DATA)
+
+# Console: 100-row queue pages with their filter counts over 10,000 open tickets in PostgreSQL (p95 server time).
+bench-console: $(STAMP) system-deps
+	$(BIN)/python bench/console_load.py --out bench/results/console.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

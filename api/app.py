@@ -19,7 +19,8 @@ from api.live import InvalidateOnTicketWrites, TicketEventListener
 from api.media import MAX_PHOTO_BYTES
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import RateLimitMiddleware
-from api.routes import anomaly, feeds, health, media, open311, operator, page, public, report
+from api.routes import anomaly, console, feeds, health, media, open311, operator, page, public, report
+from api.routes import maintenance as maintenance_routes
 from api.secheaders import SecurityHeadersMiddleware, SplitCORSMiddleware
 from citysense import __version__
 from citysense.db import connect
@@ -93,6 +94,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     for module in (health, public, operator, anomaly, open311, page, report, feeds, media):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=True), name="static")
+    app.include_router(maintenance_routes.router)
+    app.include_router(console.router)
     app.add_middleware(SplitCORSMiddleware, operator_origins=settings.cors_origins)
     app.add_middleware(
         RateLimitMiddleware,

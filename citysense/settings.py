@@ -184,6 +184,8 @@ class IngestSettings(CommonSettings):
     # How often the device registry (district, kind, location) is re-read, and counters logged.
     registry_refresh_s: float = Field(default=60.0, gt=0)
     log_every_s: float = Field(default=30.0, gt=0)
+    # Keep each node's retained status (agent version, queue depth, battery) in the device registry.
+    record_status: bool = True
 
 
 class AnalyticsSettings(CommonSettings):
@@ -247,6 +249,10 @@ class ApiSettings(CommonSettings):
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_backoff_s: float = Field(default=5.0, gt=0)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # The operators' console: Grafana's address for its device links (empty: no links), and whether
+    # its session cookie is Secure (turn off only to try the console over plain HTTP).
+    grafana_url: str = ""
+    console_secure_cookie: bool = True
     # Webhook targets on loopback, private or link-local addresses are refused (SSRF) unless they lie
     # in one of these networks (CIDRs, e.g. ["10.20.0.0/16"] for an intranet receiver).
     webhook_allowed_networks: list[str] = []

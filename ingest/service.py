@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from citysense.db import connect
 from citysense.runtime import tune_gc_for_streams
 from citysense.settings import IngestSettings
 from citysense.timeseries import TimeSeriesStore, open_store
+from ingest.fleet_status import StatusRecorder
 from ingest.metrics import MetricsServer
 from ingest.retention import RetentionTask
 from ingest.worker import IngestWorker
@@ -19,6 +21,7 @@ class IngestService:
         self.worker: IngestWorker | None = None
         self.metrics: MetricsServer | None = None
         self.retention: RetentionTask | None = None
+        self.status: StatusRecorder | None = None
 
     def start(self) -> None:
         settings = self.settings
@@ -31,8 +34,15 @@ class IngestService:
         self.retention.start()
         tune_gc_for_streams()
         self.worker.start()
+        if settings.record_status:
+            self.status = StatusRecorder(
+                settings.broker, connect(settings.tickets_url), client_id=f"{settings.client_id}-status"
+            )
+            self.status.start()
 
     def stop(self) -> None:
+        if self.status is not None:
+            self.status.stop()
         if self.worker is not None:
             self.worker.stop()
         if self.retention is not None:

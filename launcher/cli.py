@@ -15,7 +15,9 @@ from analytics.cli import evaluate
 from api.tickets_cli import tickets_app
 from citysense.errors import CitysenseError
 from citysense.keys import keys_app
+from citysense.maintenance import maintenance_app
 from citysense.provisioning.cli import devices_app
+from citysense.users import users_app
 from dashboards.cli import dashboards_app
 from edge.cli import edge_app
 from simulators.cli import simulate
@@ -31,6 +33,8 @@ app.add_typer(mqtt_app, name="mqtt")
 app.add_typer(edge_app, name="edge")
 app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
+app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(users_app, name="users")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(tickets_app, name="tickets")
 app.command()(simulate)
