@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-api bench-scoring bench-ingest clean system-deps
+.PHONY: demo test lint bench bench-api bench-scoring bench-ingest bench-detection clean system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citysense needs Python >= 3.11"' \
@@ -45,6 +45,10 @@ bench-scoring: $(STAMP)
 # Ingest: sustained readings/s from MQTT (QoS 1) into SQLite and InfluxDB, packs of 1, 10, 100; lost, duplicated.
 bench-ingest: $(STAMP) system-deps
 	$(BIN)/python -m bench.ingest_bench --repeat 3
+
+# Detection quality: the standard and hold-out evaluation sets (12 runs of 4 simulated days; CPU-heavy, ~30 min).
+bench-detection: $(STAMP)
+	$(BIN)/python -m bench.detection
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
