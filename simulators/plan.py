@@ -8,8 +8,9 @@ district, which would make one incident of two.
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from simulators.city import City, SimDevice
 from simulators.scenario import (
@@ -36,21 +37,30 @@ _FAULT_DEVICES: dict[str, tuple[str, ...]] = {
     "battery_death": ("air", "water", "noise", "traffic", "rain", "weather"),
     "clock_skew": ("air", "water", "noise", "traffic", "rain", "weather"),
 }
-# Local hours an incident or anomaly may start at, and its duration in hours.
+# Local hours an incident or anomaly may start at, and its duration in hours. Floods follow rain at
+# any hour in the monsoon; parties run in the evening and past midnight.
 _WHEN: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
-    "flood": ((13, 19), (3, 6)),
-    "pollution": ((8, 18), (2, 5)),
-    "bin_overflow": ((7, 16), (6, 16)),
-    "streetlight_failure": ((18.5, 22), (8, 24)),
-    "noise_complaint": ((21, 23.5), (1, 3)),
+    "flood": ((0, 24), (3, 5)),
+    "pollution": ((6, 22), (2, 4)),
+    "bin_overflow": ((7, 16), (4, 10)),
+    "streetlight_failure": ((18.5, 23), (3, 8)),
+    "noise_complaint": ((19, 24), (1, 2)),
     "traffic_collapse": ((6.5, 7.5), (1, 2.5)),
     "night_noise": ((2, 3.5), (0.5, 1.5)),
-    "lamp_overdraw": ((18.5, 21), (8, 30)),
-    "gauge_oscillation": ((0, 24), (2, 8)),
-    "pattern_change": ((0, 24), (24, 48)),
+    "lamp_overdraw": ((18.5, 23), (3, 6)),
+    "gauge_oscillation": ((0, 24), (2, 6)),
+    "pattern_change": ((0, 24), (12, 24)),
+    "stuck": ((0, 24), (2, 8)),
+    "drift": ((0, 24), (12, 30)),
+    "spikes": ((0, 24), (2, 8)),
+    "silence": ((0, 24), (2, 8)),
+    "battery_death": ((0, 24), (1, 1)),
+    "clock_skew": ((0, 24), (2, 8)),
 }
-# Time a district keeps after an incident before the next of its kind (the water must recede).
-_AFTER_S = {"flood": 8 * 3600.0, "pollution": 3 * 3600.0, "noise_complaint": 2 * 3600.0}
+# Time a district (or device) keeps after an event before the next (the water recedes, a detector
+# settles back on the device's normal).
+_AFTER_S = {"flood": 5 * 3600.0, "pollution": 2 * 3600.0, "noise_complaint": 3600.0}
+_DEVICE_AFTER_S = 1.5 * 3600.0
 
 
 def _local(start_time: float, t: float, utc_offset_h: float) -> tuple[float, int]:
@@ -60,22 +70,28 @@ def _local(start_time: float, t: float, utc_offset_h: float) -> tuple[float, int
 
 
 _Place = Callable[..., tuple[int, int] | None]
+_OnDevice = tuple[SimDevice, int, int]
 
 
-def _placer(rng: random.Random, city: City, start_time: float, plan: Plan, horizon: float) -> _Place:
-    def place(kind: str, busy: list[tuple[float, float]], *, weekday_only: bool = False) -> tuple[int, int] | None:
+def _placer(rng: random.Random, utc_offset_h: float, start_time: float, plan: Plan, horizon: float) -> _Place:
+    def place(
+        kind: str, busy: list[tuple[float, float]], *, weekday_only: bool = False, after_s: float = 0.0
+    ) -> tuple[int, int] | None:
         (h0, h1), (d0, d1) = _WHEN[kind]
-        for _ in range(200):
+        first_day, last_day = (
+            int(plan.from_s // _DAY_S),
+            max(int(plan.from_s // _DAY_S) + 1, math.ceil(horizon / _DAY_S)),
+        )
+        for _ in range(60):
             duration = rng.uniform(d0, d1) * 3600
-            day = rng.randrange(int(plan.from_s // _DAY_S), max(int(plan.from_s // _DAY_S) + 1, int(horizon // _DAY_S)))
-            hour = rng.uniform(h0, h1)
-            first_hour, _ = _local(start_time, day * _DAY_S, city.utc_offset_h)
-            start = day * _DAY_S + ((hour - first_hour) % 24) * 3600
+            day = rng.randrange(first_day, last_day)
+            first_hour, _ = _local(start_time, day * _DAY_S, utc_offset_h)
+            start = day * _DAY_S + ((rng.uniform(h0, h1) - first_hour) % 24) * 3600
             if start < plan.from_s or start + duration > horizon - 1800:
                 continue
-            if weekday_only and _local(start_time, start, city.utc_offset_h)[1] >= 5:
+            if weekday_only and _local(start_time, start, utc_offset_h)[1] >= 5:
                 continue
-            end = start + duration + _AFTER_S.get(kind, 0.0)
+            end = (horizon if kind == "battery_death" else start + duration) + _AFTER_S.get(kind, after_s)
             if any(start < b and a < end for a, b in busy):
                 continue
             busy.append((start, end))
@@ -86,37 +102,55 @@ def _placer(rng: random.Random, city: City, start_time: float, plan: Plan, horiz
 
 
 def planned_events(
-    rng: random.Random, city: City, plan: Plan, start_time: float, horizon: float
+    rng: random.Random,
+    city: City,
+    devices: Sequence[SimDevice],
+    plan: Plan,
+    start_time: float,
+    horizon: float,
 ) -> tuple[list[Incident], list[Fault], list[Anomaly]]:
-    """The plan's incidents, faults and anomalies (devices named, so nothing is drawn twice)."""
-    place = _placer(rng, city, start_time, plan, horizon)
-    incidents: list[Incident] = []
+    """The plan's incidents, faults and anomalies on the simulated `devices` (named, so nothing is drawn twice).
+
+    A device may carry several events one after another, never two at once (and never anything
+    after its battery died).
+    """
+    place = _placer(rng, city.utc_offset_h, start_time, plan, horizon)
     district_busy: dict[tuple[str, str], list[tuple[float, float]]] = {}
     device_busy: dict[str, list[tuple[float, float]]] = {}
-    taken: set[str] = set()
     by_kind: dict[str, list[SimDevice]] = {}
-    for device in city.devices:
+    for device in devices:
         by_kind.setdefault(device.kind, []).append(device)
+    slugs = sorted({d.district for d in devices})
 
-    def free_device(kinds: tuple[str, ...]) -> SimDevice | None:
-        pool = [d for k in kinds for d in by_kind.get(k, []) if d.device_id not in taken]
-        return rng.choice(pool) if pool else None
+    def on_device(
+        kind: str, kinds: tuple[str, ...], *, weekday_only: bool = False
+    ) -> tuple[SimDevice, int, int] | None:
+        pool = [d for k in kinds for d in by_kind.get(k, [])]
+        for _ in range(20):
+            if not pool:
+                return None
+            chosen = rng.choice(pool)
+            slot = place(kind, device_busy.setdefault(chosen.device_id, []), weekday_only=weekday_only,
+                         after_s=_DEVICE_AFTER_S)  # fmt: skip
+            if slot is not None:
+                return chosen, slot[0], slot[1]
+        return None
 
+    incidents: list[Incident] = []
     for kind in INCIDENT_KINDS:
         for _ in range(plan.per_kind):
             if kind in ("bin_overflow", "streetlight_failure"):
-                lit = free_device(("bin",) if kind == "bin_overflow" else ("streetlight",))
-                if lit is None:
-                    break
-                slot = place(kind, device_busy.setdefault(lit.device_id, []))
-                if slot is None:
-                    continue
-                taken.add(lit.device_id)
-                incidents.append(Incident(kind=kind, district=lit.district, start_s=slot[0], duration_s=slot[1],
-                                          devices=[lit.device_id]))  # fmt: skip
+                found = on_device(kind, ("bin",) if kind == "bin_overflow" else ("streetlight",))
+                if found is not None:
+                    lit, start, duration = found
+                    incidents.append(Incident(kind=kind, district=lit.district, start_s=start, duration_s=duration,
+                                              devices=[lit.device_id]))  # fmt: skip
                 continue
-            district = rng.choice(city.slugs)
-            slot = place(kind, district_busy.setdefault((district, kind), []))
+            for _ in range(20):
+                district = rng.choice(slugs)
+                slot = place(kind, district_busy.setdefault((district, kind), []))
+                if slot is not None:
+                    break
             if slot is None:
                 continue
             low, high = {"flood": (2.75, 3.6), "pollution": (75.0, 220.0), "noise_complaint": (81.0, 94.0)}[kind]
@@ -127,26 +161,19 @@ def planned_events(
     faults: list[Fault] = []
     for kind in FAULT_KINDS:
         for _ in range(plan.per_kind):
-            faulty = free_device(_FAULT_DEVICES[kind])
-            if faulty is None:
-                break
-            taken.add(faulty.device_id)
-            hours = (24, 48) if kind == "drift" else (2, 12)
-            duration = min(rng.uniform(*hours) * 3600, horizon - plan.from_s - 3600)
-            start = rng.uniform(plan.from_s, horizon - duration - 1800)
+            found = on_device(kind, _FAULT_DEVICES[kind])
+            if found is None:
+                continue
+            faulty, start, duration = found
             magnitude = rng.choice((-1, 1)) * round(rng.uniform(300, 3600)) if kind == "clock_skew" else None
-            length = None if kind == "battery_death" else round(duration)
-            faults.append(Fault(kind=kind, start_s=round(start), duration_s=length, device=faulty.device_id,
+            length = None if kind == "battery_death" else duration
+            faults.append(Fault(kind=kind, start_s=start, duration_s=length, device=faulty.device_id,
                                 magnitude=magnitude))  # fmt: skip
     anomalies: list[Anomaly] = []
     for kind in ANOMALY_KINDS:
         for _ in range(plan.per_kind):
-            odd = free_device((ANOMALY_TARGETS[kind][0],))
-            if odd is None:
-                break
-            slot = place(kind, device_busy.setdefault(odd.device_id, []), weekday_only=kind == "traffic_collapse")
-            if slot is None:
-                continue
-            taken.add(odd.device_id)
-            anomalies.append(Anomaly(kind=kind, start_s=slot[0], duration_s=slot[1], device=odd.device_id))
+            found = on_device(kind, (ANOMALY_TARGETS[kind][0],), weekday_only=kind == "traffic_collapse")
+            if found is not None:
+                odd, start, duration = found
+                anomalies.append(Anomaly(kind=kind, start_s=start, duration_s=duration, device=odd.device_id))
     return incidents, faults, anomalies

@@ -192,7 +192,8 @@ def resolve(
             incidents.append((_random_incident(rng, city, start_time, horizon), "random"))
     if scenario.plan is not None:
         plan_rng = random.Random(f"{seed}:plan")
-        more_incidents, more_faults, more_anomalies = planned_events(plan_rng, city, scenario.plan, start_time, horizon)
+        planned = planned_events(plan_rng, city, devices, scenario.plan, start_time, horizon)
+        more_incidents, more_faults, more_anomalies = planned
         incidents += [(i, "plan") for i in more_incidents]
         faults += [(f, "plan") for f in more_faults]
         anomalies += [(a, "plan") for a in more_anomalies]
@@ -226,8 +227,7 @@ def resolve(
                 source=source,
             )
         )
-    busy = {d for e in events for d in e.devices if e.kind in _SINGLE_DEVICE}
-    busy |= {f.device for f, _ in faults if f.device is not None} | {a.device for a, _ in anomalies if a.device}
+    busy = {d for e in events for d in e.devices if e.kind in _SINGLE_DEVICE and e.source != "plan"}
     if scenario.random is not None:
         pool = [d for d in city.devices if d.device_id not in busy]
         for _ in range(_poisson(rng, scenario.random.faults_per_day * horizon / _DAY_S)):
