@@ -51,9 +51,9 @@ def _started(process: subprocess.Popen[bytes], port: int, timeout_s: float = 60)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                time.sleep(0.2)
-                return process.poll() is None
+            httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)  # any answer: it serves
+            time.sleep(0.2)
+            return process.poll() is None
         except httpx.TransportError:
             pass
         time.sleep(0.1)
