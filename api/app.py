@@ -24,6 +24,7 @@ from api.routes import maintenance as maintenance_routes
 from api.secheaders import SecurityHeadersMiddleware, SplitCORSMiddleware
 from citysense import __version__
 from citysense.db import connect
+from citysense.errors import StoreError
 from citysense.settings import ApiSettings
 from citysense.timeseries import open_store
 
@@ -90,6 +91,15 @@ def create_app(settings: ApiSettings) -> FastAPI:
             where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("query", "body", "path"))
             problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
         return JSONResponse({"detail": jsonable_encoder(exc.errors()), "message": "; ".join(problems)}, status_code=422)
+
+    @app.exception_handler(StoreError)
+    async def _store_down(request: Request, exc: StoreError) -> JSONResponse:
+        """A store that fails or times out is the server's trouble, not the client's: 503, retry later."""
+        return JSONResponse(
+            {"detail": "the time-series store did not answer; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     for module in (health, public, operator, anomaly, open311, page, report, feeds, media):
         app.include_router(module.router)

@@ -42,18 +42,26 @@ class BodyLimitMiddleware:
                     await _answer(send, 413, b'{"detail":"' + _too_large(limit).encode() + b'"}')
                     return
         seen = 0
+        tripped = False
 
         async def bounded() -> Message:
-            nonlocal seen
+            nonlocal seen, tripped
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    tripped = True
                     # Starlette's exception middleware turns this into the 413 answer.
                     raise HTTPException(413, detail=_too_large(limit))
             return message
 
-        await self.app(scope, bounded, send)
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start" and tripped:
+                # The server then closes the connection instead of reading the rest of the body.
+                message["headers"] = [*message.get("headers", []), (b"connection", b"close")]
+            await send(message)
+
+        await self.app(scope, bounded, closing)
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:
