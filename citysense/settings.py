@@ -141,6 +141,9 @@ class IngestSettings(CommonSettings):
     # How often the device registry (district, kind, location) is re-read, and counters logged.
     registry_refresh_s: float = Field(default=60.0, gt=0)
     log_every_s: float = Field(default=30.0, gt=0)
+    # Ingest is fatally broken (its /readyz says why and it exits non-zero, for a supervisor to
+    # restart it) when the store has refused writes, or the registry database failed, this long.
+    store_outage_s: float = Field(default=600.0, gt=0)
 
 
 class AnalyticsSettings(CommonSettings):
