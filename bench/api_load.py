@@ -303,7 +303,7 @@ def _seed_week(data_dir: Path, timeseries_url: str, *, step_ms: int) -> tuple[st
 
 @contextmanager
 def _api_process(data_dir: Path, timeseries_url: str) -> Iterator[tuple[str, int]]:
-    from tests.support.servers import free_port, wait_for_port
+    from testbed.servers import free_port, wait_for_port
 
     port = free_port()
     env = {
@@ -401,7 +401,7 @@ def pages(
     with tempfile.TemporaryDirectory() as tmp:
         results += _pages_store("sqlite", f"sqlite:///{Path(tmp) / 'timeseries.db'}", step_ms=step * 1000, limit=limit)
     if influxdb and (shutil.which("influxd") or Path("/usr/bin/influxd").exists()):
-        from tests.support.influxdb import influxdb as influx_server
+        from testbed.influxdb import influxdb as influx_server
 
         with tempfile.TemporaryDirectory() as tmp, influx_server(Path(tmp)) as server:
             results += _pages_store("influxdb", server.url(), step_ms=step * 1000, limit=limit)

@@ -186,6 +186,9 @@ class IngestSettings(CommonSettings):
     log_every_s: float = Field(default=30.0, gt=0)
     # Keep each node's retained status (agent version, queue depth, battery) in the device registry.
     record_status: bool = True
+    # Ingest is fatally broken (its /readyz says why and it exits non-zero, for a supervisor to
+    # restart it) when the store has refused writes, or the registry database failed, this long.
+    store_outage_s: float = Field(default=600.0, gt=0)
 
 
 class AnalyticsSettings(CommonSettings):

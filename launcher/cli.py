@@ -87,9 +87,12 @@ def ingest() -> None:
     try:
         settings = IngestSettings()
         setup_logging(settings.log_level, service="ingest", log_format=settings.log_format)
-        run_until_signal([IngestService(settings)])
+        service = IngestService(settings)
+        run_until_signal([service])
     except (CitysenseError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    if service.fatal_reason is not None:  # broken, not asked to stop: non-zero for the supervisor
+        raise _fail(f"ingest stopped: {service.fatal_reason}")
 
 
 @app.command()
