@@ -508,7 +508,7 @@ class AnalyticsService:
         due = dict.fromkeys(("lease", "positions", "registry", "resolve"), time.monotonic())
         due["registry"] += s.registry_refresh_s
         due["resolve"] += resolve_every
-        while not self._stop.wait(0.2):
+        while not self._stop.wait(0.5):
             now = time.monotonic()
             if now >= due["lease"]:
                 due["lease"] = now + s.lease_check_s
