@@ -1,11 +1,12 @@
 """Analytics scale-out: CPU seconds per million readings with one and with two processes.
 
-The same stream (air-quality devices, packs of four quantities, QoS 1) is published to a real
-Mosquitto while `citysense analytics` processes (each a process of its own, as deployed) share it
-through partition leases on a real PostgreSQL. The figure is the processes' CPU time (user +
-system, from /proc) between the first message published and the last reading received, divided
-by the readings; with per-device subscriptions each process receives only its own devices, so two
-processes should cost about what one does. Results: one JSON row per run in
+The same stream (air-quality devices, packs of four quantities, QoS 1) is queued at a real
+Mosquitto for `citysense analytics` processes (each a process of its own, as deployed) that share
+it through partition leases on a real PostgreSQL; the processes are paused (SIGSTOP) while it is
+queued and then drain it at full speed. The figure is the processes' CPU time (user + system, from
+/proc) from their release to the last reading received, divided by the readings; with per-device
+subscriptions each process receives only its own devices, so two processes should cost about
+what one does. Results: one JSON row per run in
 bench/results/analytics_scaleout.jsonl; the medians go into docs/scaling.md by hand.
 
     python -m bench.analytics_scaleout --repeat 3
@@ -17,6 +18,7 @@ import json
 import os
 import platform
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -141,9 +143,17 @@ def run_once(processes: int, devices: int, rounds: int, partitions: int, workdir
                 time.sleep(0.5)
             else:
                 raise RuntimeError(f"analytics processes did not share the partitions: {shares}")
+            # Paused while the stream is queued at the broker, then let go: the processes drain it as
+            # fast as they can, so the figure is their cost at full load, not at the publisher's pace.
+            for p in procs:
+                p.send_signal(signal.SIGSTOP)
+            try:
+                publish_all(broker.settings, messages)
+            finally:
+                for p in procs:
+                    p.send_signal(signal.SIGCONT)
             cpu_before = sum(cpu_seconds(p.pid) for p in procs)
             began = time.monotonic()
-            publish_all(broker.settings, messages)
             while sum(metric(port, "readings_received") for port in ports) < readings:
                 if time.monotonic() - began > 600:
                     raise RuntimeError("analytics did not receive every reading within 10 minutes")
