@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-api bench-scoring bench-ingest bench-analytics clean system-deps
+.PHONY: demo test lint bench bench-api bench-scoring bench-ingest bench-analytics bench-skab clean system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citysense needs Python >= 3.11"' \
@@ -51,6 +51,12 @@ bench-ingest: $(STAMP) system-deps
 # Analytics scale-out: CPU s per million readings, one process versus two sharing partitions (Mosquitto, PostgreSQL).
 bench-analytics: $(STAMP) system-deps
 	$(BIN)/python -m bench.analytics_scaleout --repeat 3
+
+# The general anomaly detector on SKAB (real labelled testbed data, GPL-3.0, kept outside the repo:
+# the data/ folder of the public waico/SKAB repository). Writes bench/results/detection-skab.json.
+SKAB_DATA ?= ../shared/data/skab
+bench-skab: $(STAMP)
+	$(BIN)/python bench/skab.py --data $(SKAB_DATA)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -34,6 +34,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import select
 
 from analytics.engine import DeviceMeta, Engine, EngineConfig
+from analytics.feedback import FeedbackReader, Lesson
 from analytics.findings import Finding
 from analytics.health import HealthServer
 from analytics.partitions import Leases, SoleOwner, leases_for, partition_of
@@ -68,6 +69,9 @@ class AnalyticsService:
         )
         self.rules = self.engine.config.rules
         self.policy = TicketPolicy(self.sessions, quiet_period_s=settings.quiet_period_s, on_change=self._publish)
+        # Operators' false-alarm marks: all kept, so a device taken over is taught them again.
+        self.feedback = FeedbackReader(self.sessions)
+        self._lessons: dict[str, list[Lesson]] = defaultdict(list)
         self.leases: Leases = leases_for(settings.tickets_url, settings.partitions)
         # Per-device subscriptions when other processes may share the stream; one wildcard otherwise.
         self.per_device = not isinstance(self.leases, SoleOwner)
@@ -166,6 +170,7 @@ class AnalyticsService:
         connect_and_wait(client, self.settings.broker)
         gained = self.leases.balance().gained
         self._take(set(gained), settle=self.per_device)
+        self.learn_feedback()  # after the warm-up: what operators taught survives a restart
         self.health.start()
         self._timer = threading.Thread(target=self._timer_loop, name="analytics-timer", daemon=True)
         self._timer.start()
@@ -422,6 +427,9 @@ class AnalyticsService:
         with self._engine_lock:
             self.engine.forget(device_id)
             self.warmed += self.engine.warm(self._collector.tee(warm) if self._collector else warm)
+        with self._engine_lock:
+            for lesson in self._lessons.get(device_id, []):
+                self.engine.teach(lesson.device_id, lesson.quantity, lesson.deviation)
         if position is None:
             self.positions.advance(device_id, warm[-1].time_ms)
         with log_context(device_id=device_id):
@@ -551,3 +559,16 @@ class AnalyticsService:
             return
         self.policy.refresh_maintenance(now)
         self.policy.resolve_quiet(now)
+        self.learn_feedback()
+
+    def learn_feedback(self) -> int:
+        """Teach the detectors the operators' new false-alarm marks (for devices this process owns);
+        returns how many marks were new."""
+        lessons = self.feedback.new()
+        mine = [lesson for lesson in lessons if not self.per_device or self._owns(lesson.device_id)]
+        with self._engine_lock:
+            for lesson in lessons:
+                self._lessons[lesson.device_id].append(lesson)
+            for lesson in mine:
+                self.engine.teach(lesson.device_id, lesson.quantity, lesson.deviation)
+        return len(lessons)

@@ -1,7 +1,7 @@
 """Analytics: per-device processed positions, for takeover between analytics processes
 
 Revision ID: 0011
-Revises: 0004
+Revises: 0009
 Create Date: 2026-11-30 04:00:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0004"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
