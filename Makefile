@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-api bench-scoring bench-ingest bench-skab bench-console bench-latency bench-detection clean system-deps
+.PHONY: demo test lint bench bench-api bench-scoring bench-ingest bench-analytics bench-skab bench-console bench-latency bench-detection clean system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citysense needs Python >= 3.11"' \
@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # HTTP load on the API: /public/v1/status at 500 req/s, 24 h of readings at 1-minute buckets (SQLite, InfluxDB).
-bench: bench-api bench-scoring bench-ingest bench-console bench-latency
+bench: bench-api bench-scoring bench-ingest bench-analytics bench-console bench-latency
 bench-api: $(STAMP) system-deps
 	$(BIN)/python bench/api_load.py run
 
@@ -47,6 +47,10 @@ bench-scoring: $(STAMP)
 # Ingest: sustained readings/s from MQTT (QoS 1) into SQLite and InfluxDB, packs of 1, 10, 100; lost, duplicated.
 bench-ingest: $(STAMP) system-deps
 	$(BIN)/python -m bench.ingest_bench --repeat 3
+
+# Analytics scale-out: CPU s per million readings, one process versus two sharing partitions (Mosquitto, PostgreSQL).
+bench-analytics: $(STAMP) system-deps
+	$(BIN)/python -m bench.analytics_scaleout --repeat 3
 
 # The general anomaly detector on SKAB (real labelled testbed data, GPL-3.0, kept outside the repo:
 # the data/ folder of the public waico/SKAB repository). Writes bench/results/detection-skab.json.
