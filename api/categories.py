@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from citysense.scales import AQI, ISPU, flood_scale, index_scale, noise_scale
+from citysense.settings import CommonSettings
 
 __all__ = ["AIR_QUANTITIES", "RANK", "Assessment", "assess", "flood_category", "noise_category"]
 
@@ -52,21 +53,18 @@ def flood_category(level_m: float, flood_level_m: float) -> str:
     return flood_scale(flood_level_m).level(level_m).key
 
 
-def noise_category(db: float, noise_limit_db: float = 78.0) -> str:
+def noise_category(db: float, noise_limit_db: float) -> str:
     return noise_scale(noise_limit_db).level(db).key
 
 
-def assess(
-    quantity: str,
-    value: float,
-    *,
-    flood_level_m: float,
-    air_index: str = "ispu",
-    noise_limit_db: float = 78.0,
-) -> Assessment | None:
-    """The category of a district's value of `quantity`, or None for quantities without a scale."""
+def assess(quantity: str, value: float, settings: CommonSettings) -> Assessment | None:
+    """The category of a district's value of `quantity`, or None for quantities without a scale.
+
+    The scales' settings (air index, flood level, noise limit) are the city's, shared with analytics.
+    """
+    flood_level_m, noise_limit_db = settings.flood_level_m, settings.noise_limit_db
     if quantity in AIR_QUANTITIES:
-        city = index_scale(air_index)
+        city = index_scale(settings.air_index)
         return Assessment(
             city.name,
             city.level(quantity, value).key,

@@ -51,13 +51,7 @@ def status_page(
     accept_language: Annotated[str | None, Header(max_length=500)] = None,
 ) -> HTMLResponse:
     language = choose_language(lang, accept_language)
-    status = city_status(
-        store,
-        sessions,
-        flood_level_m=settings.flood_level_m,
-        air_index=settings.air_index,
-        noise_limit_db=settings.noise_limit_db,
-    )
+    status = city_status(store, sessions, settings=settings)
     tickets, _ = list_tickets(sessions, limit=50, public_only=True)
     by_district = {d.district: d for d in status.districts}
     names = {d.slug: d.name for d in city.districts}
