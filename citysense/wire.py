@@ -481,7 +481,11 @@ def _resolve(
                 f"{quantity}={value} in '%': RFC 8428 defines '%' as a ratio 0-1; send the ratio in '/'",
                 index,
             )
-        value = round(value * factor, 9)
+        value *= factor
+        if minimum <= value <= maximum:
+            # 9 decimals of the stored unit: an exact integer over an exact power of ten is the
+            # double nearest the decimal, so 3.55e-08 kg/m3 is stored as 35.5, not 35.50000000000001.
+            value = round(value * 1e9) / 1e9
     if not minimum <= value <= maximum:
         if not math.isfinite(value):
             return Rejection(RejectReason.NON_FINITE, "value is not finite", index)
