@@ -48,12 +48,34 @@ RFC_EXAMPLES = {
         {"u": "lon", "v": 24.30621},
         {"u": "lat", "v": 60.07965},
         {"t": 60, "v": 20.3},
+        {"u": "lon", "t": 60, "v": 24.30622},
+        {"u": "lat", "t": 60, "v": 60.07965},
+        {"t": 120, "v": 20.7},
+        {"u": "lon", "t": 120, "v": 24.30623},
+        {"u": "lat", "t": 120, "v": 60.07966},
         {"u": "%EL", "t": 150, "v": 98},
+        {"t": 180, "v": 21.2},
+        {"u": "lon", "t": 180, "v": 24.30628},
+        {"u": "lat", "t": 180, "v": 60.07967},
     ],
-    # 5.1.4 Resolved Data
+    # 5.1.4 Resolved Data: the same 13 records, resolved.
     "5.1.4": [
-        {"n": "urn:dev:cs:node-1", "u": "%RH", "t": 1.320067464e09, "v": 20},
-        {"n": "urn:dev:cs:node-1", "u": "lon", "t": 1.320067464e09, "v": 24.30621},
+        {"n": "urn:dev:cs:node-1", "u": u, "t": 1.320067464e09 + t, "v": v}
+        for u, t, v in (
+            ("%RH", 0, 20),
+            ("lon", 0, 24.30621),
+            ("lat", 0, 60.07965),
+            ("%RH", 60, 20.3),
+            ("lon", 60, 24.30622),
+            ("lat", 60, 60.07965),
+            ("%RH", 120, 20.7),
+            ("lon", 120, 24.30623),
+            ("lat", 120, 60.07966),
+            ("%EL", 150, 98),
+            ("%RH", 180, 21.2),
+            ("lon", 180, 24.30628),
+            ("lat", 180, 60.07967),
+        )
     ],
     # 5.1.5 Multiple Data Types
     "5.1.5": [
@@ -70,8 +92,8 @@ EXPECTED = {
     "5.1.1": ([], ["bad_name"]),
     "5.1.2": ([], ["unknown_quantity", "unknown_quantity"]),
     "5.1.2-relative": ([], ["unknown_quantity"] * 7),
-    "5.1.3": ([], ["bad_name"] * 5),
-    "5.1.4": ([], ["bad_name"] * 2),
+    "5.1.3": ([], ["bad_name"] * 13),
+    "5.1.4": ([], ["bad_name"] * 13),
     "5.1.5": ([], ["unknown_quantity"] * 4),
     # Resolved as the RFC resolves it: name bn + n, unit, value, time "now" (no bt, no t).
     "5.1.6": ([Reading(DEV, "temperature", 27.2, NOW_MS), Reading(DEV, "humidity", 80.0, NOW_MS)], []),
