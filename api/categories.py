@@ -6,6 +6,7 @@ Categories are stable English keys; the status page translates them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from citysense.scales import AQI, ISPU, flood_scale, index_scale, noise_scale
@@ -57,14 +58,30 @@ def noise_category(db: float, noise_limit_db: float) -> str:
     return noise_scale(noise_limit_db).level(db).key
 
 
-def assess(quantity: str, value: float, settings: CommonSettings) -> Assessment | None:
+@functools.cache
+def _city_settings() -> CommonSettings:
+    return CommonSettings()
+
+
+def assess(
+    quantity: str,
+    value: float,
+    settings: CommonSettings | None = None,
+    *,
+    flood_level_m: float | None = None,
+    air_index: str | None = None,
+    noise_limit_db: float | None = None,
+) -> Assessment | None:
     """The category of a district's value of `quantity`, or None for quantities without a scale.
 
-    The scales' settings (air index, flood level, noise limit) are the city's, shared with analytics.
+    The scales' settings (air index, flood level, noise limit) are the city's, shared with analytics:
+    `settings` (the API's), else the environment's; keyword arguments override single ones.
     """
-    flood_level_m, noise_limit_db = settings.flood_level_m, settings.noise_limit_db
+    base = settings if settings is not None else _city_settings()
+    flood_level_m = base.flood_level_m if flood_level_m is None else flood_level_m
+    noise_limit_db = base.noise_limit_db if noise_limit_db is None else noise_limit_db
     if quantity in AIR_QUANTITIES:
-        city = index_scale(settings.air_index)
+        city = index_scale(air_index or base.air_index)
         return Assessment(
             city.name,
             city.level(quantity, value).key,

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from api.air import air_figures
@@ -23,7 +23,7 @@ from api.schemas import (
     TimelineStep,
 )
 from api.services import DEFAULT_AGENCY, SERVICES, agency_of, codes_of_agency
-from citysense.db.models import Device, Ticket, TicketEvent, TicketStatus
+from citysense.db.models import ApiKey, AuditEntry, Device, Ticket, TicketEvent, TicketStatus, Webhook
 from citysense.settings import CommonSettings
 from citysense.timeseries import TimeSeriesStore
 from citysense.wire import QUANTITIES
@@ -31,6 +31,7 @@ from citysense.wire import QUANTITIES
 __all__ = [
     "agency_filter",
     "anomalies",
+    "audit_of_agency",
     "city_status",
     "devices_with_health",
     "districts",
@@ -50,6 +51,8 @@ def city_status(
     *,
     settings: CommonSettings | None = None,
     flood_level_m: float | None = None,
+    air_index: str | None = None,
+    noise_limit_db: float | None = None,
     now_ms: int | None = None,
 ) -> StatusPublic:
     """Latest value of every quantity in every district: the mean over its sensors, the worst, and its category.
@@ -57,17 +60,22 @@ def city_status(
     `value` and `category` are of the latest readings (what the ticket rules see); particulate
     matter also gets the standards' figures: ISPU and AQI of the 24-hour average and the EPA
     NowCast for the hour, each with its averaging period named. The scales' settings come from
-    `settings` (the API's); `flood_level_m`, when given, overrides its flood level.
+    `settings` (the API's); `flood_level_m`, `air_index` and `noise_limit_db`, when given, override it.
     """
     scales = settings if settings is not None else CommonSettings()
-    if flood_level_m is not None:
-        scales = scales.model_copy(update={"flood_level_m": flood_level_m})
+    overrides = {
+        k: v
+        for k, v in (("flood_level_m", flood_level_m), ("air_index", air_index), ("noise_limit_db", noise_limit_db))
+        if v is not None
+    }
+    if overrides:
+        scales = scales.model_copy(update=overrides)
     with sessions() as session:
         devices = dict(session.execute(select(Device.id, Device.district)).all())
         open_counts = dict(
             session.execute(
                 select(Ticket.district, func.count())
-                .where(Ticket.status != TicketStatus.RESOLVED)
+                .where(Ticket.status != TicketStatus.RESOLVED, Ticket.public)
                 .group_by(Ticket.district)
             ).all()
         )
@@ -158,6 +166,18 @@ def agency_filter(agency: str) -> ColumnElement[bool]:
     if agency == DEFAULT_AGENCY:
         condition = or_(condition, Ticket.service_code.not_in(list(SERVICES)))
     return condition
+
+
+def audit_of_agency(agency: str) -> ColumnElement[bool]:
+    """Audit entries about one agency's things: its tickets, its webhooks, its keys; nothing else."""
+    tickets = select(cast(Ticket.id, String)).where(agency_filter(agency))
+    hooks = select(cast(Webhook.id, String)).where(Webhook.agency == agency)
+    keys = select(cast(ApiKey.id, String)).where(ApiKey.agency == agency)
+    return or_(
+        and_(AuditEntry.target_type == "ticket", AuditEntry.target_id.in_(tickets)),
+        and_(AuditEntry.target_type == "webhook", AuditEntry.target_id.in_(hooks)),
+        and_(AuditEntry.target_type == "api_key", AuditEntry.target_id.in_(keys)),
+    )
 
 
 def is_public_step(event: TicketEvent) -> bool:
@@ -252,6 +272,8 @@ def list_tickets(
         opened_after=opened_after,
         opened_before=opened_before,
     )
+    if public_only:  # an anomaly ticket waits for an operator's confirmation (issue 14)
+        query = query.where(Ticket.public)
     with sessions() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(
@@ -325,14 +347,15 @@ def anomalies(
         query = query.where(Ticket.district == district)
     if since is not None:
         query = query.where(TicketEvent.at >= since)
+    if device_id is not None:
+        query = query.where(TicketEvent.data["device_id"].as_string() == device_id)
+    # Counted and paged in the database: a page reads its own rows, however long the history.
     with sessions() as session:
-        rows = session.execute(query.order_by(TicketEvent.id.desc())).all()
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.execute(query.order_by(TicketEvent.id.desc()).limit(limit).offset(offset)).all()
     found = []
     for event, ticket in rows:
         data = event.data or {}
-        device = data.get("device_id")
-        if device_id is not None and device != device_id:
-            continue
         value = data.get("value")
         found.append(
             Anomaly(
@@ -340,11 +363,11 @@ def anomalies(
                 at=event.at,
                 district=ticket.district,
                 service_code=ticket.service_code,
-                device_id=device,
+                device_id=data.get("device_id"),
                 quantity=ticket.quantity,
                 value=float(value) if isinstance(value, int | float) else None,
                 severity=data.get("severity"),
                 kind=event.kind,
             )
         )
-    return found[offset : offset + limit], len(found)
+    return found, total

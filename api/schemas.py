@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, computed_field
 
 __all__ = [
     "Anomalies",
@@ -99,6 +99,12 @@ class TicketPublic(BaseModel):
     resolved_at: datetime | None
     timeline: list[TimelineStep]
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def link(self) -> str:
+        """The ticket's page for residents (stable, shareable)."""
+        return f"/tickets/{self.id}"
+
 
 class TicketPublicDetail(TicketPublic):
     """One ticket for residents: the list's fields plus who is responsible and when it should be done."""
@@ -151,6 +157,8 @@ class Readings(BaseModel):
     bucket_s: int | None
     kind: Literal["raw", "bucketed"]
     data: list[ReadingPoint]
+    # Raw pages: the `start` of the next page (also in `Link: rel="next"`); None on the last page.
+    next: str | None = None
 
 
 class DistrictPublic(BaseModel):

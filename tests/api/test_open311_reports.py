@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.open311_reports import ReportRefusedError, submit_report
-from citysense.cli import app as cli
 from citysense.db import connect
+from launcher.cli import app as cli
 from tests.api.conftest import City
 
 POTHOLE = {

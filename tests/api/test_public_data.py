@@ -10,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.secheaders import CONTENT_SECURITY_POLICY
+from citysense.settings import ApiSettings
 from citysense.wire import Reading
 from simulators.city import build_fleet
 from tests.api.support import seed_default_city
@@ -121,21 +123,28 @@ def test_readings_export_is_csv_bounded_and_paginated(city, client):
     now = seed_default_city(city)
     air_sensors = sum(d.district == "kota-lama" and "pm25" in d.quantities for d in build_fleet())
     city.readings(Reading("kota-lama-air-01", "pm25", 50.0, now - 3_600_000))
-    first = client.get(
-        "/public/v1/export/readings.csv", params={"quantity": "pm25", "district": "kota-lama", "limit": air_sensors}
-    )
-    assert first.status_code == 200
-    assert first.headers["content-type"].startswith("text/csv")
-    assert first.headers["x-total-count"] == str(air_sensors + 1)  # every sensor now, one an hour ago as well
-    rows = list(csv.DictReader(io.StringIO(first.text)))
-    assert len(rows) == air_sensors
+    params = {"quantity": "pm25", "district": "kota-lama"}
+    whole = client.get("/public/v1/export/readings.csv", params={**params, "limit": 10_000})
+    assert whole.status_code == 200
+    assert whole.headers["content-type"].startswith("text/csv")
+    assert "link" not in whole.headers
+    slots = int(whole.headers["x-total-count"])  # (sensor, hour) slots: 24 h, the first hour cut by the range
+    assert slots in (24 * air_sensors, 25 * air_sensors)
+    rows = list(csv.DictReader(io.StringIO(whole.text)))
+    assert len(rows) == air_sensors + 1  # every sensor now, one an hour ago as well
     assert set(rows[0]) == {"time", "device_id", "district", "quantity", "unit", "mean", "min", "max", "count"}
     assert rows[0]["unit"] == "ug/m3"
     assert rows[0]["district"] == "kota-lama"
-    next_url = first.headers["link"].split(";")[0].strip("<>")
-    second = client.get(next_url)
-    assert len(list(csv.DictReader(io.StringIO(second.text)))) == 1  # the last row
-    assert "link" not in second.headers
+    paged: list[dict[str, str]] = []
+    url: str | None = str(whole.url.copy_merge_params({"limit": 7}))
+    pages = 0
+    while url is not None:  # pages of 7 slots: some empty, together every row once
+        page = client.get(url)
+        paged += csv.DictReader(io.StringIO(page.text))
+        pages += 1
+        url = page.headers["link"].split(";")[0].strip("<>") if "link" in page.headers else None
+    assert pages == -(-slots // 7)
+    assert paged == rows
     too_long = client.get(
         "/public/v1/export/readings.csv",
         params={"quantity": "pm25", "start": "2026-01-01T00:00:00Z", "end": "2026-01-09T00:00:00Z"},
@@ -158,19 +167,44 @@ def test_rate_limit_per_client_answers_429_with_retry_after(settings, city):
         assert client.get("/public/v1/tickets").status_code == 200  # the bucket refills
 
 
-def test_cors_lets_browsers_on_other_sites_read_public_data(client):
+def test_cors_lets_browsers_on_other_sites_read_public_data_but_not_use_keys(settings, client):
     response = client.get("/public/v1/tickets", headers={"Origin": "https://data.example.org"})
     assert response.headers["access-control-allow-origin"] == "*"
-    preflight = client.options(
-        "/api/v1/tickets",
-        headers={
-            "Origin": "https://ops.example.org",
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "authorization",
-        },
-    )
-    assert preflight.status_code == 200
-    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-credentials" not in response.headers
+    preflight = {
+        "Origin": "https://ops.example.org",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    refused = client.options("/api/v1/tickets", headers=preflight)
+    assert refused.status_code == 400  # no origin is allowed to send keys by default
+    assert "access-control-allow-origin" not in refused.headers
+    public_with_key = client.options("/public/v1/tickets", headers=preflight)
+    assert public_with_key.status_code == 400  # public routes take no credentials
+
+    console = settings.model_copy(update={"cors_origins": ["https://ops.example.org"]})
+    with TestClient(create_app(console)) as allowed:
+        answered = allowed.options("/api/v1/tickets", headers=preflight)
+        assert answered.status_code == 200
+        assert answered.headers["access-control-allow-origin"] == "https://ops.example.org"
+        assert "authorization" in answered.headers["access-control-allow-headers"].lower()
+        other = allowed.options("/api/v1/tickets", headers={**preflight, "Origin": "https://evil.example"})
+        assert other.status_code == 400
+
+
+def test_cors_wildcard_for_the_operator_api_is_refused_at_startup():
+    with pytest.raises(ValueError, match="cors_origins"):
+        ApiSettings(cors_origins=["*"])
+
+
+def test_every_response_carries_the_security_headers(client):
+    for path in ("/", "/public/v1/tickets", "/api/v1/tickets", "/healthz", "/nowhere"):
+        headers = client.get(path).headers
+        assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
 
 
 def test_readyz_and_metrics(city, client):

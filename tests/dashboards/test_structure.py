@@ -9,9 +9,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from citysense.cli import app
 from dashboards.interpolate import variable_names
 from dashboards.render import build_all, dumps
+from launcher.cli import app
 from tests.dashboards.support import panel_queries, variable_queries
 
 ROOT = Path(__file__).resolve().parents[2]

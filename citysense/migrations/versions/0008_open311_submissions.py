@@ -1,7 +1,7 @@
 """Open311: accepted resident reports, for the per-address throttle and merging near-identical ones
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0007
 Create Date: 2026-11-30 04:00:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
