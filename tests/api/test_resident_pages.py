@@ -195,16 +195,16 @@ def test_report_with_a_position_picked_on_the_map_lands_in_its_district(city, fr
 
 
 @pytest.mark.parametrize(
-    ("overrides", "message"),
+    ("overrides", "status", "message"),
     [
-        ({"address_string": ""}, "a location is required: lat and long, or address_string"),
-        ({"service_code": "dragons"}, "unknown service_code 'dragons'"),
-        ({"lat": "north", "long": "106.8"}, "lat and long must both be decimal degrees"),
+        ({"address_string": ""}, 400, "a location is required: lat and long, address_string, or address_id"),
+        ({"service_code": "dragons"}, 404, "service_code 'dragons' not found"),  # GeoReport v2: unknown service
+        ({"lat": "north", "long": "106.8"}, 400, "lat and long must both be decimal degrees"),
     ],
 )
-def test_report_refusals_are_4xx_pages_that_keep_what_was_typed(fresh, overrides, message):
+def test_report_refusals_are_4xx_pages_that_keep_what_was_typed(fresh, overrides, status, message):
     refused = fresh.post("/report", data=_form(**overrides))
-    assert refused.status_code == 400
+    assert refused.status_code == status
     assert message in unescape(refused.text)
     assert 'role="alert"' in refused.text
     assert "The drain in front of the school overflows" in refused.text  # nothing to type again
