@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 import paho.mqtt.client as paho
@@ -30,6 +31,8 @@ __all__ = ["AnalyticsService"]
 
 log = logging.getLogger(__name__)
 
+_SAVE_EVERY_S = 3600.0  # the anomaly detectors' state, besides at every stop
+
 
 class AnalyticsService:
     def __init__(self, settings: AnalyticsSettings) -> None:
@@ -41,6 +44,7 @@ class AnalyticsService:
         self.rules = self.engine.config.rules
         self.policy = TicketPolicy(self.sessions, quiet_period_s=settings.quiet_period_s, on_change=self._publish)
         self.feedback = FeedbackReader(self.sessions)
+        self._saved_at = time.monotonic()
         self._client: paho.Client | None = None
         self._stop = threading.Event()
         self._engine_lock = threading.Lock()
@@ -86,7 +90,34 @@ class AnalyticsService:
         )
         return self.warmed
 
+    @property
+    def _state_file(self) -> Path:
+        return self.settings.data_dir / "anomaly-state.json"
+
+    def load_anomaly_state(self) -> int:
+        """Detectors as they were at the last stop (weekly cycles need weeks; a warm-up holds days)."""
+        try:
+            document = orjson.loads(self._state_file.read_bytes())
+            restored = self.engine.restore_anomaly_states(document)
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError, KeyError, TypeError):
+            log.exception("could not read %s; the detectors start from the warm-up alone", self._state_file)
+            return 0
+        log.info("restored %d anomaly detectors from %s", restored, self._state_file)
+        return restored
+
+    def save_anomaly_state(self) -> None:
+        """Write the detectors' state atomically (a crash mid-write leaves the previous file)."""
+        with self._engine_lock:
+            payload = orjson.dumps(self.engine.anomaly_states())
+        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = self._state_file.with_suffix(".json.partial")
+        partial.write_bytes(payload)
+        partial.replace(self._state_file)
+
     def start(self) -> None:
+        self.load_anomaly_state()
         self.warm_up()
         self.learn_feedback()  # after the warm-up: what operators taught survives a restart
         self.policy.refresh_maintenance(datetime.now(UTC))
@@ -106,6 +137,10 @@ class AnalyticsService:
         if self._client is not None:
             self._client.disconnect()
             self._client.loop_stop()
+        try:
+            self.save_anomaly_state()
+        except OSError:
+            log.exception("could not save the anomaly detectors' state")
 
     def _on_connect(self, client: paho.Client, _u: object, _f: object, rc: ReasonCode, _p: object) -> None:
         if not rc.is_failure:
@@ -142,6 +177,9 @@ class AnalyticsService:
                 self.policy.refresh_maintenance(now)
                 self.policy.resolve_quiet(now)
                 self.learn_feedback()
+                if time.monotonic() - self._saved_at >= _SAVE_EVERY_S:
+                    self.save_anomaly_state()
+                    self._saved_at = time.monotonic()
             except Exception:
                 log.exception("resolving quiet tickets failed")
 
