@@ -10,6 +10,7 @@ COPY analytics analytics
 COPY api api
 COPY dashboards dashboards
 COPY simulators simulators
+COPY launcher launcher
 RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[server,analytics]'
 
 FROM python:3.11-slim

@@ -13,7 +13,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
@@ -194,5 +193,4 @@ class AnalyticsService:
     def _publish(self, change: TicketChange) -> None:
         if self._client is None:
             return
-        payload = orjson.dumps({"event": change.event, "ticket": change.summary})
-        self._client.publish(wire.TICKETS_TOPIC, payload, qos=1)
+        self._client.publish(wire.TICKETS_TOPIC, wire.ticket_event_payload(change.event, change.summary), qos=1)

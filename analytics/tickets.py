@@ -221,7 +221,14 @@ class TicketPolicy:
             f.time_ms,
             quiet_ms=self._quiet_of(f),
         )
-        log.info("opened ticket %s (%s, %s, %s)", ticket.id, f.dedupe_key, f.kind, f.severity)
+        log.info(
+            "opened ticket %s (%s, %s, %s)",
+            ticket.id,
+            f.dedupe_key,
+            f.kind,
+            f.severity,
+            extra={"ticket_id": ticket.id, "device_id": f.device_id},
+        )
         return TicketChange("opened", ticket.id, summarize(ticket))
 
     def _update(self, session: Session, ticket: Ticket, f: Finding) -> TicketChange | None:
@@ -331,7 +338,7 @@ class TicketPolicy:
                 session.flush()
                 self._audit(session, ticket, "ticket.resolved", {"quiet_minutes": minutes})
                 self._open.pop(ticket.dedupe_key, None)
-                log.info("resolved ticket %s (%s)", ticket.id, ticket.dedupe_key)
+                log.info("resolved ticket %s (%s)", ticket.id, ticket.dedupe_key, extra={"ticket_id": ticket.id})
                 changes.append(TicketChange("resolved", ticket.id, summarize(ticket)))
         for change in changes:
             self._emit(change)
@@ -343,4 +350,9 @@ class TicketPolicy:
         try:
             self._on_change(change)
         except Exception:  # a failed notification must not undo or block the ticket itself
-            log.exception("could not publish ticket event %s for ticket %s", change.event, change.ticket_id)
+            log.exception(
+                "could not publish ticket event %s for ticket %s",
+                change.event,
+                change.ticket_id,
+                extra={"ticket_id": change.ticket_id},
+            )

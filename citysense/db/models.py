@@ -16,6 +16,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Device",
+    "Open311Submission",
     "Ticket",
     "TicketEvent",
     "TicketStatus",
@@ -186,12 +187,16 @@ class Webhook(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The last ticket event already turned into deliveries for this subscriber.
     last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    # Per-subscriber backoff: failed attempts in a row, and no attempt of any delivery before retry_at.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retry_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class WebhookDelivery(Base):
     """One ticket event on its way to one subscriber, retried with backoff until delivered or given up."""
 
     __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
@@ -201,6 +206,27 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Open311Submission(Base):
+    """One accepted resident report: who sent it (for the per-address throttle) and what it became.
+
+    `fingerprint` is the normalised service, place and text, so a near-identical report of an
+    open ticket is merged into it instead of opening another.
+    """
+
+    __tablename__ = "open311_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    client: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    service_code: Mapped[str] = mapped_column(String(64))
+    place: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    address_id: Mapped[str | None] = mapped_column(String(120), default=None)
+    merged: Mapped[bool] = mapped_column(default=False)
 
 
 class FalseAlarm(Base):

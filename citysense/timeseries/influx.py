@@ -9,9 +9,13 @@ before 1.8) answers 404 and the adapter switches, once, to the v1 `/write` endpo
 InfluxQL over `/query`, which every version answers. A 204 from either write endpoint means the
 points are in the server's write-ahead log, which is what lets ingest acknowledge after it.
 
-Schema: measurement `readings`, tags `device` and `quantity` plus the registry's `district`,
-`kind`, `lat`, `lon` when known, one float field `value`, millisecond timestamps. A point is
-identified by series and timestamp, so writing a reading again overwrites it: stored once.
+Schema: measurement `readings`, tags `device` and `quantity` only (the series key), the float
+field `value`, and the registry's `district`, `kind` (strings), `lat`, `lon` (floats) as fields
+when known; millisecond timestamps. A point is identified by its series and timestamp, so writing
+a reading again overwrites it: stored once, however the registry changed in between (a device
+moved, a refresh). Tags would be part of the series' identity and store it two or three times.
+InfluxQL filters on the fields (`WHERE "district" =~ /.../`) but cannot group by them: per-district
+series are built by the dashboards, one panel per district (see docs/dashboards.md).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import httpx
 import pandas as pd
 
 from citysense.errors import StoreError
-from citysense.timeseries.base import DeviceTags
+from citysense.timeseries.base import Bucket, DeviceTags
 from citysense.wire import Reading
 
 __all__ = ["InfluxLocation", "InfluxStore"]
@@ -40,6 +44,7 @@ _MIN_RETENTION_S = 3600  # InfluxDB refuses shorter retention policies
 _DROPPED = re.compile(r"dropped=(\d+)")
 _MS: Any = "ms"  # influxdb-client's WritePrecision.MS, which is this string
 _TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\="})
+_STRING_FIELD_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +102,20 @@ def _literal(value: str) -> str:
 _MAX_CACHED_SERIES = 200_000
 
 
-def _series_prefix(device_id: str, tags: DeviceTags | None) -> str:
-    """The measurement and the device's tags, in key order (InfluxDB's own order, cheapest to parse)."""
-    prefix = f"{MEASUREMENT},device={_tag(device_id)}"
+def _string_field(value: str) -> str:
+    return '"' + value.translate(_STRING_FIELD_ESCAPES) + '"'
+
+
+def _line_parts(device_id: str, quantity: str, tags: DeviceTags | None) -> tuple[str, str]:
+    """What goes before and after the value: the series key (device and quantity, in InfluxDB's own
+    key order) and the registry's description of the device as fields."""
+    head = f"{MEASUREMENT},device={_tag(device_id)},quantity={_tag(quantity)} value="
+    tail = ""
     if tags is not None:
-        prefix += f",district={_tag(tags.district)},kind={_tag(tags.kind)}"
+        tail = f",district={_string_field(tags.district)},kind={_string_field(tags.kind)}"
         if tags.lat is not None and tags.lon is not None:
-            prefix += f",lat={tags.lat!r},lon={tags.lon!r}"
-    return prefix
+            tail += f",lat={float(tags.lat)!r},lon={float(tags.lon)!r}"
+    return head, tail
 
 
 def _classify(status: int, text: str, what: str) -> StoreError:
@@ -137,7 +148,7 @@ class InfluxStore:
         self._use_v1_write = False
         self._database_ready = False
         self._retention_s: float | None = None
-        self._heads: dict[tuple[str, str, DeviceTags | None], str] = {}
+        self._parts: dict[tuple[str, str, DeviceTags | None], tuple[str, str]] = {}
 
     @classmethod
     def from_url(cls, url: str) -> InfluxStore:
@@ -154,18 +165,18 @@ class InfluxStore:
         return len(readings) - dropped
 
     def _lines(self, readings: Sequence[Reading], devices: Mapping[str, DeviceTags]) -> bytes:
-        # Everything up to the value is the same for every reading of a series: built once per series.
-        heads = self._heads
+        # Everything but the value and time is the same for every reading of a series: built once.
+        cache = self._parts
         tags_of = devices.get
         lines = []
         for device_id, quantity, value, time_ms in readings:
             key = (device_id, quantity, tags_of(device_id))
-            head = heads.get(key)
-            if head is None:
-                if len(heads) >= _MAX_CACHED_SERIES:
-                    heads.clear()
-                head = heads[key] = f"{_series_prefix(device_id, key[2])},quantity={quantity} value="
-            lines.append(f"{head}{value!r} {time_ms}")
+            parts = cache.get(key)
+            if parts is None:
+                if len(cache) >= _MAX_CACHED_SERIES:
+                    cache.clear()
+                parts = cache[key] = _line_parts(*key)
+            lines.append(f"{parts[0]}{value!r}{parts[1]} {time_ms}")
         return "\n".join(lines).encode()
 
     def _post_v2(self, body: bytes) -> int:
@@ -246,6 +257,7 @@ class InfluxStore:
         start_ms: int,
         end_ms: int,
         bucket_s: int | None = None,
+        limit: int | None = None,
     ) -> pd.DataFrame:
         where = self._where(device_id, quantity, start_ms, end_ms)
         if bucket_s is None:
@@ -259,13 +271,42 @@ class InfluxStore:
                 f" WHERE {where} GROUP BY time({int(bucket_s)}s) fill(none)"
             )
             columns = ["time_ms", "mean", "min", "max", "count"]
-        rows = [row for s in self._query(q) for row in s["values"]]
+        if limit is not None:
+            if limit < 0:
+                raise ValueError("limit must not be negative")
+            if limit == 0:
+                q = ""
+            else:
+                q += f" LIMIT {int(limit)}"
+        rows = [row for s in self._query(q) for row in s["values"]] if q else []
         frame = pd.DataFrame(rows, columns=columns)
         if bucket_s is not None:
             frame["count"] = frame["count"].astype("int64")
         frame.index = pd.to_datetime(frame.pop("time_ms"), unit="ms", utc=True)
         frame.index.name = "time"
         return frame
+
+    def read_buckets(
+        self, *, device_ids: Sequence[str], quantity: str, start_ms: int, end_ms: int, bucket_s: int
+    ) -> list[Bucket]:
+        if bucket_s <= 0:
+            raise ValueError("bucket_s must be positive")
+        if not device_ids:
+            return []
+        devices = " OR ".join(f"device = {_literal(d)}" for d in device_ids)
+        q = (
+            f"SELECT mean(value), min(value), max(value), count(value) FROM {MEASUREMENT}"
+            f" WHERE ({devices}) AND quantity = {_literal(quantity)}"
+            f" AND time >= {int(start_ms)}ms AND time < {int(end_ms)}ms"
+            f" GROUP BY time({int(bucket_s)}s), device fill(none)"
+        )
+        found: list[Bucket] = []
+        for series in self._query(q):
+            device = series["tags"]["device"]
+            for t, mean, low, high, n in series["values"]:
+                found.append((device, int(t), float(mean), float(low), float(high), int(n)))
+        found.sort(key=lambda row: (row[0], row[1]))
+        return found
 
     def latest(self, *, quantity: str | None = None) -> list[Reading]:
         where = f" WHERE quantity = {_literal(quantity)}" if quantity is not None else ""
