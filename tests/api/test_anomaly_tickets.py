@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 
 from analytics.feedback import FeedbackReader
 from analytics.findings import Finding
-from citysense.cli import app as cli
 from citysense.db.models import FalseAlarm
 from citysense.wire import Reading
+from launcher.cli import app as cli
 from tests.api.support import key, sensor_ticket
 
 T0 = datetime(2026, 9, 21, 12, 0, tzinfo=UTC)

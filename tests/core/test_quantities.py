@@ -17,6 +17,7 @@ from citysense.wire import QUANTITIES, RejectReason, parse_pack
 
 @pytest.fixture
 def water_pressure(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    QUANTITIES.pop("water_pressure", None)
     monkeypatch.setenv(
         "CITYSENSE_QUANTITIES", json.dumps([{"name": "water_pressure", "unit": "bar", "minimum": 0, "maximum": 16}])
     )
