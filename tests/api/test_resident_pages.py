@@ -15,6 +15,8 @@ from PIL import Image
 
 from api.app import create_app
 from api.geo import load_city
+from citysense.db import connect
+from citysense.keys import create_key
 from citysense.wire import Reading
 from tests.api.support import key, seed_default_city, sensor_ticket
 
@@ -279,3 +281,22 @@ def test_report_form_is_labelled_in_both_languages(fresh):
     assert 'enctype="multipart/form-data"' in english
     assert "device_fault" not in english  # residents report problems, not sensor faults
     assert "Laporkan masalah" in fresh.get("/report?lang=id").text
+
+
+def test_a_photo_sent_to_one_replica_is_served_by_another_on_both_databases(settings, tickets_url):
+    """Photos live in the tickets database (migration 0009), not on one replica's disk."""
+    shared = settings.model_copy(update={"tickets_url": tickets_url, "public_cache_s": 0, "ticket_events": False})
+    first = shared.model_copy(update={"data_dir": settings.data_dir / "one"})
+    second = shared.model_copy(update={"data_dir": settings.data_dir / "two"})
+    with TestClient(create_app(first)) as one, TestClient(create_app(second)) as two:
+        sent = one.post("/report", data=_form(), files={"photo": ("d.jpg", _photo_with_gps(), "image/jpeg")})
+        assert sent.status_code == 201
+        ticket_id = int(re.search(r"ticket #(\d+)", sent.text).group(1))  # type: ignore[union-attr]
+        created = create_key(connect(tickets_url), name="reviewer", scopes=["tickets:write"])
+        reviewer = {"Authorization": f"Bearer {created.key}"}
+        approved = two.post("/api/v1/media/1/approve", headers=reviewer)
+        assert approved.status_code == 200
+        assert approved.json()["ticket_id"] == ticket_id
+        served = two.get(one.get(f"/open311/v2/requests/{ticket_id}.json").json()[0]["media_url"])
+        assert served.status_code == 200
+        assert Image.open(io.BytesIO(served.content)).size == (64, 48)
