@@ -300,3 +300,12 @@ def test_a_photo_sent_to_one_replica_is_served_by_another_on_both_databases(sett
         served = two.get(one.get(f"/open311/v2/requests/{ticket_id}.json").json()[0]["media_url"])
         assert served.status_code == 200
         assert Image.open(io.BytesIO(served.content)).size == (64, 48)
+
+
+@pytest.mark.parametrize("path", ["/report", "/tickets/1", "/districts/kota-lama"])
+def test_the_residents_pages_are_rate_limited_per_client_like_the_public_api(settings, city, path):
+    tight = settings.model_copy(update={"rate_limit_per_s": 0.01, "rate_limit_burst": 3, "ticket_events": False})
+    with TestClient(create_app(tight)) as client:
+        answers = [client.get(path).status_code for _ in range(4)]
+        assert answers[:3] != [429, 429, 429]
+        assert answers[-1] == 429
