@@ -68,25 +68,20 @@ def _band(low: float, high: float, category: str | None, labels: Mapping[str, st
     return Band(round(low, 3), round(high, 3), name, labels.get(name, name), f"c-{rank_css(category)}")
 
 
-def _mean_by_bucket(frames: Iterable[list[Point]]) -> list[Point]:
-    sums: dict[float, list[float]] = defaultdict(list)
-    for points in frames:
-        for t, v in points:
-            sums[t].append(v)
-    return [(t, sum(vs) / len(vs)) for t, vs in sorted(sums.items())]
-
-
-def _points(
-    store: TimeSeriesStore, device: str, quantity: str, start: datetime, end: datetime, bucket_s: int
-) -> list[Point]:
-    frame = store.read_range(
-        device_id=device,
+def _buckets(
+    store: TimeSeriesStore, devices: list[str], quantity: str, start: datetime, end: datetime, bucket_s: int
+) -> dict[str, list[Point]]:
+    """{device: [(bucket start, mean)]}, all devices in one store query."""
+    found: dict[str, list[Point]] = defaultdict(list)
+    for device, bucket_ms, mean, _low, _high, _count in store.read_buckets(
+        device_ids=devices,
         quantity=quantity,
         start_ms=int(start.timestamp() * 1000),
         end_ms=int(end.timestamp() * 1000),
         bucket_s=bucket_s,
-    )
-    return [(when.timestamp(), float(mean)) for when, mean in zip(frame.index, frame["mean"], strict=True)]
+    ):
+        found[device].append((bucket_ms / 1000, mean))
+    return found
 
 
 def district_trends(
@@ -99,22 +94,25 @@ def district_trends(
     bucket_s: int,
     district: str | None = None,
 ) -> dict[str, dict[str, list[Point]]]:
-    """{district: {quantity: [(time, mean over the district's sensors)]}} over `span` before `end`."""
+    """{district: {quantity: [(time, mean over the district's sensors)]}} over `span` before `end`.
+
+    One store query per quantity, whatever the number of sensors.
+    """
     query = select(Device.id, Device.district)
     if district is not None:
         query = query.where(Device.district == district)
     with sessions() as session:
         devices = dict(session.execute(query).all())
-    wanted = set(quantities)
-    reporting: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for reading in store.latest():
-        if reading.quantity in wanted and reading.device_id in devices:
-            reporting[(devices[reading.device_id], reading.quantity)].append(reading.device_id)
     found: dict[str, dict[str, list[Point]]] = defaultdict(dict)
-    for (where, quantity), ids in sorted(reporting.items()):
-        found[where][quantity] = _mean_by_bucket(
-            _points(store, device, quantity, end - span, end, bucket_s) for device in sorted(ids)
-        )
+    for quantity in quantities:
+        reporting = sorted({r.device_id for r in store.latest(quantity=quantity) if r.device_id in devices})
+        per_device = _buckets(store, reporting, quantity, end - span, end, bucket_s)
+        per_district: dict[str, dict[float, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for device, points in per_device.items():
+            for t, v in points:
+                per_district[devices[device]][t].append(v)
+        for where, buckets in per_district.items():
+            found[where][quantity] = [(t, sum(vs) / len(vs)) for t, vs in sorted(buckets.items())]
     return found
 
 
@@ -128,8 +126,6 @@ def ticket_evidence(
     start = ticket.opened_at - timedelta(hours=1)
     span_s = max((end - start).total_seconds(), 60.0)
     bucket_s = max(60, int(span_s / 120))  # about 120 points, whatever the ticket's age
-    return [
-        Series(device, points)
-        for device in ticket.devices[:max_devices]
-        if (points := _points(store, device, ticket.quantity, start, end + timedelta(seconds=1), bucket_s))
-    ]
+    devices = ticket.devices[:max_devices]
+    per_device = _buckets(store, devices, ticket.quantity, start, end + timedelta(seconds=1), bucket_s)
+    return [Series(device, per_device[device]) for device in devices if per_device.get(device)]
