@@ -94,6 +94,13 @@ def _describe(f: Finding) -> str:
             f"Sensor {f.device_id} measures {f.quantity} {f.value:g}, rising: at this rate it crosses "
             f"the limit of {f.threshold:g}{when}. The city opened this ticket before it happens."
         )
+    if f.kind == "anomaly":
+        band = f.evidence.get("expected", {})
+        usual = f" (usually {band['low']:.4g} to {band['high']:.4g})" if {"low", "high"} <= band.keys() else ""
+        return (
+            f"Sensor {f.device_id} reads unusual {f.quantity} values: {f.value:g}{usual}. "
+            "Nobody wrote a rule for this; an inspection should find out why."
+        )
     if f.kind == "fault":
         return f"Sensor {f.device_id} looks faulty ({f.detector}, score {f.score:.1f}). A technician should check it."
     below = "below" if f.detector == "rule:lamp_out" else "above"
@@ -194,6 +201,7 @@ class TicketPolicy:
             updated_at=when,
             last_breach_at=when,
             source="sensor",
+            public=f.public,
         )
         kind = "forecast" if f.kind == "forecast" else "opened"
         data = self._data(f)

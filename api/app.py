@@ -9,16 +9,17 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.bodylimit import BodyLimitMiddleware
 from api.caching import PublicCache
 from api.geo import load_city
 from api.live import InvalidateOnTicketWrites, TicketEventListener
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import RateLimitMiddleware
-from api.routes import feeds, health, media, open311, operator, page, public, report
+from api.routes import anomaly, feeds, health, media, open311, operator, page, public, report
+from api.secheaders import SecurityHeadersMiddleware, SplitCORSMiddleware
 from citysense import __version__
 from citysense.db import connect
 from citysense.settings import ApiSettings
@@ -56,6 +57,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 max_attempts=settings.webhook_max_attempts,
                 backoff_s=settings.webhook_backoff_s,
                 timeout_s=settings.webhook_timeout_s,
+                allowed_networks=settings.webhook_allowed_networks,
+                concurrency=settings.webhook_concurrency,
             )
             dispatcher.start()
         app.state.webhooks = dispatcher
@@ -86,18 +89,19 @@ def create_app(settings: ApiSettings) -> FastAPI:
             problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
         return JSONResponse({"detail": jsonable_encoder(exc.errors()), "message": "; ".join(problems)}, status_code=422)
 
-    for module in (health, public, operator, open311, page, report, feeds, media):
+    for module in (health, public, operator, anomaly, open311, page, report, feeds, media):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=True), name="static")
+    app.add_middleware(SplitCORSMiddleware, operator_origins=settings.cors_origins)
     app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-API-Key"],
-        expose_headers=["ETag", "Link", "X-Total-Count", "Retry-After"],
-        max_age=600,
+        RateLimitMiddleware,
+        rate_per_s=settings.rate_limit_per_s,
+        burst=settings.rate_limit_burst,
+        trusted_proxies=settings.trusted_proxies,
     )
-    app.add_middleware(RateLimitMiddleware, rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
+    # Outermost of ours: an oversize body is refused before the rate limiter, CORS or any route sees it.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(InvalidateOnTicketWrites)
     return app

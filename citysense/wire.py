@@ -20,6 +20,7 @@ from typing import Any, Final, NamedTuple, cast
 import orjson
 
 __all__ = [
+    "BUILTIN_QUANTITIES",
     "DEADLETTER_TOPIC",
     "MAX_PACK_BYTES",
     "MAX_RECORDS",
@@ -42,6 +43,7 @@ __all__ = [
     "parse_deadletter",
     "parse_pack",
     "readings_topic",
+    "register_quantity",
     "status_payload",
     "status_topic",
 ]
@@ -120,6 +122,24 @@ QUANTITIES: Final[dict[str, Quantity]] = {
         Quantity("power", "W", 0.0, 1_000_000.0, "Power"),
     )
 }
+
+
+BUILTIN_QUANTITIES: Final = frozenset(QUANTITIES)
+
+
+def register_quantity(name: str, unit: str, minimum: float, maximum: float, label: str = "") -> Quantity:
+    """Add a quantity from configuration (a water-pressure or energy sensor) beside the built-in ones.
+
+    Registering the same definition twice is fine (every service reads the same settings);
+    redefining a built-in quantity or changing a registered one is refused.
+    """
+    quantity = Quantity(name, unit, minimum, maximum, label or name.replace("_", " ").capitalize())
+    known = QUANTITIES.get(name)
+    if known is not None and (name in BUILTIN_QUANTITIES or known != quantity):
+        raise ValueError(f"quantity {name!r} is already defined as {known.unit!r} [{known.minimum}, {known.maximum}]")
+    QUANTITIES[name] = quantity
+    _SERIES_CACHE.clear()  # a name rejected before may be known now
+    return quantity
 
 
 def base_name(device_id: str) -> str:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from analytics.cli import evaluate
+from api.tickets_cli import tickets_app
 from citysense.errors import CitysenseError
 from citysense.keys import keys_app
 from citysense.provisioning.cli import devices_app
@@ -31,6 +32,7 @@ app.add_typer(edge_app, name="edge")
 app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(tickets_app, name="tickets")
 app.command()(simulate)
 app.command()(evaluate)
 

@@ -308,10 +308,24 @@ def audit_log(
 
 @router.post("/webhooks", status_code=201)
 def create_webhook(
-    body: WebhookCreate, sessions: SessionsDep, principal: Annotated[Principal, require("webhooks:manage")]
+    body: WebhookCreate,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, require("webhooks:manage")],
 ) -> WebhookCreated:
-    """Subscribe a URL to ticket events (of the key's agency, if limited); the signing secret is shown once."""
+    """Subscribe a URL to ticket events (of the key's agency, if limited); the signing secret is shown once.
+
+    A URL whose host resolves to a loopback, private or link-local address is refused (422), unless
+    it lies in a network the operator allows (`webhook_allowed_networks`); it is checked again before
+    every delivery and on every redirect.
+    """
+    from api.webhook_targets import UnsafeTargetError, networks, resolve_target_sync
     from api.webhooks import newest_event_id
+
+    try:
+        resolve_target_sync(str(body.url), allowed=networks(settings.webhook_allowed_networks))
+    except UnsafeTargetError as exc:
+        raise HTTPException(422, detail=f"webhook URL refused: {exc}") from None
 
     secret = secrets.token_urlsafe(32)
     start_after = newest_event_id(sessions)  # only events from now on

@@ -110,7 +110,13 @@ async def status_page(
     language = choose_language(lang, accept_language)
 
     def render() -> bytes:
-        status = city_status(store, sessions, flood_level_m=settings.flood_level_m)
+        status = city_status(
+            store,
+            sessions,
+            flood_level_m=settings.flood_level_m,
+            air_index=settings.air_index,
+            noise_limit_db=settings.noise_limit_db,
+        )
         tickets, _ = list_tickets(sessions, limit=50, public_only=True)
         by_district = {d.district: d for d in status.districts}
         trends = district_trends(
@@ -244,7 +250,13 @@ async def district_page(
     names = {d.slug: d.name for d in city.districts}
 
     def render() -> bytes:
-        status = city_status(store, sessions, flood_level_m=settings.flood_level_m)
+        status = city_status(
+            store,
+            sessions,
+            flood_level_m=settings.flood_level_m,
+            air_index=settings.air_index,
+            noise_limit_db=settings.noise_limit_db,
+        )
         current = next((d for d in status.districts if d.district == district), None)
         if current is None and district not in names:
             return b""

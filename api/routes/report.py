@@ -16,7 +16,7 @@ from api.deps import CityDep, SessionsDep, SettingsDep
 from api.geo import City
 from api.i18n import choose_language
 from api.media import MAX_PHOTO_BYTES, PhotoRefusedError, attach_photo, clean_photo
-from api.open311_reports import ReportRefused, Submitted, submit_report
+from api.open311_reports import ReportRefusedError, Submitted, submit_report
 from api.routes.page import Language, common, templates
 
 router = APIRouter(tags=["page"])
@@ -133,7 +133,7 @@ async def report_submit(
         )
     except PhotoRefusedError as refused:
         return _form_page(language, city, status=400, error=str(refused), values=values)
-    except ReportRefused as refused:
+    except ReportRefusedError as refused:
         return _form_page(language, city, status=refused.code, error=refused.description, values=values)
     if cleaned is not None:
         await run_in_threadpool(attach_photo, sessions, submitted.ticket_id, *cleaned)

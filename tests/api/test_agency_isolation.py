@@ -80,3 +80,19 @@ def test_agency_key_reaches_no_other_agency_object_on_any_route(client, two_agen
     assert all(a["ticket_id"] != air.ticket_id for a in client.get("/api/v1/anomalies", headers=water).json()["data"])
     assert ENV_HOOK not in client.get("/api/v1/webhooks", headers=water).text
     assert client.delete(f"/api/v1/webhooks/{env_hook}", headers=water).status_code == 404
+
+
+def test_anomalies_are_filtered_and_paged_in_the_database(city, client):
+    city.devices(("river-1", "riverside", "water"), ("river-2", "harbour", "water"), ("air-1", "riverside", "air"))
+    sensor_ticket(city, Reading("river-1", "water_level", 3.0, 1_700_000_000_000), "riverside")
+    sensor_ticket(city, Reading("river-2", "water_level", 3.1, 1_700_000_000_000), "harbour")
+    sensor_ticket(city, Reading("air-1", "pm25", 80.0, 1_700_000_000_000), "riverside")
+    reader = key(city, "anomalies:read")
+    one = client.get("/api/v1/anomalies", params={"device_id": "river-2"}, headers=reader).json()
+    assert one["count"] == 1
+    assert [a["device_id"] for a in one["data"]] == ["river-2"]
+    page = client.get("/api/v1/anomalies", params={"limit": 1, "offset": 1}, headers=reader).json()
+    assert page["count"] == 3
+    assert [a["device_id"] for a in page["data"]] == ["river-2"]  # newest first: air-1, river-2, river-1
+    water = key(city, "anomalies:read", agency="water")
+    assert client.get("/api/v1/anomalies", headers=water).json()["count"] == 2
