@@ -16,6 +16,7 @@ from api.bodylimit import BodyLimitMiddleware
 from api.caching import PublicCache
 from api.geo import load_city
 from api.live import InvalidateOnTicketWrites, TicketEventListener
+from api.media import REPORT_MAX_BODY_BYTES
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import RateLimitMiddleware
 from api.routes import anomaly, feeds, health, media, open311, operator, page, public, report
@@ -100,7 +101,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
         trusted_proxies=settings.trusted_proxies,
     )
     # Outermost of ours: an oversize body is refused before the rate limiter, CORS or any route sees it.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        per_path={"/report": max(settings.max_body_bytes, REPORT_MAX_BODY_BYTES)},  # a photo of up to 5 MB
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(InvalidateOnTicketWrites)

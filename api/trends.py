@@ -1,8 +1,8 @@
 """Series for the residents' charts: a district's quantity over time, a ticket's evidence, category bands.
 
 A district's trend is the mean over its sensors per time bucket, the same aggregate the status
-shows as the current value. Category bands come from `api.categories.assess` alone (the one call
-site to switch when the city's scales move), found by scanning the scale for where the category changes.
+shows as the current value. Category bands are the edges of the city's scales (`citysense.scales`),
+so a band and the category the status names for a value always agree.
 """
 
 from __future__ import annotations
@@ -14,22 +14,17 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.categories import RANK, assess
+from api.categories import AIR_QUANTITIES, RANK
 from api.charts import Band, Point, Series
 from api.schemas import TicketOperator
 from citysense.db.models import Device
+from citysense.scales import flood_scale, index_scale, noise_scale
 from citysense.timeseries import TimeSeriesStore
 
-__all__ = ["category_bands", "category_of", "district_trends", "rank_css", "ticket_evidence"]
+__all__ = ["category_bands", "district_trends", "rank_css", "ticket_evidence"]
 
 # Where each quantity's scale ends on a chart when the data stays lower (the top band is open-ended).
 _SCALE_TOP = {"pm25": 300.0, "pm10": 450.0, "noise": 100.0}
-
-
-def category_of(quantity: str, value: float, *, flood_level_m: float) -> str | None:
-    """The category a value falls in (the scale's one entry point for the pages)."""
-    found = assess(quantity, value, flood_level_m=flood_level_m)
-    return found.category if found else None
 
 
 def rank_css(category: str | None) -> str:
@@ -37,30 +32,35 @@ def rank_css(category: str | None) -> str:
     return f"r{RANK[category]}" if category in RANK else "none"
 
 
-def category_bands(quantity: str, *, flood_level_m: float, upto: float, labels: Mapping[str, str]) -> list[Band]:
-    """The scale's categories as value ranges from 0 to at least `upto`; empty for quantities without a scale."""
-    top = max(upto, _SCALE_TOP.get(quantity, flood_level_m * 1.3 if quantity == "water_level" else upto))
-    if category_of(quantity, 0.0, flood_level_m=flood_level_m) is None:
+def _edges(quantity: str, *, flood_level_m: float, air_index: str, noise_limit_db: float) -> list[tuple[float, str]]:
+    """(lowest value, category) of each band of the quantity's scale, from the city's scales module."""
+    if quantity in AIR_QUANTITIES:
+        edges = index_scale(air_index).edges(quantity)
+    elif quantity == "water_level":
+        edges = flood_scale(flood_level_m).edges()
+    elif quantity == "noise":
+        edges = noise_scale(noise_limit_db).edges()
+    else:
         return []
-    steps = 2000
-    bands: list[Band] = []
-    start, current = 0.0, category_of(quantity, 0.0, flood_level_m=flood_level_m)
-    for i in range(1, steps + 1):
-        value = top * i / steps
-        category = category_of(quantity, value, flood_level_m=flood_level_m)
-        if category != current:
-            # Narrow the boundary between the previous step and this one.
-            lo, hi = top * (i - 1) / steps, value
-            for _ in range(30):
-                mid = (lo + hi) / 2
-                if category_of(quantity, mid, flood_level_m=flood_level_m) == current:
-                    lo = mid
-                else:
-                    hi = mid
-            bands.append(_band(start, hi, current, labels))
-            start, current = hi, category
-    bands.append(_band(start, top * 10, current, labels))
-    return bands
+    return [(lowest or 0.0, level.key) for lowest, level in edges]
+
+
+def category_bands(
+    quantity: str,
+    *,
+    flood_level_m: float,
+    air_index: str = "ispu",
+    noise_limit_db: float = 78.0,
+    upto: float,
+    labels: Mapping[str, str],
+) -> list[Band]:
+    """The scale's categories as value ranges from 0 to at least `upto`; empty for quantities without a scale."""
+    edges = _edges(quantity, flood_level_m=flood_level_m, air_index=air_index, noise_limit_db=noise_limit_db)
+    if not edges:
+        return []
+    top = max(upto, _SCALE_TOP.get(quantity, flood_level_m * 1.3 if quantity == "water_level" else upto))
+    bounds = [low for low, _ in edges[1:]] + [max(top, edges[-1][0]) * 10]
+    return [_band(low, high, category, labels) for (low, category), high in zip(edges, bounds, strict=True)]
 
 
 def _band(low: float, high: float, category: str | None, labels: Mapping[str, str]) -> Band:

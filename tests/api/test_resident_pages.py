@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -197,16 +198,16 @@ def test_report_with_a_position_picked_on_the_map_lands_in_its_district(city, fr
 
 
 @pytest.mark.parametrize(
-    ("overrides", "message"),
+    ("overrides", "status", "message"),
     [
-        ({"address_string": ""}, "a location is required: lat and long, or address_string"),
-        ({"service_code": "dragons"}, "unknown service_code 'dragons'"),
-        ({"lat": "north", "long": "106.8"}, "lat and long must both be decimal degrees"),
+        ({"address_string": ""}, 400, "a location is required: lat and long"),
+        ({"service_code": "dragons"}, 404, "service_code 'dragons' not found"),  # Open311's answer for it
+        ({"lat": "north", "long": "106.8"}, 400, "lat and long must both be decimal degrees"),
     ],
 )
-def test_report_refusals_are_4xx_pages_that_keep_what_was_typed(fresh, overrides, message):
+def test_report_refusals_are_4xx_pages_that_keep_what_was_typed(fresh, overrides, status, message):
     refused = fresh.post("/report", data=_form(**overrides))
-    assert refused.status_code == 400
+    assert refused.status_code == status
     assert message in unescape(refused.text)
     assert 'role="alert"' in refused.text
     assert "The drain in front of the school overflows" in refused.text  # nothing to type again
@@ -268,8 +269,15 @@ def test_report_refuses_files_that_are_not_small_jpeg_or_png_photos(fresh):
         assert refused.status_code == 400, name
         assert reason in refused.text
     assert fresh.get("/open311/v2/requests.json").json() == []  # nothing opened for a refused upload
-    png = fresh.post("/report", data=_form(), files={"photo": ("p.png", _photo_with_gps("PNG"), "image/png")})
-    assert png.status_code == 201
+    # A body far past the photo limit is refused before it is read (the API's body limit).
+    flood = fresh.post("/report", data=_form(), files={"photo": ("x.jpg", b"0" * (6 * 1024 * 1024), "image/jpeg")})
+    assert flood.status_code == 413
+    # A photo just under the limit goes through: 1200 x 1200 pixels of noise are 4.3 MB as PNG.
+    noise = io.BytesIO()
+    Image.frombytes("RGB", (1200, 1200), os.urandom(1200 * 1200 * 3)).save(noise, "PNG", compress_level=0)
+    assert 4_000_000 < len(noise.getvalue()) <= 5 * 1024 * 1024
+    big = fresh.post("/report", data=_form(), files={"photo": ("p.png", noise.getvalue(), "image/png")})
+    assert big.status_code == 201
 
 
 def test_report_form_is_labelled_in_both_languages(fresh):
