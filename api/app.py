@@ -16,7 +16,7 @@ from api.bodylimit import BodyLimitMiddleware
 from api.caching import PublicCache
 from api.geo import load_city
 from api.live import InvalidateOnTicketWrites, TicketEventListener
-from api.media import MAX_PHOTO_BYTES
+from api.media import REPORT_MAX_BODY_BYTES
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import RateLimitMiddleware
 from api.routes import anomaly, console, feeds, health, media, open311, operator, page, public, report
@@ -114,11 +114,10 @@ def create_app(settings: ApiSettings) -> FastAPI:
         trusted_proxies=settings.trusted_proxies,
     )
     # Outermost of ours: an oversize body is refused before the rate limiter, CORS or any route sees it.
-    # The report form carries a photo: its limit is the photo's, plus room for the form's fields.
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
-        per_path={"/report": max(settings.max_body_bytes, MAX_PHOTO_BYTES + 1_048_576)},
+        per_path={"/report": max(settings.max_body_bytes, REPORT_MAX_BODY_BYTES)},  # a photo of up to 5 MB
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

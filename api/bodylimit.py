@@ -8,6 +8,8 @@ limit is ever buffered.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -21,7 +23,7 @@ def _too_large(limit: int) -> str:
 class BodyLimitMiddleware:
     """`max_bytes` for every route; `per_path` raises it for the few that take uploads (exact paths)."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, per_path: dict[str, int] | None = None) -> None:
+    def __init__(self, app: ASGIApp, *, max_bytes: int, per_path: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.default_max_bytes = max_bytes
         self.per_path = dict(per_path or {})
