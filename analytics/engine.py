@@ -182,6 +182,14 @@ class Engine:
             meta = self._meta[device_id] = self._devices(device_id)
         return meta
 
+    def forget(self, device_id: str) -> None:
+        """Drop what the engine knows of a device: its registry entry changed (an "unknown" district
+        is not cached forever), or another analytics process took the device over."""
+        self._meta.pop(device_id, None)
+        self._health.pop(device_id, None)
+        for key in [key for key in self._series if key[0] == device_id]:
+            del self._series[key]
+
     def _series_of(self, reading: Reading, meta: DeviceMeta) -> _Series:
         key = (reading.device_id, reading.quantity)
         series = self._series.get(key)

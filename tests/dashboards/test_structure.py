@@ -79,7 +79,7 @@ def test_every_data_source_a_dashboard_uses_is_provisioned_with_its_type():
         for panel in model["panels"]:
             used.append(panel["datasource"])
             used.extend(target["datasource"] for target in panel.get("targets", []))
-        used.extend(v["datasource"] for v in model.get("templating", {}).get("list", []))
+        used.extend(v["datasource"] for v in model.get("templating", {}).get("list", []) if "datasource" in v)
         used.extend(a["datasource"] for a in model.get("annotations", {}).get("list", []))
     assert used
     for ref in used:
@@ -115,6 +115,15 @@ def test_every_variable_a_query_uses_is_defined_before_it_is_used():
             defined.append(query.ref_id)
         for query in panel_queries({uid: model}):
             assert variable_names(query.text) <= set(defined), query.id
+
+
+def test_ticket_numbers_link_to_the_console():
+    model = MODELS["citysense-tickets"]
+    assert any(v["name"] == "console" and v["type"] == "textbox" for v in model["templating"]["list"])
+    (table,) = [p for p in model["panels"] if p.get("title") == "Open tickets by age"]
+    (override,) = [o for o in table["fieldConfig"]["overrides"] if o["matcher"]["options"] == "ticket"]
+    (links,) = [prop["value"] for prop in override["properties"] if prop["id"] == "links"]
+    assert links[0]["url"] == "${console}/console/tickets/${__value.raw}"
 
 
 def test_every_time_series_dashboard_marks_tickets():
