@@ -66,7 +66,8 @@ bench-console: $(STAMP) system-deps
 bench-latency: $(STAMP) system-deps
 	$(BIN)/python -m bench.ticket_latency --probes 100
 
-# Detection quality: the standard and hold-out evaluation sets (12 runs of 4 simulated days; CPU-heavy, ~30 min).
+# Detection quality: the standard and hold-out evaluation sets (12 runs of 4 simulated days; CPU-heavy, ~30 min),
+# and the anomaly detector on SKAB (bench-skab).
 bench-detection: $(STAMP) bench-skab
 	$(BIN)/python -m bench.detection
 

@@ -27,8 +27,10 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import select
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 
 _DAY_MS = 86_400_000
 _SUBSCRIBE_CHUNK = 500
+_SAVE_EVERY_S = 3600.0  # the anomaly detectors' state, besides at every stop
 
 
 class _FatalError(Exception):
@@ -71,6 +74,7 @@ class AnalyticsService:
         self.policy = TicketPolicy(self.sessions, quiet_period_s=settings.quiet_period_s, on_change=self._publish)
         # Operators' false-alarm marks: all kept, so a device taken over is taught them again.
         self.feedback = FeedbackReader(self.sessions)
+        self._saved_at = time.monotonic()
         self._lessons: dict[str, list[Lesson]] = defaultdict(list)
         self.leases: Leases = leases_for(settings.tickets_url, settings.partitions)
         # Per-device subscriptions when other processes may share the stream; one wildcard otherwise.
@@ -158,8 +162,36 @@ class AnalyticsService:
             rows = session.execute(select(Device.id, Device.district, Device.kind)).all()
         self._registry = {device_id: DeviceMeta(device_id, district, kind) for device_id, district, kind in rows}
 
+    @property
+    def _state_file(self) -> Path:
+        return self.settings.data_dir / "anomaly-state.json"
+
+    def load_anomaly_state(self) -> int:
+        """Detectors as they were at the last stop (weekly cycles need weeks; a warm-up holds days)."""
+        try:
+            document = orjson.loads(self._state_file.read_bytes())
+            with self._engine_lock:
+                restored = self.engine.restore_anomaly_states(document)
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError, KeyError, TypeError):
+            log.exception("could not read %s; the detectors start from the warm-up alone", self._state_file)
+            return 0
+        log.info("restored %d anomaly detectors from %s", restored, self._state_file)
+        return restored
+
+    def save_anomaly_state(self) -> None:
+        """Write the detectors' state atomically (a crash mid-write leaves the previous file)."""
+        with self._engine_lock:
+            payload = orjson.dumps(self.engine.anomaly_states())
+        self._state_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = self._state_file.with_suffix(".json.partial")
+        partial.write_bytes(payload)
+        partial.replace(self._state_file)
+
     def start(self) -> None:
         self._load_registry()
+        self.load_anomaly_state()
         self.policy.refresh_maintenance(datetime.now(UTC))
         client = make_client(
             self.settings.broker, client_id=self.settings.client_id, clean_session=False, manual_ack=True
@@ -194,6 +226,10 @@ class AnalyticsService:
             self._client.disconnect()
             self._client.loop_stop()
         self.leases.close()
+        try:
+            self.save_anomaly_state()
+        except OSError:
+            log.exception("could not save the anomaly detectors' state")
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until the service is fatally broken (True) or the timeout passes (False)."""
@@ -560,6 +596,9 @@ class AnalyticsService:
         self.policy.refresh_maintenance(now)
         self.policy.resolve_quiet(now)
         self.learn_feedback()
+        if time.monotonic() - self._saved_at >= _SAVE_EVERY_S:
+            self._saved_at = time.monotonic()
+            self._try("saving the anomaly detectors' state", self.save_anomaly_state)
 
     def learn_feedback(self) -> int:
         """Teach the detectors the operators' new false-alarm marks (for devices this process owns);
