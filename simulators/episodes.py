@@ -10,14 +10,18 @@ episodes of one district (or device) less than `MERGE_S` apart are one incident.
 crosses while the world does not (a stuck, drifting or spiking sensor, an outlier) is no incident,
 and a ticket for it is false.
 
-`RULE_LIMITS` are the official limits the analytics rules default to (flood level, the AQI
-"unhealthy" PM2.5 breakpoint, a full bin, a dark lamp, the noise limit); a test keeps them equal.
+`RULE_LIMITS` are the official limits the analytics rules default to (flood level, the first PM2.5
+concentration whose category on the city's default air index opens a ticket, from
+`citysense.scales`, a full bin, a dark lamp, the noise limit); a test keeps them equal.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+
+from citysense.scales import index_scale
+from citysense.settings import CommonSettings
 
 __all__ = ["MERGE_S", "RULE_LIMITS", "Episode", "EpisodeTracker", "RuleLimit"]
 
@@ -40,9 +44,12 @@ class RuleLimit:
         return value < self.clear if self.direction == "above" else value > self.clear
 
 
+# ISPU "tidak sehat" (101) starts at 55.875 ug/m3; the rule clears below 85 % of it.
+_PM25_LIMIT = index_scale(str(CommonSettings.model_fields["air_index"].default)).ticket_threshold("pm25")
+
 RULE_LIMITS: dict[str, RuleLimit] = {
     "water_level": RuleLimit("flood", 2.5, 2.35, 2, "above", "district"),
-    "pm25": RuleLimit("pollution", 55.5, 47.175, 3, "above", "district"),
+    "pm25": RuleLimit("pollution", _PM25_LIMIT, _PM25_LIMIT * 0.85, 3, "above", "district"),
     "bin_fill": RuleLimit("bin_overflow", 97.0, 85.0, 2, "above", "device"),
     "power": RuleLimit("streetlight_failure", 0.5, 4.5, 2, "below", "device"),
     "noise": RuleLimit("noise_complaint", 78.0, 74.0, 3, "above", "district"),
