@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, computed_field
 
 __all__ = [
     "Anomalies",
@@ -98,6 +98,12 @@ class TicketPublic(BaseModel):
     updated_at: datetime
     resolved_at: datetime | None
     timeline: list[TimelineStep]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def link(self) -> str:
+        """The ticket's page for residents (stable, shareable)."""
+        return f"/tickets/{self.id}"
 
 
 class TicketPublicDetail(TicketPublic):

@@ -186,6 +186,9 @@ class IngestSettings(CommonSettings):
     log_every_s: float = Field(default=30.0, gt=0)
     # Keep each node's retained status (agent version, queue depth, battery) in the device registry.
     record_status: bool = True
+    # Ingest is fatally broken (its /readyz says why and it exits non-zero, for a supervisor to
+    # restart it) when the store has refused writes, or the registry database failed, this long.
+    store_outage_s: float = Field(default=600.0, gt=0)
 
 
 class AnalyticsSettings(CommonSettings):
@@ -201,6 +204,23 @@ class AnalyticsSettings(CommonSettings):
     clock_tolerance_s: float = Field(default=90.0, gt=0)
     warmup_s: float = Field(default=2 * 86_400.0, ge=0)
     models_dir: Path | None = None
+    # Scale-out (docs/scaling.md): devices are hashed into `partitions`; with PostgreSQL as the
+    # tickets database each process leases a fair share through advisory locks and subscribes to
+    # its devices' topics only. Must be the same in every analytics process of a deployment.
+    partitions: int = Field(default=16, ge=1, le=4096)
+    lease_check_s: float = Field(default=5.0, gt=0, le=60)
+    # How often processed positions are committed, and how long a new owner waits for ingest to
+    # store what was published before its subscription, before it replays the store.
+    position_commit_s: float = Field(default=2.0, gt=0)
+    takeover_settle_s: float = Field(default=2.0, ge=0)
+    # How often the device registry (district, kind) is re-read: a device registered after its
+    # first reading gets its district within this time.
+    registry_refresh_s: float = Field(default=60.0, gt=0)
+    # The tickets database refusing writes for longer than this is fatal: /readyz says why, exit 1.
+    store_outage_s: float = Field(default=600.0, gt=0)
+    # /readyz and /metrics of analytics; port 0 turns the endpoint off.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9465, ge=0, le=65535)
     # The general anomaly detector on every series (issue 14): its alarm budget (alarms per normal
     # reading), how many readings in a row at alarm open a ticket, whether residents see anomaly
     # tickets only after an operator confirms one.
@@ -269,6 +289,9 @@ class ApiSettings(CommonSettings):
     open311_require_key: bool = False
     # The one jurisdiction this endpoint serves; requests naming another are refused (404).
     open311_jurisdiction_id: str = "citysense"
+
+    # Subscribe to analytics' ticket events and drop the public cache on each (residents see changes at once).
+    ticket_events: bool = True
 
     @field_validator("webhook_allowed_networks", "trusted_proxies")
     @classmethod

@@ -21,6 +21,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 
 from api.deps import CityDep, SessionsDep, SettingsDep
+from api.media import public_photo_urls
 from api.open311_reports import MAX_LENGTHS, ReportRefusedError, address_ids, submit_report
 from api.queries import list_tickets
 from api.schemas import TicketOperator
@@ -125,7 +126,7 @@ def _service(code: str) -> dict[str, Any]:
     }
 
 
-def _request(t: TicketOperator, address_id: str | None) -> dict[str, Any]:
+def _request(t: TicketOperator, address_id: str | None, media_url: str | None) -> dict[str, Any]:
     service = SERVICES.get(t.service_code)
     return {
         "service_request_id": str(t.id),
@@ -144,13 +145,14 @@ def _request(t: TicketOperator, address_id: str | None) -> dict[str, Any]:
         "zipcode": None,
         "lat": t.lat,
         "long": t.lon,
-        "media_url": None,
+        "media_url": media_url,
     }
 
 
 def _requests(sessions: Any, tickets: Sequence[TicketOperator]) -> list[dict[str, Any]]:
-    ids = address_ids(sessions, [t.id for t in tickets])
-    return [_request(t, ids.get(t.id)) for t in tickets]
+    numbers = [t.id for t in tickets]
+    ids, photos = address_ids(sessions, numbers), public_photo_urls(sessions, numbers)
+    return [_request(t, ids.get(t.id), photos.get(t.id)) for t in tickets]
 
 
 def _parse_time(value: str | None) -> datetime | None:

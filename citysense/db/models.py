@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, text, true
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, text, true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -272,6 +272,17 @@ class ConsoleSession(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AnalyticsPosition(Base):
+    """How far analytics has processed a device's readings, findings committed: the newest reading
+    time. A process that takes the device over replays the store from here (docs/scaling.md)."""
+
+    __tablename__ = "analytics_positions"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    time_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Open311Submission(Base):

@@ -140,14 +140,15 @@ def test_every_time_series_dashboard_marks_tickets():
 )  # fmt: skip
 def test_air_bands_are_the_status_pages_ispu_categories(quantity, value, category):
     from api.categories import assess
+    from citysense.settings import CommonSettings
     from dashboards.scales import ispu_bands
 
     colours = {"good": "#2e9e44", "moderate": "#1f5fbf", "unhealthy": "#f2c200", "very_unhealthy": "#d7191c",
                "hazardous": "#000000"}  # fmt: skip
-    assessment = assess(quantity, value, flood_level_m=2.5)
+    assessment = assess(quantity, value, CommonSettings(air_index="ispu"))
     assert assessment is not None
     assert assessment.category == category
-    colour = next(c for start, c in reversed(ispu_bands(quantity)) if start is None or value >= start)
+    colour = next(c for start, c in reversed(ispu_bands(quantity, "ispu")) if start is None or value >= start)
     assert colour == colours[category]
 
 
