@@ -144,6 +144,7 @@ def main(
                     stored = store.count()
                 finally:
                     store.close()
+                row["disconnects_before_stop"] = swarm.stats.disconnects
                 swarm.stop()
                 row["ingest"] = {
                     name: ingest_metric(metrics_port, name)
@@ -165,7 +166,6 @@ def main(
                     "readings_per_s": round(len(published) / published_s, 1),
                     "publish_to_puback_p99_ms": round(swarm.stats.p99_ack_ms() or 0.0, 1),
                     "ingest_lag_max_s": round(lag_max, 3),
-                    "disconnects": swarm.stats.disconnects,
                 }
         finally:
             ingest.terminate()
