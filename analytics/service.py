@@ -197,6 +197,7 @@ class AnalyticsService:
             self.settings.broker, client_id=self.settings.client_id, clean_session=False, manual_ack=True
         )
         client.on_connect = self._on_connect
+        client.on_disconnect = lambda *_: self._connected.clear()  # /readyz: "not connected to the broker"
         client.on_message = self._on_message
         self._client = client
         connect_and_wait(client, self.settings.broker)

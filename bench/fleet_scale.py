@@ -27,10 +27,11 @@ import httpx
 import typer
 from rich.console import Console
 
+from citysense import wire
 from citysense.timeseries import open_store
 from citysense.wire import Reading
 from simulators.swarm import Swarm
-from testbed.mqtt import listening
+from testbed.mqtt import listening, publish
 from testbed.servers import free_port, mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,11 +58,25 @@ def ingest_metric(port: int, name: str) -> float:
     return 0.0
 
 
+def ingest_rejections(port: int) -> dict[str, float]:
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return {}
+    return {
+        line.split('reason="', 1)[1].split('"', 1)[0]: float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("citysense_ingest_rejected_total{")
+    }
+
+
 @app.command()
 def main(
     devices: Annotated[int, typer.Option(help="simulated devices, each with its own MQTT session")] = 10_000,
     minutes: Annotated[int, typer.Option(min=1, help="reports per device (one a minute)")] = 3,
     connects_per_s: Annotated[float, typer.Option(help="how fast the sessions connect")] = 400.0,
+    interval_s: Annotated[float, typer.Option(help="seconds between a device's reports")] = 60.0,
+    keep_log: Annotated[Path | None, typer.Option(help="copy ingest's log here")] = None,
 ) -> None:
     """Mosquitto with N connected devices at one report a minute each."""
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -89,10 +104,17 @@ def main(
         ingest = subprocess.Popen([sys.executable, "-m", "launcher.cli", "ingest"], env=env, stdout=log, stderr=log)
         row: dict[str, Any] = {"devices": devices, "minutes": minutes}
         try:
-            time.sleep(3)  # ingest subscribed
+            # Devices must not report before ingest's session exists (in a deployment it always does):
+            # send a probe (dead-lettered, never stored) until ingest has received one.
+            probe_deadline = time.monotonic() + 120
+            while ingest_metric(metrics_port, "messages_received_total") < 1:
+                if time.monotonic() > probe_deadline:
+                    raise RuntimeError("ingest did not subscribe within 120 s")
+                publish(broker.settings, wire.readings_topic("fleet-probe"), [b"probe"])
+                time.sleep(1)
             with listening(broker.settings, "$SYS/broker/clients/connected") as sys_clients:
                 swarm = Swarm(
-                    broker.settings, ids, readings, interval_s=60.0, rounds=minutes, connects_per_s=connects_per_s
+                    broker.settings, ids, readings, interval_s=interval_s, rounds=minutes, connects_per_s=connects_per_s
                 )
                 began = time.monotonic()
                 swarm.start()
@@ -105,7 +127,9 @@ def main(
                 row["simulator_open_files"] = len(os.listdir("/proc/self/fd"))
                 lag_max = 0.0
                 expected = devices * minutes
-                while swarm.stats.packs_acknowledged < expected and time.monotonic() < began + 60 * minutes + 300:
+                while (
+                    swarm.stats.packs_acknowledged < expected and time.monotonic() < began + interval_s * minutes + 300
+                ):
                     lag_max = max(lag_max, ingest_metric(metrics_port, "lag_seconds"))
                     if broker.process is not None:
                         rss = round(rss_mib(broker.process.pid), 1)
@@ -120,7 +144,19 @@ def main(
                     stored = store.count()
                 finally:
                     store.close()
+                row["disconnects_before_stop"] = swarm.stats.disconnects
                 swarm.stop()
+                row["ingest"] = {
+                    name: ingest_metric(metrics_port, name)
+                    for name in (
+                        "messages_received_total",
+                        "readings_received_total",
+                        "readings_stored_total",
+                        "readings_duplicate_total",
+                        "deadletters_total",
+                    )
+                }
+                row["ingest_rejected"] = ingest_rejections(metrics_port)
                 counts = [int(m.payload) for m in sys_clients.messages if m.payload.isdigit()]
                 row |= {
                     "broker_clients_connected_max": max(counts) if counts else None,
@@ -130,12 +166,13 @@ def main(
                     "readings_per_s": round(len(published) / published_s, 1),
                     "publish_to_puback_p99_ms": round(swarm.stats.p99_ack_ms() or 0.0, 1),
                     "ingest_lag_max_s": round(lag_max, 3),
-                    "disconnects": swarm.stats.disconnects,
                 }
         finally:
             ingest.terminate()
             ingest.wait(timeout=30)
             log.close()
+            if keep_log is not None:
+                keep_log.write_bytes((Path(tmp) / "ingest.log").read_bytes())
     row["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     with (RESULTS / "fleet_scale.jsonl").open("a") as out:
         out.write(json.dumps(row) + "\n")
