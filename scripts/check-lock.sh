@@ -15,6 +15,6 @@ unset PIP_FIND_LINKS PIP_EXTRA_INDEX_URL PIP_CONSTRAINT PIP_INDEX_URL 2>/dev/nul
 "${pip[@]}" install --index-url https://pypi.org/simple --require-hashes -r requirements/server.lock
 "${pip[@]}" install --no-deps --no-build-isolation . 2>/dev/null || "${pip[@]}" install --no-deps .
 "$work/venv/bin/pip" check
-"$work/venv/bin/python" -c "import api.app, ingest.service, analytics.service, simulators.run, citysense.cli"
+"$work/venv/bin/python" -c "import api.app, ingest.service, analytics.service, simulators.run, launcher.cli"
 "$work/venv/bin/citysense" --help >/dev/null
 echo "requirements/server.lock installs with --require-hashes and runs the services' imports"
