@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-api bench-scoring bench-ingest bench-detection bench-skab clean system-deps
+.PHONY: demo test lint bench bench-api bench-scoring bench-ingest bench-latency bench-detection bench-skab clean system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citysense needs Python >= 3.11"' \
@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # HTTP load on the API: /public/v1/status at 500 req/s, 24 h of readings at 1-minute buckets (SQLite, InfluxDB).
-bench: bench-api bench-scoring bench-ingest
+bench: bench-api bench-scoring bench-ingest bench-latency
 bench-api: $(STAMP) system-deps
 	$(BIN)/python bench/api_load.py run
 
@@ -47,6 +47,10 @@ bench-scoring: $(STAMP)
 # Ingest: sustained readings/s from MQTT (QoS 1) into SQLite and InfluxDB, packs of 1, 10, 100; lost, duplicated.
 bench-ingest: $(STAMP) system-deps
 	$(BIN)/python -m bench.ingest_bench --repeat 3
+
+# Reading to ticket: Mosquitto + PostgreSQL + `citysense analytics`, p50/p99 at the demo's rate and at 10,000 readings/s.
+bench-latency: $(STAMP) system-deps
+	$(BIN)/python -m bench.ticket_latency --probes 100
 
 # Detection quality: the standard and hold-out evaluation sets (12 runs of 4 simulated days; CPU-heavy, ~30 min),
 # and the anomaly detector on SKAB (bench-skab).

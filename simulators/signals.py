@@ -226,7 +226,8 @@ class SignalModel:
             weekend_night = 4.0 * _bell(hour, 22.0, 2.0) if weekday in (4, 5) else 0.0
             level = 44 + 20 * busy + profile.noise_offset_db + 2.0 * state.offset + weekend_night
             level += 3.0 * min(1.0, weather.rain_mm_h / 10.0) + self._jam(device.district, now, 4.0)
-            if rng.random() < 0.01:
+            since = now - state.last_t if state.last_t is not None else device.period_s
+            if rng.random() < 0.01 * min(1.0, since / 60.0):
                 level += rng.uniform(6, 16)  # a motorbike, a horn: loud for one reading
             return {"noise": level + rng.gauss(0, 1.2)}
         if kind == "traffic":
@@ -241,8 +242,11 @@ class SignalModel:
             on = hour >= 18.1 or hour < 5.9
             rated = 120.0 * state.rating
             power = (rated * (0.6 if hour < 5.0 else 1.0) if on else 1.2) * (1 + rng.gauss(0, 0.004))
-            if 18.1 <= hour < 18.7 and rng.random() < 0.08:
-                power = rng.uniform(0.1, 0.6)  # a lamp struggling to strike at dusk
+            # A lamp struggling to strike at dusk: about one reading in twelve at the usual 5 minutes
+            # (scaled to the time since the last reading, so a fast demo does not flicker more).
+            since = now - state.last_t if state.last_t is not None else device.period_s
+            if 18.1 <= hour < 18.7 and rng.random() < 0.08 * min(1.0, since / 300.0):
+                power = rng.uniform(0.1, 0.6)
             return {"power": power}
         return {}
 
