@@ -43,7 +43,7 @@ from citysense.settings import BrokerSettings
 from citysense.wire import Reading
 from simulators.city import KINDS, SimDevice, default_city
 from simulators.service import register
-from tests.support.servers import mosquitto, postgres_database
+from testbed.servers import mosquitto, postgres_database
 
 __all__ = ["demo_rate", "measure"]
 
