@@ -45,9 +45,10 @@ def test_daily_and_weekly_cycles_rush_hours_quiet_nights_afternoon_heat_and_ligh
     dawn = mean(pooled("temperature", "weather", (4, 6)))
     assert afternoon - dawn > 4
     assert mean(pooled("humidity", "weather", (4, 6))) > mean(pooled("humidity", "weather", (13, 16))) + 5
-    # Streetlights draw power at night and almost nothing by day.
-    assert min(pooled("power", "streetlight", (20, 23))) > 50
-    assert max(pooled("power", "streetlight", (9, 16))) < 5
+    # Streetlights draw power at night and almost nothing by day (but for a rare garbled reading).
+    night, day = pooled("power", "streetlight", (20, 23)), pooled("power", "streetlight", (9, 16))
+    assert sum(v > 50 for v in night) > 0.995 * len(night)
+    assert sum(v < 5 for v in day) > 0.995 * len(day)
     # Bins fill up and are emptied on their district's schedule (Bukit Hijau: Mondays and Thursdays only).
     bins = {dev: pts for (dev, q), pts in data.items() if q == "bin_fill"}
     emptied = {dev for dev, pts in bins.items() if any(b[1] <= 6 < a[1] - 4 for a, b in pairwise(pts))}
@@ -68,6 +69,8 @@ def test_rain_raises_rivers_and_drains_with_a_lag_and_a_recession():
         wettest = max(rain, key=lambda p: p[1])
         if wettest[1] < 0.2:  # less than 12 mm/h at its heaviest: not a storm here
             continue
+        if any(v > 0 for t, v in rain if wettest[0] + 3_600_000 < t <= wettest[0] + 8 * 3_600_000):
+            continue  # another storm soon after: no clean recession to look at
         storms += 1
         t_rain = wettest[0]
         before = river.get(t_rain - 3_600_000, min(river.values()))
