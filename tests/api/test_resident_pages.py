@@ -200,8 +200,8 @@ def test_report_with_a_position_picked_on_the_map_lands_in_its_district(city, fr
 @pytest.mark.parametrize(
     ("overrides", "status", "message"),
     [
-        ({"address_string": ""}, 400, "a location is required: lat and long"),
-        ({"service_code": "dragons"}, 404, "service_code 'dragons' not found"),  # Open311's answer for it
+        ({"address_string": ""}, 400, "a location is required: lat and long, address_string, or address_id"),
+        ({"service_code": "dragons"}, 404, "service_code 'dragons' not found"),  # GeoReport v2: unknown service
         ({"lat": "north", "long": "106.8"}, 400, "lat and long must both be decimal degrees"),
     ],
 )
