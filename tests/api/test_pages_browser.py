@@ -95,14 +95,17 @@ def browser() -> Iterator[Browser]:
 @pytest.mark.parametrize("language", LANGUAGES)
 @pytest.mark.parametrize("path", PAGES)
 def test_no_serious_or_critical_axe_violations_on_a_phone(browser, site, path, language):
-    page = browser.new_page(locale="id-ID" if language == "id" else "en-GB", viewport={"width": 390, "height": 844})
+    context = browser.new_context(
+        locale="id-ID" if language == "id" else "en-GB", viewport={"width": 390, "height": 844}
+    )
+    page = context.new_page()
     response = page.goto(f"{site['url']}{path.format(**site)}?lang={language}")
     assert response is not None
     assert response.status == 200
     assert page.locator("html").get_attribute("lang") == language
     violations = axe_violations(page)
     assert violations == [], json.dumps(violations, indent=1)
-    page.close()
+    context.close()
 
 
 def test_keyboard_reaches_the_content_and_every_map_region_is_named(browser, site):
@@ -118,6 +121,12 @@ def test_keyboard_reaches_the_content_and_every_map_region_is_named(browser, sit
     # The map's districts are links the keyboard reaches.
     page.locator('svg.map a[data-district="sungai-barat"]').focus()
     assert page.evaluate("document.activeElement.getAttribute('data-district')") == "sungai-barat"
+
+
+def test_the_api_sends_its_content_security_policy_on_every_page(site):
+    for path in PAGES:
+        response = httpx.get(f"{site['url']}{path.format(**site)}")
+        assert response.headers["content-security-policy"] == CSP, path
 
 
 def test_every_page_runs_under_the_content_security_policy(browser, site):
