@@ -47,6 +47,11 @@ SERVICES: Final[dict[str, ServiceRole]] = {
             (("read", wire.READINGS_FILTER), ("read", _ANY_STATUS), ("readwrite", wire.TICKETS_TOPIC)),
         ),
         ServiceRole(
+            "citysense-api",
+            "API replicas: follow ticket events, so residents' pages show a change at once",
+            (("read", wire.TICKETS_TOPIC),),
+        ),
+        ServiceRole(
             "citysense-operator",
             "operators' tools: push retained device configs, watch status, dead letters and tickets",
             (
