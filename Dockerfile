@@ -14,6 +14,7 @@ COPY analytics analytics
 COPY api api
 COPY dashboards dashboards
 COPY simulators simulators
+COPY launcher launcher
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-api bench-scoring bench-ingest clean system-deps
+.PHONY: demo test lint bench bench-api bench-scoring bench-ingest bench-skab clean system-deps
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "citysense needs Python >= 3.11"' \
@@ -26,12 +26,14 @@ system-deps:
 test: $(STAMP) system-deps
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # HTTP load on the API: /public/v1/status at 500 req/s, 24 h of readings at 1-minute buckets (SQLite, InfluxDB).
 bench: bench-api bench-scoring bench-ingest
@@ -45,6 +47,12 @@ bench-scoring: $(STAMP)
 # Ingest: sustained readings/s from MQTT (QoS 1) into SQLite and InfluxDB, packs of 1, 10, 100; lost, duplicated.
 bench-ingest: $(STAMP) system-deps
 	$(BIN)/python -m bench.ingest_bench --repeat 3
+
+# The general anomaly detector on SKAB (real labelled testbed data, GPL-3.0, kept outside the repo:
+# the data/ folder of the public waico/SKAB repository). Writes bench/results/detection-skab.json.
+SKAB_DATA ?= ../shared/data/skab
+bench-skab: $(STAMP)
+	$(BIN)/python bench/skab.py --data $(SKAB_DATA)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

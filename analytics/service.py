@@ -12,11 +12,11 @@ import threading
 import time
 from datetime import UTC, datetime
 
-import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 
 from analytics.engine import DeviceMeta, Engine, EngineConfig
+from analytics.feedback import FeedbackReader
 from analytics.findings import Finding
 from analytics.rules import load_thresholds
 from analytics.tickets import TicketChange, TicketPolicy
@@ -39,6 +39,7 @@ class AnalyticsService:
         )
         self.rules = self.engine.config.rules
         self.policy = TicketPolicy(self.sessions, quiet_period_s=settings.quiet_period_s, on_change=self._publish)
+        self.feedback = FeedbackReader(self.sessions)
         self._client: paho.Client | None = None
         self._stop = threading.Event()
         self._engine_lock = threading.Lock()
@@ -86,6 +87,7 @@ class AnalyticsService:
 
     def start(self) -> None:
         self.warm_up()
+        self.learn_feedback()  # after the warm-up: what operators taught survives a restart
         self.policy.refresh_maintenance(datetime.now(UTC))
         client = make_client(self.settings.broker, client_id=self.settings.client_id, clean_session=False)
         client.on_connect = self._on_connect
@@ -138,11 +140,19 @@ class AnalyticsService:
                 self._observe(findings)
                 self.policy.refresh_maintenance(now)
                 self.policy.resolve_quiet(now)
+                self.learn_feedback()
             except Exception:
                 log.exception("resolving quiet tickets failed")
+
+    def learn_feedback(self) -> int:
+        """Teach the detectors the operators' new false-alarm marks; returns how many."""
+        lessons = self.feedback.new()
+        with self._engine_lock:
+            for lesson in lessons:
+                self.engine.teach(lesson.device_id, lesson.quantity, lesson.deviation)
+        return len(lessons)
 
     def _publish(self, change: TicketChange) -> None:
         if self._client is None:
             return
-        payload = orjson.dumps({"event": change.event, "ticket": change.summary})
-        self._client.publish(wire.TICKETS_TOPIC, payload, qos=1)
+        self._client.publish(wire.TICKETS_TOPIC, wire.ticket_event_payload(change.event, change.summary), qos=1)

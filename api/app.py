@@ -4,24 +4,30 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
+from api.bodylimit import BodyLimitMiddleware
 from api.caching import PublicCache
 from api.geo import load_city
+from api.live import InvalidateOnTicketWrites, TicketEventListener
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import RateLimitMiddleware
-from api.routes import health, open311, operator, page, public
+from api.routes import anomaly, feeds, health, media, open311, operator, page, public, report
+from api.secheaders import SecurityHeadersMiddleware, SplitCORSMiddleware
 from citysense import __version__
 from citysense.db import connect
 from citysense.settings import ApiSettings
 from citysense.timeseries import open_store
 
 __all__ = ["create_app"]
+
+STATIC = Path(__file__).resolve().parent / "static"  # the pages' scripts and styles, served as files (CSP)
 
 DESCRIPTION = """City sensing and proactive service tickets.
 
@@ -51,12 +57,21 @@ def create_app(settings: ApiSettings) -> FastAPI:
                 max_attempts=settings.webhook_max_attempts,
                 backoff_s=settings.webhook_backoff_s,
                 timeout_s=settings.webhook_timeout_s,
+                allowed_networks=settings.webhook_allowed_networks,
+                concurrency=settings.webhook_concurrency,
             )
             dispatcher.start()
         app.state.webhooks = dispatcher
+        listener = None
+        if settings.ticket_events:
+            listener = TicketEventListener(settings.broker, lambda _: app.state.public_cache.invalidate())
+            listener.start()
+        app.state.ticket_events = listener
         try:
             yield
         finally:
+            if listener is not None:
+                listener.stop()
             if dispatcher is not None:
                 dispatcher.stop()
             app.state.store.close()
@@ -74,16 +89,19 @@ def create_app(settings: ApiSettings) -> FastAPI:
             problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
         return JSONResponse({"detail": jsonable_encoder(exc.errors()), "message": "; ".join(problems)}, status_code=422)
 
-    for module in (health, public, operator, open311, page):
+    for module in (health, public, operator, anomaly, open311, page, report, feeds, media):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=True), name="static")
+    app.add_middleware(SplitCORSMiddleware, operator_origins=settings.cors_origins)
     app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "DELETE"],
-        allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-API-Key"],
-        expose_headers=["ETag", "Link", "X-Total-Count", "Retry-After"],
-        max_age=600,
+        RateLimitMiddleware,
+        rate_per_s=settings.rate_limit_per_s,
+        burst=settings.rate_limit_burst,
+        trusted_proxies=settings.trusted_proxies,
     )
-    app.add_middleware(RateLimitMiddleware, rate_per_s=settings.rate_limit_per_s, burst=settings.rate_limit_burst)
+    # Outermost of ours: an oversize body is refused before the rate limiter, CORS or any route sees it.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(InvalidateOnTicketWrites)
     return app

@@ -6,10 +6,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from api.categories import assess
+from api.air import air_figures
+from api.categories import AIR_QUANTITIES, assess
 from api.geo import City
 from api.schemas import (
     Anomaly,
@@ -22,13 +23,14 @@ from api.schemas import (
     TimelineStep,
 )
 from api.services import DEFAULT_AGENCY, SERVICES, agency_of, codes_of_agency
-from citysense.db.models import Device, Ticket, TicketEvent, TicketStatus
+from citysense.db.models import ApiKey, AuditEntry, Device, Ticket, TicketEvent, TicketStatus, Webhook
 from citysense.timeseries import TimeSeriesStore
 from citysense.wire import QUANTITIES
 
 __all__ = [
     "agency_filter",
     "anomalies",
+    "audit_of_agency",
     "city_status",
     "devices_with_health",
     "districts",
@@ -42,22 +44,39 @@ def _at(time_ms: int) -> datetime:
     return datetime.fromtimestamp(time_ms / 1000, UTC)
 
 
-def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session], *, flood_level_m: float = 2.5) -> StatusPublic:
-    """Latest value of every quantity in every district: the mean over its sensors, the worst, and its category."""
+def city_status(
+    store: TimeSeriesStore,
+    sessions: sessionmaker[Session],
+    *,
+    flood_level_m: float = 2.5,
+    air_index: str = "ispu",
+    noise_limit_db: float = 78.0,
+    now_ms: int | None = None,
+) -> StatusPublic:
+    """Latest value of every quantity in every district: the mean over its sensors, the worst, and its category.
+
+    `value` and `category` are of the latest readings (what the ticket rules see); particulate
+    matter also gets the standards' figures: ISPU and AQI of the 24-hour average and the EPA
+    NowCast for the hour, each with its averaging period named.
+    """
     with sessions() as session:
         devices = dict(session.execute(select(Device.id, Device.district)).all())
         open_counts = dict(
             session.execute(
                 select(Ticket.district, func.count())
-                .where(Ticket.status != TicketStatus.RESOLVED)
+                .where(Ticket.status != TicketStatus.RESOLVED, Ticket.public)
                 .group_by(Ticket.district)
             ).all()
         )
     per_district: dict[str, dict[str, list[tuple[float, int]]]] = defaultdict(lambda: defaultdict(list))
+    air_devices: dict[tuple[str, str], list[str]] = defaultdict(list)
     for reading in store.latest():
         district = devices.get(reading.device_id)
         if district is not None:
             per_district[district][reading.quantity].append((reading.value, reading.time_ms))
+            if reading.quantity in AIR_QUANTITIES:
+                air_devices[(district, reading.quantity)].append(reading.device_id)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000) if now_ms is None else now_ms
     device_counts: dict[str, int] = defaultdict(int)
     for district in devices.values():
         device_counts[district] += 1
@@ -68,7 +87,12 @@ def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session], *, floo
             values = [v for v, _ in points]
             mean = round(sum(values) / len(values), 3)
             # Residents are told the category of the mean, the district's typical exposure.
-            meaning = assess(name, mean, flood_level_m=flood_level_m)
+            meaning = assess(
+                name, mean, flood_level_m=flood_level_m, air_index=air_index, noise_limit_db=noise_limit_db
+            )
+            standard = (
+                air_figures(store, air_devices[(district, name)], name, now_ms) if name in AIR_QUANTITIES else None
+            )
             quantities[name] = QuantityStatus(
                 quantity=name,
                 label=QUANTITIES[name].label,
@@ -79,9 +103,12 @@ def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session], *, floo
                 updated_at=_at(max(t for _, t in points)),
                 scale=meaning.scale if meaning else None,
                 category=meaning.category if meaning else None,
-                ispu=meaning.ispu if meaning else None,
-                aqi=meaning.aqi if meaning else None,
-                aqi_category=meaning.aqi_category if meaning else None,
+                ispu=standard.ispu if standard else None,
+                aqi=standard.aqi if standard else None,
+                aqi_category=standard.aqi_category if standard else None,
+                averaging="latest",
+                category_averaging="latest" if meaning else None,
+                **(standard.public() if standard else {}),
             )
         result.append(
             DistrictStatus(
@@ -130,6 +157,18 @@ def agency_filter(agency: str) -> ColumnElement[bool]:
     if agency == DEFAULT_AGENCY:
         condition = or_(condition, Ticket.service_code.not_in(list(SERVICES)))
     return condition
+
+
+def audit_of_agency(agency: str) -> ColumnElement[bool]:
+    """Audit entries about one agency's things: its tickets, its webhooks, its keys; nothing else."""
+    tickets = select(cast(Ticket.id, String)).where(agency_filter(agency))
+    hooks = select(cast(Webhook.id, String)).where(Webhook.agency == agency)
+    keys = select(cast(ApiKey.id, String)).where(ApiKey.agency == agency)
+    return or_(
+        and_(AuditEntry.target_type == "ticket", AuditEntry.target_id.in_(tickets)),
+        and_(AuditEntry.target_type == "webhook", AuditEntry.target_id.in_(hooks)),
+        and_(AuditEntry.target_type == "api_key", AuditEntry.target_id.in_(keys)),
+    )
 
 
 def is_public_step(event: TicketEvent) -> bool:
@@ -224,6 +263,8 @@ def list_tickets(
         opened_after=opened_after,
         opened_before=opened_before,
     )
+    if public_only:  # an anomaly ticket waits for an operator's confirmation (issue 14)
+        query = query.where(Ticket.public)
     with sessions() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(
@@ -297,14 +338,15 @@ def anomalies(
         query = query.where(Ticket.district == district)
     if since is not None:
         query = query.where(TicketEvent.at >= since)
+    if device_id is not None:
+        query = query.where(TicketEvent.data["device_id"].as_string() == device_id)
+    # Counted and paged in the database: a page reads its own rows, however long the history.
     with sessions() as session:
-        rows = session.execute(query.order_by(TicketEvent.id.desc())).all()
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.execute(query.order_by(TicketEvent.id.desc()).limit(limit).offset(offset)).all()
     found = []
     for event, ticket in rows:
         data = event.data or {}
-        device = data.get("device_id")
-        if device_id is not None and device != device_id:
-            continue
         value = data.get("value")
         found.append(
             Anomaly(
@@ -312,11 +354,11 @@ def anomalies(
                 at=event.at,
                 district=ticket.district,
                 service_code=ticket.service_code,
-                device_id=device,
+                device_id=data.get("device_id"),
                 quantity=ticket.quantity,
                 value=float(value) if isinstance(value, int | float) else None,
                 severity=data.get("severity"),
                 kind=event.kind,
             )
         )
-    return found[offset : offset + limit], len(found)
+    return found, total

@@ -1,14 +1,17 @@
 """Per-client rate limiting for the public surfaces: a token bucket per client address.
 
 A pure ASGI middleware (no per-request task or body copy), so its cost stays in microseconds.
-Behind a reverse proxy, run uvicorn with `--proxy-headers --forwarded-allow-ips` so that the
-client address is the resident's, not the proxy's.
+Behind a reverse proxy, name the proxy in `trusted_proxies` (CIDRs): `X-Forwarded-For` is then read
+from the right, skipping trusted hops, and the first untrusted address is the client. From any
+other peer, loopback included, the header is ignored: anyone could send one.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
+from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -18,8 +21,17 @@ _LIMITED_PREFIXES = ("/public/", "/open311/")
 
 
 class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, rate_per_s: float, burst: int, max_clients: int = 100_000) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        rate_per_s: float,
+        burst: int,
+        max_clients: int = 100_000,
+        trusted_proxies: Sequence[str] = (),
+    ) -> None:
         self.app = app
+        self.trusted = tuple(ipaddress.ip_network(c, strict=False) for c in trusted_proxies)
         self.rate = rate_per_s
         self.burst = float(burst)
         self.max_clients = max_clients
@@ -27,6 +39,25 @@ class RateLimitMiddleware:
 
     def _limited(self, path: str) -> bool:
         return path == "/" or path.startswith(_LIMITED_PREFIXES)
+
+    def _is_trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.strip().strip("[]"))
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted)
+
+    def client_of(self, scope: Scope) -> str:
+        """The peer's address, or behind trusted proxies the first untrusted hop of X-Forwarded-For."""
+        peer = scope.get("client")
+        address = peer[0] if peer else "unknown"
+        if not self.trusted or not self._is_trusted(address):
+            return address
+        forwarded = b",".join(v for k, v in scope["headers"] if k == b"x-forwarded-for").decode("latin-1")
+        for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
+            if not self._is_trusted(hop):
+                return hop[:64]
+        return address
 
     def take(self, client: str, now: float) -> float:
         """0 when the request may go; otherwise the seconds until the client has a token again."""
@@ -44,8 +75,7 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or not self._limited(scope["path"]):
             await self.app(scope, receive, send)
             return
-        client = scope.get("client")
-        wait = self.take(client[0] if client else "unknown", time.monotonic())
+        wait = self.take(self.client_of(scope), time.monotonic())
         if wait == 0.0:
             await self.app(scope, receive, send)
             return

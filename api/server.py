@@ -15,7 +15,14 @@ __all__ = ["ApiServer"]
 class ApiServer:
     def __init__(self, settings: ApiSettings) -> None:
         config = uvicorn.Config(
-            create_app(settings), host=settings.host, port=settings.port, log_level="warning", log_config=None
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            log_config=None,
+            # X-Forwarded-For is read by the rate limiter, from `trusted_proxies` only; uvicorn would
+            # otherwise believe it from any loopback peer.
+            proxy_headers=False,
         )
         self.server = uvicorn.Server(config)
         self._thread: threading.Thread | None = None

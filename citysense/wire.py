@@ -20,6 +20,7 @@ from typing import Any, Final, NamedTuple, cast
 import orjson
 
 __all__ = [
+    "BUILTIN_QUANTITIES",
     "DEADLETTER_TOPIC",
     "MAX_PACK_BYTES",
     "MAX_RECORDS",
@@ -42,6 +43,7 @@ __all__ = [
     "parse_deadletter",
     "parse_pack",
     "readings_topic",
+    "register_quantity",
     "status_payload",
     "status_topic",
 ]
@@ -120,6 +122,24 @@ QUANTITIES: Final[dict[str, Quantity]] = {
         Quantity("power", "W", 0.0, 1_000_000.0, "Power"),
     )
 }
+
+
+BUILTIN_QUANTITIES: Final = frozenset(QUANTITIES)
+
+
+def register_quantity(name: str, unit: str, minimum: float, maximum: float, label: str = "") -> Quantity:
+    """Add a quantity from configuration (a water-pressure or energy sensor) beside the built-in ones.
+
+    Registering the same definition twice is fine (every service reads the same settings);
+    redefining a built-in quantity or changing a registered one is refused.
+    """
+    quantity = Quantity(name, unit, minimum, maximum, label or name.replace("_", " ").capitalize())
+    known = QUANTITIES.get(name)
+    if known is not None and (name in BUILTIN_QUANTITIES or known != quantity):
+        raise ValueError(f"quantity {name!r} is already defined as {known.unit!r} [{known.minimum}, {known.maximum}]")
+    QUANTITIES[name] = quantity
+    _SERIES_CACHE.clear()  # a name rejected before may be known now
+    return quantity
 
 
 def base_name(device_id: str) -> str:
@@ -440,3 +460,96 @@ def parse_deadletter(payload: bytes) -> dict[str, Any]:
     if not isinstance(message, dict) or "reason" not in message:
         raise ValueError("not a citysense dead letter")
     return message
+
+
+# --------------------------------------------------------------------------- more topics and ticket events
+# Kept together at the end so that the broker ACL, analytics and the API all read them from here.
+
+STATUS_FILTER: Final = f"{TOPIC_ROOT}/+/status"
+CONFIG_FILTER: Final = f"{TOPIC_ROOT}/+/config"
+DEVICE_LEAVES: Final = ("readings", "status", "config")
+
+
+def device_topic_pattern(leaf: str, placeholder: str = "%u") -> str:
+    """A per-device topic with a placeholder for the device id, e.g. Mosquitto's `%u` (the login) in
+    an ACL `pattern` line: `cs/v1/%u/readings`."""
+    if leaf not in DEVICE_LEAVES:
+        raise ValueError(f"unknown device topic {leaf!r}: one of {', '.join(DEVICE_LEAVES)}")
+    return f"{TOPIC_ROOT}/{placeholder}/{leaf}"
+
+
+class TicketEventKind(StrEnum):
+    """What happened to a ticket, as published on `cs/v1/tickets`."""
+
+    OPENED = "opened"
+    UPDATED = "updated"
+    UPGRADED = "upgraded"
+    RESOLVED = "resolved"
+
+
+# The keys of the ticket summary inside a ticket event; a consumer may rely on every one being present.
+TICKET_KEYS: Final = (
+    "id",
+    "service_code",
+    "title",
+    "district",
+    "severity",
+    "status",
+    "dedupe_key",
+    "devices",
+    "opened_at",
+    "updated_at",
+    "resolved_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEventMessage:
+    """One message on `cs/v1/tickets`: `{"event": "opened", "ticket": {...TICKET_KEYS}}`."""
+
+    event: TicketEventKind
+    ticket: dict[str, Any]
+
+    @property
+    def ticket_id(self) -> int:
+        return int(self.ticket["id"])
+
+
+def ticket_event_payload(event: str, ticket: dict[str, Any]) -> bytes:
+    """The payload analytics publishes on `cs/v1/tickets` after a ticket change is committed."""
+    missing = [key for key in TICKET_KEYS if key not in ticket]
+    if missing:
+        raise ValueError(f"ticket summary lacks {', '.join(missing)}")
+    return orjson.dumps({"event": TicketEventKind(event).value, "ticket": ticket})
+
+
+def parse_ticket_event(payload: bytes) -> TicketEventMessage:
+    """Read a ticket event back; raises ValueError on anything that is not one."""
+    try:
+        message = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("ticket"), dict):
+        raise ValueError("not a citysense ticket event")
+    ticket = cast(dict[str, Any], message["ticket"])
+    missing = [key for key in TICKET_KEYS if key not in ticket]
+    if missing or not isinstance(ticket["id"], int):
+        raise ValueError(f"ticket event lacks {', '.join(missing) or 'an integer id'}")
+    try:
+        kind = TicketEventKind(str(message.get("event")))
+    except ValueError:
+        raise ValueError(f"unknown ticket event {message.get('event')!r}") from None
+    return TicketEventMessage(kind, ticket)
+
+
+__all__ += [
+    "CONFIG_FILTER",
+    "DEVICE_LEAVES",
+    "STATUS_FILTER",
+    "TICKET_KEYS",
+    "TicketEventKind",
+    "TicketEventMessage",
+    "device_topic_pattern",
+    "parse_ticket_event",
+    "ticket_event_payload",
+]

@@ -187,7 +187,13 @@ class IngestWorker:
             for rejection in rejections:
                 self.counters.reject(rejection.reason.value)
             first = rejections[0]
-            log.warning("dead-lettered %s from %s: %s", first.reason.value, delivery.topic[:200], first.detail)
+            log.warning(
+                "dead-lettered %s from %s: %s",
+                first.reason.value,
+                delivery.topic[:200],
+                first.detail,
+                extra={"device_id": wire.device_from_topic(delivery.topic)},
+            )
             info = self.source.publish(
                 wire.DEADLETTER_TOPIC, wire.deadletter_payload(delivery.topic, delivery.payload, rejections)
             )

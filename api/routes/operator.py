@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, HTTPException, Path, Query, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from sqlalchemy import func, select
 
 from api.deps import OperatorDep, SessionsDep, SettingsDep, StoreDep, require
 from api.queries import anomalies as find_anomalies
-from api.queries import devices_with_health, list_tickets
+from api.queries import audit_of_agency, devices_with_health, list_tickets
 from api.schemas import (
     Anomalies,
     AssignBody,
@@ -41,7 +41,8 @@ from citysense.wire import QUANTITIES, is_valid_device_id
 router = APIRouter(prefix="/api/v1", tags=["operator"], dependencies=[OperatorDep])
 
 MAX_RANGE = timedelta(days=31)
-MAX_RAW_POINTS = 50_000
+# Points per /readings response: raw readings per page, and buckets per request.
+MAX_POINTS = 50_000
 
 TicketState = Literal["open", "acknowledged", "assigned", "resolved"]
 TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -212,6 +213,7 @@ def reopen(
 
 @router.get("/readings", response_model=Readings)
 def readings(
+    request: Request,
     store: StoreDep,
     _: Annotated[Principal, require("readings:read")],
     device_id: Annotated[str, Query(min_length=1, max_length=64, description="the device's id")],
@@ -219,26 +221,46 @@ def readings(
     start: Annotated[datetime | None, Query(description="ISO 8601; default: one hour before end")] = None,
     end: Annotated[datetime | None, Query(description="ISO 8601; default: now")] = None,
     bucket: Annotated[int | None, Query(ge=1, le=86_400, description="bucket width in seconds")] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_POINTS, description="raw readings per page (the rest follow `Link: rel=next`)")
+    ] = MAX_POINTS,
 ) -> Response:
-    """One device's readings of one quantity in [start, end), raw or averaged per bucket."""
+    """One device's readings of one quantity in [start, end), raw or averaged per bucket.
+
+    Raw readings come in pages of `limit`, the next page linked by `Link: rel="next"` (and `next`
+    in the body). A bucketed request may span at most 50 000 buckets; more is a 422 that says so.
+    """
     if not is_valid_device_id(device_id):
         raise HTTPException(422, detail=f"invalid device_id {device_id!r}")
     if quantity not in QUANTITIES:
         known = ", ".join(sorted(QUANTITIES))
         raise HTTPException(422, detail=f"unknown quantity {quantity!r}; known: {known}")
     start_at, end_at = time_range(start, end, default_span=timedelta(hours=1), max_span=MAX_RANGE)
+    start_ms, end_ms = int(start_at.timestamp() * 1000), int(end_at.timestamp() * 1000)
+    if bucket is not None:
+        buckets = -(-(end_ms - start_ms // (bucket * 1000) * bucket * 1000) // (bucket * 1000))
+        if buckets > MAX_POINTS:
+            raise HTTPException(
+                422,
+                detail=f"{buckets} buckets of {bucket} s in range (max {MAX_POINTS} per request);"
+                " ask for a wider bucket or a shorter range",
+            )
+    # The store stops after one row more than the page: enough to know there is a next page.
     frame = store.read_range(
         device_id=device_id,
         quantity=quantity,
-        start_ms=int(start_at.timestamp() * 1000),
-        end_ms=int(end_at.timestamp() * 1000),
+        start_ms=start_ms,
+        end_ms=end_ms,
         bucket_s=bucket,
+        limit=limit + 1 if bucket is None else None,
     )
-    if bucket is None and len(frame) > MAX_RAW_POINTS:
-        raise HTTPException(
-            422,
-            detail=f"{len(frame)} raw readings in range (max {MAX_RAW_POINTS}); ask with a bucket",
-        )
+    next_start: str | None = None
+    headers: dict[str, str] = {}
+    if bucket is None and len(frame) > limit:
+        next_start = frame.index[limit].isoformat().replace("+00:00", "Z")
+        frame = frame.iloc[:limit]
+        next_url = request.url.include_query_params(start=next_start, end=end_at.isoformat())
+        headers["Link"] = f'<{next_url}>; rel="next"'
     # Serialised straight from the frame's columns: a day of minutes is 1440 points, and building a
     # model per point would cost more than reading them from the store.
     columns = {name: frame[name].tolist() if name in frame else None for name in _POINT_FIELDS}
@@ -254,8 +276,9 @@ def readings(
         "bucket_s": bucket,
         "kind": "raw" if bucket is None else "bucketed",
         "data": points,
+        "next": next_start,
     }
-    return Response(orjson.dumps(body), media_type="application/json")
+    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
 
 
 _POINT_FIELDS = ("value", "mean", "min", "max", "count")
@@ -264,24 +287,45 @@ _POINT_FIELDS = ("value", "mean", "min", "max", "count")
 @router.get("/audit")
 def audit_log(
     sessions: SessionsDep,
-    _: Annotated[Principal, require("audit:read")],
+    principal: Annotated[Principal, require("audit:read")],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> AuditLog:
-    """Every change made through the API or the key commands, newest first."""
+    """Every change made through the API or the key commands, newest first.
+
+    A key limited to an agency sees only the changes to that agency's tickets, webhooks and keys:
+    other agencies' comments, key names and webhook URLs stay theirs.
+    """
+    query = select(AuditEntry)
+    if principal.agency is not None:
+        query = query.where(audit_of_agency(principal.agency))
     with sessions() as session:
-        total = session.scalar(select(func.count()).select_from(AuditEntry)) or 0
-        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit).offset(offset)).all()
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit).offset(offset)).all()
         data = [AuditRecord.model_validate(r, from_attributes=True) for r in rows]
     return AuditLog(data=data, count=total)
 
 
 @router.post("/webhooks", status_code=201)
 def create_webhook(
-    body: WebhookCreate, sessions: SessionsDep, principal: Annotated[Principal, require("webhooks:manage")]
+    body: WebhookCreate,
+    sessions: SessionsDep,
+    settings: SettingsDep,
+    principal: Annotated[Principal, require("webhooks:manage")],
 ) -> WebhookCreated:
-    """Subscribe a URL to ticket events (of the key's agency, if limited); the signing secret is shown once."""
+    """Subscribe a URL to ticket events (of the key's agency, if limited); the signing secret is shown once.
+
+    A URL whose host resolves to a loopback, private or link-local address is refused (422), unless
+    it lies in a network the operator allows (`webhook_allowed_networks`); it is checked again before
+    every delivery and on every redirect.
+    """
+    from api.webhook_targets import UnsafeTargetError, networks, resolve_target_sync
     from api.webhooks import newest_event_id
+
+    try:
+        resolve_target_sync(str(body.url), allowed=networks(settings.webhook_allowed_networks))
+    except UnsafeTargetError as exc:
+        raise HTTPException(422, detail=f"webhook URL refused: {exc}") from None
 
     secret = secrets.token_urlsafe(32)
     start_after = newest_event_id(sessions)  # only events from now on

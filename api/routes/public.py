@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from api.caching import PublicCache
 from api.deps import CityDep, SessionsDep, SettingsDep, StoreDep
+from api.export import ExportGrid
 from api.queries import city_status, districts, list_tickets
 from api.schemas import (
     DistrictsPublic,
@@ -32,6 +33,7 @@ router = APIRouter(prefix="/public/v1", tags=["public"])
 TicketState = Literal["open", "acknowledged", "assigned", "resolved"]
 Slug = Annotated[str, Path(min_length=1, max_length=64, description="a district's slug, e.g. sungai-barat")]
 MAX_EXPORT_RANGE = timedelta(days=7)
+MAX_EXPORT_PAGE = 10_000
 
 
 def _cache(request: Request) -> PublicCache:
@@ -45,7 +47,13 @@ def _json(model: Any) -> bytes:
 
 def _status(request: Request) -> StatusPublic:
     state = request.app.state
-    return city_status(state.store, state.sessions, flood_level_m=state.settings.flood_level_m)
+    return city_status(
+        state.store,
+        state.sessions,
+        flood_level_m=state.settings.flood_level_m,
+        air_index=state.settings.air_index,
+        noise_limit_db=state.settings.noise_limit_db,
+    )
 
 
 @router.get("/districts", response_model=DistrictsPublic)
@@ -69,7 +77,7 @@ async def districts_geojson(request: Request, city: CityDep, sessions: SessionsD
             open_tickets = dict(
                 session.execute(
                     select(Ticket.district, func.count())
-                    .where(Ticket.status != TicketStatus.RESOLVED)
+                    .where(Ticket.status != TicketStatus.RESOLVED, Ticket.public)
                     .group_by(Ticket.district)
                 ).all()
             )
@@ -205,10 +213,15 @@ def export_readings(
     start: Annotated[datetime | None, Query(description="ISO 8601; default: 24 hours before end")] = None,
     end: Annotated[datetime | None, Query(description="ISO 8601; default: now")] = None,
     bucket: Annotated[int, Query(ge=60, le=86_400, description="bucket width in seconds")] = 3600,
-    limit: Annotated[int, Query(ge=1, le=10_000, description="rows per page")] = 1000,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_EXPORT_PAGE, description="(sensor, bucket) slots per page")] = 1000,
+    offset: Annotated[int, Query(ge=0, le=100_000_000, description="slots before this page")] = 0,
 ) -> Response:
-    """Bucketed readings per sensor as CSV (open data). At most 7 days per request; pages follow `Link: rel=next`."""
+    """Bucketed readings per sensor as CSV (open data). At most 7 days per request; pages follow `Link: rel=next`.
+
+    A page covers `limit` (sensor, bucket) slots, sensors in id order and time within each; a slot
+    where the sensor did not report has no row, so a page may hold fewer rows than `limit`. Keep
+    following `Link: rel=next` until there is none. `X-Total-Count` is the number of slots.
+    """
     if quantity not in QUANTITIES:
         raise HTTPException(422, detail=f"unknown quantity {quantity!r}; known: {', '.join(sorted(QUANTITIES))}")
     start_at, end_at = time_range(start, end, default_span=timedelta(hours=24), max_span=MAX_EXPORT_RANGE)
@@ -216,31 +229,26 @@ def export_readings(
     if district is not None:
         query = query.where(Device.district == district)
     with sessions() as session:
-        devices = session.execute(query).all()
-    rows: list[tuple[str, ...]] = []
-    for device_id, device_district in devices:
-        frame = store.read_range(
-            device_id=device_id,
-            quantity=quantity,
-            start_ms=int(start_at.timestamp() * 1000),
-            end_ms=int(end_at.timestamp() * 1000),
-            bucket_s=bucket,
-        )
-        for when, mean, low, high, count in zip(
-            frame.index, frame["mean"], frame["min"], frame["max"], frame["count"], strict=True
-        ):
-            rows.append(
-                (when.isoformat(), device_id, device_district, f"{mean:.6g}", f"{low:.6g}", f"{high:.6g}", str(count))
-            )
-    page = rows[offset : offset + limit]
+        registered = dict(session.execute(query).all())
+    reporting = {r.device_id for r in store.latest(quantity=quantity)}  # one row per sensor, not per reading
+    grid = ExportGrid(
+        devices=tuple(sorted(d for d in registered if d in reporting)),
+        start_ms=int(start_at.timestamp() * 1000),
+        end_ms=int(end_at.timestamp() * 1000),
+        bucket_s=bucket,
+    )
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["time", "device_id", "district", "quantity", "unit", "mean", "min", "max", "count"])
     unit = QUANTITIES[quantity].unit
-    for time_, device_id, device_district, mean, low, high, count in page:
-        writer.writerow([time_, device_id, device_district, quantity, unit, mean, low, high, count])
-    headers = {"X-Total-Count": str(len(rows)), "Cache-Control": f"public, max-age={int(settings.public_cache_s)}"}
-    if offset + limit < len(rows):
-        next_url = request.url.include_query_params(offset=offset + limit)
+    for device_id, time_ms, mean, low, high, count in grid.read_page(store, quantity, offset, limit):
+        when = datetime.fromtimestamp(time_ms / 1000, UTC).isoformat()
+        row = [when, device_id, registered[device_id], quantity, unit, f"{mean:.6g}", f"{low:.6g}", f"{high:.6g}"]
+        writer.writerow([*row, count])
+    headers = {"X-Total-Count": str(grid.slots), "Cache-Control": f"public, max-age={int(settings.public_cache_s)}"}
+    if offset + limit < grid.slots:
+        next_url = request.url.include_query_params(
+            offset=offset + limit, start=start_at.isoformat(), end=end_at.isoformat()
+        )
         headers["Link"] = f'<{next_url}>; rel="next"'
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)

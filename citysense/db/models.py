@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, text, true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -16,6 +16,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Device",
+    "Open311Submission",
     "Ticket",
     "TicketEvent",
     "TicketStatus",
@@ -117,6 +118,8 @@ class Ticket(Base):
     lat: Mapped[float | None] = mapped_column(Float, default=None)
     lon: Mapped[float | None] = mapped_column(Float, default=None)
     address: Mapped[str | None] = mapped_column(String(250), default=None)
+    # Added by migration 0007: an anomaly ticket reaches residents only once an operator confirms it.
+    public: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
@@ -184,12 +187,16 @@ class Webhook(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # The last ticket event already turned into deliveries for this subscriber.
     last_event_id: Mapped[int] = mapped_column(Integer, default=0)
+    # Per-subscriber backoff: failed attempts in a row, and no attempt of any delivery before retry_at.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retry_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class WebhookDelivery(Base):
     """One ticket event on its way to one subscriber, retried with backoff until delivered or given up."""
 
     __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
@@ -199,3 +206,43 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class Open311Submission(Base):
+    """One accepted resident report: who sent it (for the per-address throttle) and what it became.
+
+    `fingerprint` is the normalised service, place and text, so a near-identical report of an
+    open ticket is merged into it instead of opening another.
+    """
+
+    __tablename__ = "open311_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    client: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    service_code: Mapped[str] = mapped_column(String(64))
+    place: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    address_id: Mapped[str | None] = mapped_column(String(120), default=None)
+    merged: Mapped[bool] = mapped_column(default=False)
+
+
+class FalseAlarm(Base):
+    """An operator's mark that an anomaly ticket was normal: analytics teaches that series with it.
+
+    `deviation` is the largest |observed - expected| the ticket's evidence recorded: the same
+    deviation later is normal for the series, one clearly bigger still alarms.
+    """
+
+    __tablename__ = "false_alarms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[str] = mapped_column(String(32))
+    deviation: Mapped[float] = mapped_column(Float)
+    marked_by: Mapped[str] = mapped_column(String(160))
+    marked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text, default=None)

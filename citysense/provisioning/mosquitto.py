@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from citysense import wire
@@ -78,11 +78,6 @@ class PasswordFile:
         _atomic_write(self.path, "".join(f"{u}:{h}\n" for u, h in entries.items()), 0o600)
 
 
-def _own(topic_of: Callable[[str], str]) -> str:
-    """A device topic with the login in place of the id, for a Mosquitto `pattern` line."""
-    return topic_of("x").replace("/x/", "/%u/")
-
-
 def acl_text() -> str:
     """The whole ACL: device rules are patterns on the login name (`%u`), so a device may write its
     readings and status and read its own configuration, nothing else, and no edit is needed per
@@ -90,9 +85,9 @@ def acl_text() -> str:
     lines = [
         "# Written by `citysense devices`; edits are overwritten.",
         "# Devices log in with their id and may only write under their own topics.",
-        f"pattern write {_own(wire.readings_topic)}",
-        f"pattern write {_own(wire.status_topic)}",
-        f"pattern read {_own(wire.config_topic)}",
+        f"pattern write {wire.device_topic_pattern('readings')}",
+        f"pattern write {wire.device_topic_pattern('status')}",
+        f"pattern read {wire.device_topic_pattern('config')}",
         "",
     ]
     for role in sorted(SERVICES.values(), key=lambda r: r.name):
@@ -117,7 +112,7 @@ def simulation_acl_text(provisioned: Iterable[str]) -> str:
     ]
     for login in sorted({p for p in provisioned if wire.is_valid_device_id(p)}):
         lines += [f"topic deny {wire.readings_topic(login)}", f"topic deny {wire.status_topic(login)}"]
-    lines += [f"topic write {wire.READINGS_FILTER}", f"topic write {wire.TOPIC_ROOT}/+/status", ""]
+    lines += [f"topic write {wire.READINGS_FILTER}", f"topic write {wire.STATUS_FILTER}", ""]
     return "\n".join(lines)
 
 

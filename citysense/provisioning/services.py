@@ -30,8 +30,8 @@ class ServiceRole:
     topics: tuple[tuple[Access, str], ...]
 
 
-_ANY_STATUS: Final = f"{wire.TOPIC_ROOT}/+/status"
-_ANY_CONFIG: Final = f"{wire.TOPIC_ROOT}/+/config"
+_ANY_STATUS: Final = wire.STATUS_FILTER
+_ANY_CONFIG: Final = wire.CONFIG_FILTER
 
 SERVICES: Final[dict[str, ServiceRole]] = {
     role.name: role

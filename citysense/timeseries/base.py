@@ -11,7 +11,10 @@ from citysense.wire import Reading
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["DeviceTags", "TimeSeriesStore"]
+__all__ = ["Bucket", "DeviceTags", "TimeSeriesStore"]
+
+# One bucket of one device's readings: (device_id, bucket start ms, mean, min, max, count).
+Bucket = tuple[str, int, float, float, float, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +57,24 @@ class TimeSeriesStore(Protocol):
         start_ms: int,
         end_ms: int,
         bucket_s: int | None = None,
+        limit: int | None = None,
     ) -> pd.DataFrame:
         """Readings in [start_ms, end_ms) as a DataFrame indexed by UTC time.
 
         Without a bucket: one row per reading, column `value`. With a bucket: one row per
-        non-empty bucket, columns `mean`, `min`, `max`, `count`.
+        non-empty bucket, columns `mean`, `min`, `max`, `count`. `limit` keeps only the first
+        rows, and the store stops there: the API asks for one row more than it may answer to
+        know that there is more, without reading the rest.
+        """
+        ...
+
+    def read_buckets(
+        self, *, device_ids: Sequence[str], quantity: str, start_ms: int, end_ms: int, bucket_s: int
+    ) -> list[Bucket]:
+        """Several devices' buckets (aligned to the epoch) in [start_ms, end_ms), by device then time.
+
+        One query for a page of an export: the caller bounds the window and the devices so that
+        the work is one page's, whatever the size of the city.
         """
         ...
 

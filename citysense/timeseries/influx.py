@@ -32,7 +32,7 @@ import httpx
 import pandas as pd
 
 from citysense.errors import StoreError
-from citysense.timeseries.base import DeviceTags
+from citysense.timeseries.base import Bucket, DeviceTags
 from citysense.wire import Reading
 
 __all__ = ["InfluxLocation", "InfluxStore"]
@@ -257,6 +257,7 @@ class InfluxStore:
         start_ms: int,
         end_ms: int,
         bucket_s: int | None = None,
+        limit: int | None = None,
     ) -> pd.DataFrame:
         where = self._where(device_id, quantity, start_ms, end_ms)
         if bucket_s is None:
@@ -270,13 +271,42 @@ class InfluxStore:
                 f" WHERE {where} GROUP BY time({int(bucket_s)}s) fill(none)"
             )
             columns = ["time_ms", "mean", "min", "max", "count"]
-        rows = [row for s in self._query(q) for row in s["values"]]
+        if limit is not None:
+            if limit < 0:
+                raise ValueError("limit must not be negative")
+            if limit == 0:
+                q = ""
+            else:
+                q += f" LIMIT {int(limit)}"
+        rows = [row for s in self._query(q) for row in s["values"]] if q else []
         frame = pd.DataFrame(rows, columns=columns)
         if bucket_s is not None:
             frame["count"] = frame["count"].astype("int64")
         frame.index = pd.to_datetime(frame.pop("time_ms"), unit="ms", utc=True)
         frame.index.name = "time"
         return frame
+
+    def read_buckets(
+        self, *, device_ids: Sequence[str], quantity: str, start_ms: int, end_ms: int, bucket_s: int
+    ) -> list[Bucket]:
+        if bucket_s <= 0:
+            raise ValueError("bucket_s must be positive")
+        if not device_ids:
+            return []
+        devices = " OR ".join(f"device = {_literal(d)}" for d in device_ids)
+        q = (
+            f"SELECT mean(value), min(value), max(value), count(value) FROM {MEASUREMENT}"
+            f" WHERE ({devices}) AND quantity = {_literal(quantity)}"
+            f" AND time >= {int(start_ms)}ms AND time < {int(end_ms)}ms"
+            f" GROUP BY time({int(bucket_s)}s), device fill(none)"
+        )
+        found: list[Bucket] = []
+        for series in self._query(q):
+            device = series["tags"]["device"]
+            for t, mean, low, high, n in series["values"]:
+                found.append((device, int(t), float(mean), float(low), float(high), int(n)))
+        found.sort(key=lambda row: (row[0], row[1]))
+        return found
 
     def latest(self, *, quantity: str | None = None) -> list[Reading]:
         where = f" WHERE quantity = {_literal(quantity)}" if quantity is not None else ""

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from citysense.errors import StoreError
-from citysense.timeseries.base import DeviceTags
+from citysense.timeseries.base import Bucket, DeviceTags
 from citysense.wire import Reading
 
 __all__ = ["SqliteStore"]
@@ -188,6 +188,7 @@ class SqliteStore:
         start_ms: int,
         end_ms: int,
         bucket_s: int | None = None,
+        limit: int | None = None,
     ) -> pd.DataFrame:
         where = "WHERE device_id = :device AND quantity = :quantity AND time_ms >= :start AND time_ms < :end"
         params: dict[str, str | int] = {
@@ -208,12 +209,36 @@ class SqliteStore:
                 f" FROM readings {where} GROUP BY bucket ORDER BY bucket"
             )
             columns = ["time_ms", "mean", "min", "max", "count"]
+        if limit is not None:
+            if limit < 0:
+                raise ValueError("limit must not be negative")
+            sql += " LIMIT :limit"
+            params["limit"] = limit
         with self._lock:
             rows = self._db.execute(sql, params).fetchall()
         frame = pd.DataFrame(rows, columns=columns)
         frame.index = pd.to_datetime(frame.pop("time_ms"), unit="ms", utc=True)
         frame.index.name = "time"
         return frame
+
+    def read_buckets(
+        self, *, device_ids: Sequence[str], quantity: str, start_ms: int, end_ms: int, bucket_s: int
+    ) -> list[Bucket]:
+        if bucket_s <= 0:
+            raise ValueError("bucket_s must be positive")
+        if not device_ids:
+            return []
+        # One primary-key range per device (device_id, quantity, time_ms): only the window's rows are read.
+        marks = ", ".join("?" * len(device_ids))
+        sql = (
+            "SELECT device_id, (time_ms / ?) * ? AS bucket, avg(value), min(value), max(value), count(*)"
+            f" FROM readings WHERE device_id IN ({marks}) AND quantity = ? AND time_ms >= ? AND time_ms < ?"
+            " GROUP BY device_id, bucket ORDER BY device_id, bucket"
+        )
+        width = bucket_s * 1000
+        with self._lock:
+            rows = self._db.execute(sql, (width, width, *device_ids, quantity, start_ms, end_ms)).fetchall()
+        return [(d, int(t), float(mean), float(low), float(high), int(n)) for d, t, mean, low, high, n in rows]
 
     def count(self) -> int:
         with self._lock:

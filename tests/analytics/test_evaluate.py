@@ -7,7 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from analytics.evaluate import Run, evaluate_run
-from citysense.cli import app
+from launcher.cli import app
 from simulators.city import load_city
 
 SCENARIO = """

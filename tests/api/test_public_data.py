@@ -10,6 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.secheaders import CONTENT_SECURITY_POLICY
+from citysense.settings import ApiSettings
 from citysense.wire import Reading
 from simulators.city import build_fleet
 from tests.api.support import seed_default_city
@@ -33,8 +35,11 @@ def test_status_carries_ispu_aqi_and_flood_categories(city, client):
     seed_default_city(city, pm25=60.0, water=2.2)
     status = client.get("/public/v1/status/sungai-barat").json()
     pm25 = status["quantities"]["pm25"]
-    assert (pm25["scale"], pm25["category"], pm25["ispu"]) == ("ispu", "unhealthy", 105)
-    assert (pm25["aqi"], pm25["aqi_category"]) == (153, "unhealthy")
+    # The category is of the latest readings (what tickets open on); ISPU 105 at 60 ug/m3.
+    assert (pm25["scale"], pm25["category"], pm25["averaging"]) == ("ispu", "unhealthy", "latest")
+    # The indices are of the 24-hour average, which one reading does not make.
+    assert (pm25["ispu"], pm25["aqi"], pm25["ispu_averaging"], pm25["aqi_averaging"]) == (None, None, "24h", "24h")
+    assert pm25["nowcast_averaging"] == "nowcast_12h"
     water = client.get("/public/v1/status/sungai-barat/water_level").json()
     assert (water["scale"], water["category"], water["value"]) == ("flood", "warning", 2.2)  # 88% of 2.5 m
     assert client.get("/public/v1/status/atlantis").status_code == 404
@@ -44,6 +49,29 @@ def test_status_carries_ispu_aqi_and_flood_categories(city, client):
     unknown = client.get("/public/v1/status/sungai-barat/co2")
     assert unknown.status_code == 422
     assert "unknown quantity 'co2'" in unknown.json()["detail"]
+
+
+def test_ispu_and_aqi_are_of_the_24_hour_average_and_nowcast_of_the_last_12_hours(city, client):
+    """Hourly means 20 ug/m3 for 18 hours then 80 for the last 6: the 24h mean is 35, the NowCast leans to 80."""
+    seed_default_city(city)
+    hour = 3_600_000
+    end = int(time.time() * 1000) // hour * hour
+    sensors = [d.device_id for d in build_fleet() if d.district == "kota-lama" and "pm25" in d.quantities]
+    readings = []
+    for i in range(1, 25):  # i hours ago, two readings in the hour
+        value = 80.0 if i <= 6 else 20.0
+        readings += [Reading(s, "pm25", value, end - i * hour + m * 60_000) for s in sensors for m in (5, 35)]
+    city.readings(*readings)
+    pm25 = client.get("/public/v1/status/kota-lama/pm25").json()
+    assert (pm25["avg_24h"], pm25["avg_24h_hours"]) == (35.0, 24)
+    # ISPU of 35.0: (100 - 50) / (55.4 - 15.5) * (35 - 15.5) + 50 = 74.4; AQI: 49 / 26.3 * (35 - 9.1) + 51 = 99.3.
+    assert (pm25["ispu"], pm25["ispu_category"]) == (74, "moderate")
+    assert (pm25["aqi"], pm25["aqi_category"]) == (99, "moderate")
+    # Weight factor 1 - 60/80 = 0.25 -> 0.5: hours 0-5 at 80 dominate. sum(0.5**i) over 12 hours.
+    w = [0.5**i for i in range(12)]
+    expected = sum(wi * (80.0 if i < 6 else 20.0) for i, wi in enumerate(w)) / sum(w)
+    assert pm25["nowcast"] == int(expected * 10) / 10
+    assert pm25["nowcast_category"] == "unhealthy"
 
 
 def test_districts_come_from_the_city_geojson_then_the_registry(city, client):
@@ -89,21 +117,28 @@ def test_readings_export_is_csv_bounded_and_paginated(city, client):
     now = seed_default_city(city)
     air_sensors = sum(d.district == "kota-lama" and "pm25" in d.quantities for d in build_fleet())
     city.readings(Reading("kota-lama-air-01", "pm25", 50.0, now - 3_600_000))
-    first = client.get(
-        "/public/v1/export/readings.csv", params={"quantity": "pm25", "district": "kota-lama", "limit": air_sensors}
-    )
-    assert first.status_code == 200
-    assert first.headers["content-type"].startswith("text/csv")
-    assert first.headers["x-total-count"] == str(air_sensors + 1)  # every sensor now, one an hour ago as well
-    rows = list(csv.DictReader(io.StringIO(first.text)))
-    assert len(rows) == air_sensors
+    params = {"quantity": "pm25", "district": "kota-lama"}
+    whole = client.get("/public/v1/export/readings.csv", params={**params, "limit": 10_000})
+    assert whole.status_code == 200
+    assert whole.headers["content-type"].startswith("text/csv")
+    assert "link" not in whole.headers
+    slots = int(whole.headers["x-total-count"])  # (sensor, hour) slots: 24 h, the first hour cut by the range
+    assert slots in (24 * air_sensors, 25 * air_sensors)
+    rows = list(csv.DictReader(io.StringIO(whole.text)))
+    assert len(rows) == air_sensors + 1  # every sensor now, one an hour ago as well
     assert set(rows[0]) == {"time", "device_id", "district", "quantity", "unit", "mean", "min", "max", "count"}
     assert rows[0]["unit"] == "ug/m3"
     assert rows[0]["district"] == "kota-lama"
-    next_url = first.headers["link"].split(";")[0].strip("<>")
-    second = client.get(next_url)
-    assert len(list(csv.DictReader(io.StringIO(second.text)))) == 1  # the last row
-    assert "link" not in second.headers
+    paged: list[dict[str, str]] = []
+    url: str | None = str(whole.url.copy_merge_params({"limit": 7}))
+    pages = 0
+    while url is not None:  # pages of 7 slots: some empty, together every row once
+        page = client.get(url)
+        paged += csv.DictReader(io.StringIO(page.text))
+        pages += 1
+        url = page.headers["link"].split(";")[0].strip("<>") if "link" in page.headers else None
+    assert pages == -(-slots // 7)
+    assert paged == rows
     too_long = client.get(
         "/public/v1/export/readings.csv",
         params={"quantity": "pm25", "start": "2026-01-01T00:00:00Z", "end": "2026-01-09T00:00:00Z"},
@@ -126,19 +161,44 @@ def test_rate_limit_per_client_answers_429_with_retry_after(settings, city):
         assert client.get("/public/v1/tickets").status_code == 200  # the bucket refills
 
 
-def test_cors_lets_browsers_on_other_sites_read_public_data(client):
+def test_cors_lets_browsers_on_other_sites_read_public_data_but_not_use_keys(settings, client):
     response = client.get("/public/v1/tickets", headers={"Origin": "https://data.example.org"})
     assert response.headers["access-control-allow-origin"] == "*"
-    preflight = client.options(
-        "/api/v1/tickets",
-        headers={
-            "Origin": "https://ops.example.org",
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "authorization",
-        },
-    )
-    assert preflight.status_code == 200
-    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-credentials" not in response.headers
+    preflight = {
+        "Origin": "https://ops.example.org",
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization",
+    }
+    refused = client.options("/api/v1/tickets", headers=preflight)
+    assert refused.status_code == 400  # no origin is allowed to send keys by default
+    assert "access-control-allow-origin" not in refused.headers
+    public_with_key = client.options("/public/v1/tickets", headers=preflight)
+    assert public_with_key.status_code == 400  # public routes take no credentials
+
+    console = settings.model_copy(update={"cors_origins": ["https://ops.example.org"]})
+    with TestClient(create_app(console)) as allowed:
+        answered = allowed.options("/api/v1/tickets", headers=preflight)
+        assert answered.status_code == 200
+        assert answered.headers["access-control-allow-origin"] == "https://ops.example.org"
+        assert "authorization" in answered.headers["access-control-allow-headers"].lower()
+        other = allowed.options("/api/v1/tickets", headers={**preflight, "Origin": "https://evil.example"})
+        assert other.status_code == 400
+
+
+def test_cors_wildcard_for_the_operator_api_is_refused_at_startup():
+    with pytest.raises(ValueError, match="cors_origins"):
+        ApiSettings(cors_origins=["*"])
+
+
+def test_every_response_carries_the_security_headers(client):
+    for path in ("/", "/public/v1/tickets", "/api/v1/tickets", "/healthz", "/nowhere"):
+        headers = client.get(path).headers
+        assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY, path
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "strict-origin-when-cross-origin"
+    assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
 
 
 def test_readyz_and_metrics(city, client):

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from citysense.cli import app
 from dashboards.interpolate import variable_names
 from dashboards.render import build_all, dumps
+from launcher.cli import app
 from tests.dashboards.support import panel_queries, variable_queries
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -133,8 +133,8 @@ def test_air_bands_are_the_status_pages_ispu_categories(quantity, value, categor
     from api.categories import assess
     from dashboards.scales import ispu_bands
 
-    colours = {"good": "green", "moderate": "blue", "unhealthy": "yellow", "very_unhealthy": "red",
-               "hazardous": "#1f1f1f"}  # fmt: skip
+    colours = {"good": "#2e9e44", "moderate": "#1f5fbf", "unhealthy": "#f2c200", "very_unhealthy": "#d7191c",
+               "hazardous": "#000000"}  # fmt: skip
     assessment = assess(quantity, value, flood_level_m=2.5)
     assert assessment is not None
     assert assessment.category == category

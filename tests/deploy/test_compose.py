@@ -14,8 +14,8 @@ import typer
 import yaml
 from pydantic import BaseModel
 
-from citysense.cli import app
 from citysense.settings import AnalyticsSettings, ApiSettings, CommonSettings, IngestSettings, SimulateSettings
+from launcher.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

@@ -67,7 +67,7 @@ def ingest_process(broker_url: str, store_url: str, data_dir: Path, client_id: s
         "CITYSENSE_METRICS_PORT": "0",
     }
     with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "citysense.cli", "ingest"], env=env, stdout=out, stderr=out)
+        return subprocess.Popen([sys.executable, "-m", "launcher.cli", "ingest"], env=env, stdout=out, stderr=out)
 
 
 def test_ingest_killed_with_sigkill_mid_stream_loses_nothing_after_restart(broker, tmp_path):

@@ -23,11 +23,11 @@ import pytest
 from typer.testing import CliRunner
 
 from citysense import wire
-from citysense.cli import app
 from citysense.mqtt import connect_and_wait, make_client
 from citysense.provisioning import PasswordFile
 from citysense.provisioning.services import SERVICES
 from citysense.settings import BrokerSettings
+from launcher.cli import app
 from tests.support.servers import Mosquitto, mosquitto
 
 

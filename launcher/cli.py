@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 
 from analytics.cli import evaluate
+from api.tickets_cli import tickets_app
 from citysense.errors import CitysenseError
 from citysense.keys import keys_app
 from citysense.provisioning.cli import devices_app
@@ -31,6 +32,7 @@ app.add_typer(edge_app, name="edge")
 app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(tickets_app, name="tickets")
 app.command()(simulate)
 app.command()(evaluate)
 
@@ -52,10 +54,10 @@ def demo(
     quiet_period: Annotated[float, typer.Option(help="seconds of normal readings before a ticket resolves")] = 120,
 ) -> None:
     """Run the whole city in one process: embedded broker, simulated sensors, ingest, analytics, API."""
-    from citysense.demo import run_demo
     from citysense.runtime import setup_logging
+    from launcher.demo import run_demo
 
-    setup_logging("INFO")
+    setup_logging("INFO", service="demo")
     try:
         run_demo(
             data_dir=data_dir,
@@ -80,7 +82,7 @@ def ingest() -> None:
 
     try:
         settings = IngestSettings()
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, service="ingest", log_format=settings.log_format)
         service = IngestService(settings)
         run_until_signal([service])
     except (CitysenseError, ValueError) as exc:
@@ -98,7 +100,7 @@ def analytics() -> None:
 
     try:
         settings = AnalyticsSettings()
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, service="analytics", log_format=settings.log_format)
         run_until_signal([AnalyticsService(settings)])
     except (CitysenseError, ValueError) as exc:
         raise _fail(str(exc)) from None
@@ -117,7 +119,7 @@ def api(
     try:
         overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
         settings = ApiSettings(**overrides)  # type: ignore[arg-type]
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, service="api", log_format=settings.log_format)
         check_port_free(settings.host, settings.port, "the API")
         typer.echo(f"citysense API on http://{settings.host}:{settings.port}/")
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled
