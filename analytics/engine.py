@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 DETECTOR_VERSION = "citysense-detectors-2"
 ANOMALY_TITLE = "Unusual readings, inspection needed"
+ANOMALY_STATE_VERSION = 1
 _FAULT_TITLES = {
     "stuck": "Sensor stuck: it repeats the same value",
     "implausible_jump": "Sensor implausible: values jump beyond what is physically possible",
@@ -101,6 +102,7 @@ class _Series:
 
     __slots__ = (
         "anomaly",
+        "anomaly_seen_ms",
         "anomaly_streak",
         "dry",
         "forecast",
@@ -119,6 +121,7 @@ class _Series:
         p = self.profile = profile_of(quantity)
         self.anomaly: Detector = make_detector(budget=config.anomaly_budget, timezone=config.timezone)
         self.anomaly_streak = 0
+        self.anomaly_seen_ms = -1  # restored state has seen readings up to here (a warm-up may repeat them)
         known = QUANTITIES.get(quantity)  # a quantity from configuration may be known only to ingest
         self.stuck = StuckValue(saturated=(known.minimum, known.maximum) if known else (-math.inf, math.inf))
         self.jump = ImplausibleJump(max_step=p.max_step, ceiling=p.ceiling, up_only=p.up_only)
@@ -168,6 +171,7 @@ class Engine:
         self._flat: dict[tuple[str, str, str], dict[str, int]] = {}
         self._rain_ms: dict[str, int] = {}
         self._lessons: dict[tuple[str, str], float] = {}  # false-alarm marks for series not seen yet
+        self._saved: dict[tuple[str, str], dict[str, Any]] = {}  # restored detector states not used yet
         self.silence = SilenceWatch()
         self.clock = ClockCheck(config.clock_tolerance_s)
         self.models = models or {}
@@ -182,6 +186,14 @@ class Engine:
             meta = self._meta[device_id] = self._devices(device_id)
         return meta
 
+    def forget(self, device_id: str) -> None:
+        """Drop what the engine knows of a device: its registry entry changed (an "unknown" district
+        is not cached forever), or another analytics process took the device over."""
+        self._meta.pop(device_id, None)
+        self._health.pop(device_id, None)
+        for key in [key for key in self._series if key[0] == device_id]:
+            del self._series[key]
+
     def _series_of(self, reading: Reading, meta: DeviceMeta) -> _Series:
         key = (reading.device_id, reading.quantity)
         series = self._series.get(key)
@@ -193,6 +205,12 @@ class Engine:
                 else self.config.thresholds.threshold(rule, district=meta.district, device_id=meta.device_id)
             )
             series = self._series[key] = _Series(reading.quantity, rule, threshold, self.config)
+            saved = self._saved.pop(key, None)
+            if saved is not None:
+                series.anomaly = make_detector(
+                    budget=self.config.anomaly_budget, timezone=self.config.timezone, state=saved["state"]
+                )
+                series.anomaly_seen_ms = int(saved["seen_ms"])
             lesson = self._lessons.pop(key, None)
             if lesson is not None:
                 series.anomaly.teach(lesson)
@@ -322,7 +340,11 @@ class Engine:
             health.faulty_until_ms = reading.time_ms + int(self.config.faulty_hold_s * 1000)
             findings.append(self._fault(meta, reading, drift_detector, drift, {}))
 
-        anomaly = series.anomaly.update(reading.time_ms / 1000, reading.value)
+        if reading.time_ms > series.anomaly_seen_ms:
+            anomaly = series.anomaly.update(reading.time_ms / 1000, reading.value)
+            series.anomaly_seen_ms = reading.time_ms
+        else:
+            anomaly = 0.0  # already learned before the restart
         series.window.append((reading.time_ms, reading.value))
         if anomaly >= 0.5:
             self.anomalies += 1
@@ -371,6 +393,25 @@ class Engine:
             interval_s=self.silence.usual_ms.get(meta.device_id, 0.0) / 1000,
             public=self.config.anomaly_public,
         )
+
+    def anomaly_states(self) -> dict[str, Any]:
+        """Every series' anomaly detector state, JSON-able: saved on stop so weekly cycles survive a restart."""
+        series = {
+            f"{device}\t{quantity}": {"seen_ms": s.anomaly_seen_ms, "state": s.anomaly.state()}
+            for (device, quantity), s in self._series.items()
+        }
+        for (device, quantity), saved in self._saved.items():  # restored but not seen again yet: keep them
+            series.setdefault(f"{device}\t{quantity}", saved)
+        return {"version": ANOMALY_STATE_VERSION, "series": series}
+
+    def restore_anomaly_states(self, document: dict[str, Any]) -> int:
+        """Resume detectors from `anomaly_states()` (before the warm-up); returns how many series."""
+        if document.get("version") != ANOMALY_STATE_VERSION:
+            raise ValueError(f"anomaly state version {document.get('version')!r}, expected {ANOMALY_STATE_VERSION}")
+        for key, saved in document["series"].items():
+            device, _, quantity = key.partition("\t")
+            self._saved[(device, quantity)] = saved
+        return len(document["series"])
 
     def teach(self, device_id: str, quantity: str, deviation: float) -> bool:
         """An operator marked this series' anomaly ticket a false alarm: deviations this size are normal.

@@ -9,6 +9,7 @@ at the last complete hour, so two requests in the same hour see the same figures
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,13 @@ __all__ = ["AirFigures", "air_figures", "hourly_means"]
 
 HOUR_MS = 3_600_000
 MIN_HOURS_24H = 18  # EPA: 75 % of the day's hours
+# The figures change at the hour; late readings of past hours show within REFRESH_MS.
+REFRESH_MS = 300_000
+_CACHE_MAX = 1024
+# Per store (weakly held, so a closed store's figures go with it).
+_caches: weakref.WeakKeyDictionary[TimeSeriesStore, dict[tuple[tuple[str, ...], str, int, int], AirFigures]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,18 @@ def hourly_means(store: TimeSeriesStore, devices: Sequence[str], quantity: str, 
 
 
 def air_figures(store: TimeSeriesStore, devices: Sequence[str], quantity: str, now_ms: int) -> AirFigures:
+    """The district's figures, computed once per hour and refresh period (24 bucketed reads per sensor)."""
+    key = (tuple(sorted(set(devices))), quantity, now_ms // HOUR_MS, now_ms // REFRESH_MS)
+    cache = _caches.setdefault(store, {})
+    found = cache.get(key)
+    if found is None:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        found = cache[key] = _compute(store, devices, quantity, now_ms)
+    return found
+
+
+def _compute(store: TimeSeriesStore, devices: Sequence[str], quantity: str, now_ms: int) -> AirFigures:
     end_ms = now_ms // HOUR_MS * HOUR_MS
     hours: list[float | None] = hourly_means(store, devices, quantity, end_ms) if devices else [None] * 24
     present = [h for h in hours if h is not None]

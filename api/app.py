@@ -16,12 +16,15 @@ from api.bodylimit import BodyLimitMiddleware
 from api.caching import PublicCache
 from api.geo import load_city
 from api.live import InvalidateOnTicketWrites, TicketEventListener
+from api.media import REPORT_MAX_BODY_BYTES
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import RateLimitMiddleware
-from api.routes import anomaly, feeds, health, media, open311, operator, page, public, report
+from api.routes import anomaly, console, feeds, health, media, open311, operator, page, public, report
+from api.routes import maintenance as maintenance_routes
 from api.secheaders import SecurityHeadersMiddleware, SplitCORSMiddleware
 from citysense import __version__
 from citysense.db import connect
+from citysense.errors import StoreError
 from citysense.settings import ApiSettings
 from citysense.timeseries import open_store
 
@@ -89,9 +92,20 @@ def create_app(settings: ApiSettings) -> FastAPI:
             problems.append(f"{where or 'request'}: {error.get('msg', 'invalid')}")
         return JSONResponse({"detail": jsonable_encoder(exc.errors()), "message": "; ".join(problems)}, status_code=422)
 
+    @app.exception_handler(StoreError)
+    async def _store_down(request: Request, exc: StoreError) -> JSONResponse:
+        """A store that fails or times out is the server's trouble, not the client's: 503, retry later."""
+        return JSONResponse(
+            {"detail": "the time-series store did not answer; try again shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
     for module in (health, public, operator, anomaly, open311, page, report, feeds, media):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=True), name="static")
+    app.include_router(maintenance_routes.router)
+    app.include_router(console.router)
     app.add_middleware(SplitCORSMiddleware, operator_origins=settings.cors_origins)
     app.add_middleware(
         RateLimitMiddleware,
@@ -100,7 +114,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
         trusted_proxies=settings.trusted_proxies,
     )
     # Outermost of ours: an oversize body is refused before the rate limiter, CORS or any route sees it.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        per_path={"/report": max(settings.max_body_bytes, REPORT_MAX_BODY_BYTES)},  # a photo of up to 5 MB
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(InvalidateOnTicketWrites)

@@ -6,9 +6,11 @@ Categories are stable English keys; the status page translates them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from citysense.scales import AQI, ISPU, flood_scale, index_scale, noise_scale
+from citysense.settings import CommonSettings
 
 __all__ = ["AIR_QUANTITIES", "RANK", "Assessment", "assess", "flood_category", "noise_category"]
 
@@ -52,21 +54,34 @@ def flood_category(level_m: float, flood_level_m: float) -> str:
     return flood_scale(flood_level_m).level(level_m).key
 
 
-def noise_category(db: float, noise_limit_db: float = 78.0) -> str:
+def noise_category(db: float, noise_limit_db: float) -> str:
     return noise_scale(noise_limit_db).level(db).key
+
+
+@functools.cache
+def _city_settings() -> CommonSettings:
+    return CommonSettings()
 
 
 def assess(
     quantity: str,
     value: float,
+    settings: CommonSettings | None = None,
     *,
-    flood_level_m: float,
-    air_index: str = "ispu",
-    noise_limit_db: float = 78.0,
+    flood_level_m: float | None = None,
+    air_index: str | None = None,
+    noise_limit_db: float | None = None,
 ) -> Assessment | None:
-    """The category of a district's value of `quantity`, or None for quantities without a scale."""
+    """The category of a district's value of `quantity`, or None for quantities without a scale.
+
+    The scales' settings (air index, flood level, noise limit) are the city's, shared with analytics:
+    `settings` (the API's), else the environment's; keyword arguments override single ones.
+    """
+    base = settings if settings is not None else _city_settings()
+    flood_level_m = base.flood_level_m if flood_level_m is None else flood_level_m
+    noise_limit_db = base.noise_limit_db if noise_limit_db is None else noise_limit_db
     if quantity in AIR_QUANTITIES:
-        city = index_scale(air_index)
+        city = index_scale(air_index or base.air_index)
         return Assessment(
             city.name,
             city.level(quantity, value).key,

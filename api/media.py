@@ -27,6 +27,8 @@ __all__ = [
 ]
 
 MAX_PHOTO_BYTES = 5 * 1024 * 1024
+# The report form's whole body: the photo and the form fields around it.
+REPORT_MAX_BODY_BYTES = MAX_PHOTO_BYTES + 256 * 1024
 MAX_PIXELS = 40_000_000  # a 5 MB file that decodes to more is a decompression bomb
 _FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png"}
 

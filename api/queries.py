@@ -24,6 +24,7 @@ from api.schemas import (
 )
 from api.services import DEFAULT_AGENCY, SERVICES, agency_of, codes_of_agency
 from citysense.db.models import ApiKey, AuditEntry, Device, Ticket, TicketEvent, TicketStatus, Webhook
+from citysense.settings import CommonSettings
 from citysense.timeseries import TimeSeriesStore
 from citysense.wire import QUANTITIES
 
@@ -48,17 +49,27 @@ def city_status(
     store: TimeSeriesStore,
     sessions: sessionmaker[Session],
     *,
-    flood_level_m: float = 2.5,
-    air_index: str = "ispu",
-    noise_limit_db: float = 78.0,
+    settings: CommonSettings | None = None,
+    flood_level_m: float | None = None,
+    air_index: str | None = None,
+    noise_limit_db: float | None = None,
     now_ms: int | None = None,
 ) -> StatusPublic:
     """Latest value of every quantity in every district: the mean over its sensors, the worst, and its category.
 
     `value` and `category` are of the latest readings (what the ticket rules see); particulate
     matter also gets the standards' figures: ISPU and AQI of the 24-hour average and the EPA
-    NowCast for the hour, each with its averaging period named.
+    NowCast for the hour, each with its averaging period named. The scales' settings come from
+    `settings` (the API's); `flood_level_m`, `air_index` and `noise_limit_db`, when given, override it.
     """
+    scales = settings if settings is not None else CommonSettings()
+    overrides = {
+        k: v
+        for k, v in (("flood_level_m", flood_level_m), ("air_index", air_index), ("noise_limit_db", noise_limit_db))
+        if v is not None
+    }
+    if overrides:
+        scales = scales.model_copy(update=overrides)
     with sessions() as session:
         devices = dict(session.execute(select(Device.id, Device.district)).all())
         open_counts = dict(
@@ -87,9 +98,7 @@ def city_status(
             values = [v for v, _ in points]
             mean = round(sum(values) / len(values), 3)
             # Residents are told the category of the mean, the district's typical exposure.
-            meaning = assess(
-                name, mean, flood_level_m=flood_level_m, air_index=air_index, noise_limit_db=noise_limit_db
-            )
+            meaning = assess(name, mean, scales)
             standard = (
                 air_figures(store, air_devices[(district, name)], name, now_ms) if name in AIR_QUANTITIES else None
             )

@@ -253,5 +253,168 @@ def run(
     typer.echo(f"\nsaved to {output}")
 
 
+# ----------------------------------------------------------------------------- bounded routes, page by page
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident memory so far (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _seed_week(data_dir: Path, timeseries_url: str, *, step_ms: int) -> tuple[str, int, int, int]:
+    """Every air sensor of the city: 7 days of PM2.5, one gauge 31 days; returns (key, start, end, sensors)."""
+    from citysense.db import connect
+    from citysense.db.devices import DeviceInfo, register_devices
+    from citysense.keys import SCOPES, create_key
+    from citysense.settings import ApiSettings
+    from citysense.timeseries import open_store
+    from citysense.wire import Reading
+    from simulators.city import build_fleet
+
+    settings = ApiSettings(data_dir=data_dir, timeseries_url=timeseries_url)
+    sessions = connect(settings.tickets_url)
+    fleet = build_fleet()
+    register_devices(sessions, [DeviceInfo(d.device_id, d.district, d.kind, d.lat, d.lon) for d in fleet])
+    end_ms = int(time.time() * 1000) // 60_000 * 60_000
+    start_ms = end_ms - 7 * 86_400_000
+    air = [d for d in fleet if "pm25" in d.quantities]
+    store = open_store(timeseries_url)
+    try:
+        with typer.progressbar(air, label="seeding 7 days of PM2.5 per air sensor") as devices:
+            for device in devices:
+                batch = [
+                    Reading(device.device_id, "pm25", 10.0 + (t // step_ms) % 40, t)
+                    for t in range(start_ms, end_ms, step_ms)
+                ]
+                for i in range(0, len(batch), 20_000):
+                    store.write(batch[i : i + 20_000])
+        month = [
+            Reading(READINGS_DEVICE, "water_level", 1.0, t) for t in range(end_ms - 31 * 86_400_000, end_ms, 60_000)
+        ]
+        for i in range(0, len(month), 20_000):
+            store.write(month[i : i + 20_000])
+    finally:
+        store.close()
+    return create_key(sessions, name="bench", scopes=list(SCOPES)).key, start_ms, end_ms, len(air)
+
+
+@contextmanager
+def _api_process(data_dir: Path, timeseries_url: str) -> Iterator[tuple[str, int]]:
+    from testbed.servers import free_port, wait_for_port
+
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CITYSENSE_")},
+        "CITYSENSE_DATA_DIR": str(data_dir),
+        "CITYSENSE_TIMESERIES_URL": timeseries_url,
+        "CITYSENSE_LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "citysense.cli", "api", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
+    )
+    try:
+        wait_for_port(port, timeout_s=60)
+        yield f"http://127.0.0.1:{port}", process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _pages_store(name: str, timeseries_url: str, *, step_ms: int, limit: int) -> list[dict[str, Any]]:
+    import httpx
+
+    with tempfile.TemporaryDirectory(prefix="citysense-bench-") as tmp:
+        data_dir = Path(tmp)
+        typer.echo(f"[{name}] seeding")
+        key, start_ms, end_ms, sensors = _seed_week(data_dir, timeseries_url, step_ms=step_ms)
+        results = []
+        with _api_process(data_dir, timeseries_url) as (base, pid), httpx.Client(base_url=base, timeout=120) as http:
+            http.get("/healthz").raise_for_status()
+            baseline = _peak_rss(pid)
+            params: dict[str, Any] = {
+                "quantity": "pm25",
+                "start": _iso(start_ms),
+                "end": _iso(end_ms),
+                "bucket": 60,
+                "limit": limit,
+            }
+            slots = sensors * 7 * 24 * 60
+            pages = -(-slots // limit)
+            for label, offset in (("first", 0), ("last", (pages - 1) * limit)):
+                began = time.perf_counter()
+                response = http.get("/public/v1/export/readings.csv", params={**params, "offset": offset})
+                elapsed = time.perf_counter() - began
+                failed = "" if response.is_success else f" HTTP {response.status_code}"
+                results.append(
+                    {
+                        "store": name,
+                        "route": f"export 7 d x {sensors} sensors, 60 s, {label} of {pages} pages{failed}",
+                        "rows": response.text.count("\n") - 1,
+                        "bytes": len(response.content),
+                        "seconds": round(elapsed, 3),
+                        "peak_rss_growth_mb": round((_peak_rss(pid) - baseline) / 2**20, 1),
+                    }
+                )
+            auth = {"Authorization": f"Bearer {key}"}
+            month = {
+                "device_id": READINGS_DEVICE,
+                "quantity": "water_level",
+                "start": _iso(end_ms - 31 * 86_400_000 + 60_000),
+                "end": _iso(end_ms),
+            }
+            for label, extra in (("31 d, 60 s buckets", {"bucket": 60}), ("31 d raw, first page", {})):
+                began = time.perf_counter()
+                response = http.get("/api/v1/readings", params={**month, **extra}, headers=auth)
+                elapsed = time.perf_counter() - began
+                results.append(
+                    {
+                        "store": name,
+                        "route": f"/api/v1/readings {label}"
+                        + ("" if response.is_success else f" HTTP {response.status_code}"),
+                        "rows": len(response.json()["data"]) if response.is_success else 0,
+                        "bytes": len(response.content),
+                        "seconds": round(elapsed, 3),
+                        "peak_rss_growth_mb": round((_peak_rss(pid) - baseline) / 2**20, 1),
+                    }
+                )
+        return results
+
+
+@app.command()
+def pages(
+    limit: Annotated[int, typer.Option(help="slots per export page (the route's maximum is 10 000)")] = 10_000,
+    step: Annotated[int, typer.Option(help="seconds between an air sensor's readings")] = 60,
+    influxdb: Annotated[bool, typer.Option(help="also on a real InfluxDB (needs influxd)")] = True,
+    output: Annotated[Path, typer.Option(help="where to write the results as JSON")] = ROOT
+    / "var"
+    / "bench-pages.json",
+) -> None:
+    """The bounded routes page by page: time and the API process's peak-memory growth (first and last page)."""
+    results: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        results += _pages_store("sqlite", f"sqlite:///{Path(tmp) / 'timeseries.db'}", step_ms=step * 1000, limit=limit)
+    if influxdb and (shutil.which("influxd") or Path("/usr/bin/influxd").exists()):
+        from testbed.influxdb import influxdb as influx_server
+
+        with tempfile.TemporaryDirectory() as tmp, influx_server(Path(tmp)) as server:
+            results += _pages_store("influxdb", server.url(), step_ms=step * 1000, limit=limit)
+    typer.echo(f"\n{'store':9} {'route':52} {'rows':>6} {'KB':>7} {'s':>7} {'peak RSS +MB':>12}")
+    for r in results:
+        typer.echo(
+            f"{r['store']:9} {r['route']:52} {r['rows']:6d} {r['bytes'] / 1024:7.0f} {r['seconds']:7.3f}"
+            f" {r['peak_rss_growth_mb']:12.1f}"
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    typer.echo(f"\nsaved to {output}")
+
+
 if __name__ == "__main__":
     app()

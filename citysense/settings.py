@@ -184,6 +184,8 @@ class IngestSettings(CommonSettings):
     # How often the device registry (district, kind, location) is re-read, and counters logged.
     registry_refresh_s: float = Field(default=60.0, gt=0)
     log_every_s: float = Field(default=30.0, gt=0)
+    # Keep each node's retained status (agent version, queue depth, battery) in the device registry.
+    record_status: bool = True
     # Ingest is fatally broken (its /readyz says why and it exits non-zero, for a supervisor to
     # restart it) when the store has refused writes, or the registry database failed, this long.
     store_outage_s: float = Field(default=600.0, gt=0)
@@ -202,6 +204,23 @@ class AnalyticsSettings(CommonSettings):
     clock_tolerance_s: float = Field(default=90.0, gt=0)
     warmup_s: float = Field(default=2 * 86_400.0, ge=0)
     models_dir: Path | None = None
+    # Scale-out (docs/scaling.md): devices are hashed into `partitions`; with PostgreSQL as the
+    # tickets database each process leases a fair share through advisory locks and subscribes to
+    # its devices' topics only. Must be the same in every analytics process of a deployment.
+    partitions: int = Field(default=16, ge=1, le=4096)
+    lease_check_s: float = Field(default=5.0, gt=0, le=60)
+    # How often processed positions are committed, and how long a new owner waits for ingest to
+    # store what was published before its subscription, before it replays the store.
+    position_commit_s: float = Field(default=2.0, gt=0)
+    takeover_settle_s: float = Field(default=2.0, ge=0)
+    # How often the device registry (district, kind) is re-read: a device registered after its
+    # first reading gets its district within this time.
+    registry_refresh_s: float = Field(default=60.0, gt=0)
+    # The tickets database refusing writes for longer than this is fatal: /readyz says why, exit 1.
+    store_outage_s: float = Field(default=600.0, gt=0)
+    # /readyz and /metrics of analytics; port 0 turns the endpoint off.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9465, ge=0, le=65535)
     # The general anomaly detector on every series (issue 14): its alarm budget (alarms per normal
     # reading), how many readings in a row at alarm open a ticket, whether residents see anomaly
     # tickets only after an operator confirms one.
@@ -250,6 +269,10 @@ class ApiSettings(CommonSettings):
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_backoff_s: float = Field(default=5.0, gt=0)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # The operators' console: Grafana's address for its device links (empty: no links), and whether
+    # its session cookie is Secure (turn off only to try the console over plain HTTP).
+    grafana_url: str = ""
+    console_secure_cookie: bool = True
     # Webhook targets on loopback, private or link-local addresses are refused (SSRF) unless they lie
     # in one of these networks (CIDRs, e.g. ["10.20.0.0/16"] for an intranet receiver).
     webhook_allowed_networks: list[str] = []

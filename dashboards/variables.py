@@ -7,7 +7,7 @@ queries are written for exactly those two forms.
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders.dashboard import AnnotationQuery, QueryVariable
+from grafana_foundation_sdk.builders.dashboard import AnnotationQuery, QueryVariable, TextBoxVariable
 from grafana_foundation_sdk.models.dashboard import VariableOption, VariableRefresh, VariableSort
 
 from dashboards.datasources import POSTGRES
@@ -16,7 +16,29 @@ from dashboards.queries import SqlAnnotation
 # Every variable starts on "All": a dashboard opened cold shows the whole city.
 _ALL = VariableOption(selected=True, text="All", value="$__all")
 
-__all__ = ["device_variable", "district_variable", "kind_variable", "sql_district_variable", "ticket_annotations"]
+__all__ = [
+    "CONSOLE_DEFAULT",
+    "console_variable",
+    "device_variable",
+    "district_variable",
+    "kind_variable",
+    "sql_district_variable",
+    "ticket_annotations",
+]
+
+# Where the operators' console is; each Grafana can set its own in the variable's box.
+CONSOLE_DEFAULT = "http://localhost:8000"
+
+
+def console_variable() -> TextBoxVariable:
+    """`$console`: the API's base URL, so ticket tables can link each ticket to its console page."""
+    return (
+        TextBoxVariable("console")
+        .label("Console URL")
+        .description("Base URL of the citysense API serving /console")
+        .default_value(CONSOLE_DEFAULT)
+        .current(VariableOption(selected=True, text=CONSOLE_DEFAULT, value=CONSOLE_DEFAULT))
+    )
 
 
 def district_variable() -> QueryVariable:

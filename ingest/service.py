@@ -14,9 +14,11 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 
+from citysense.db import connect
 from citysense.runtime import tune_gc_for_streams
 from citysense.settings import IngestSettings
 from citysense.timeseries import TimeSeriesStore, open_store
+from ingest.fleet_status import StatusRecorder
 from ingest.metrics import MetricsServer
 from ingest.processors import Processor
 from ingest.retention import RetentionTask
@@ -51,6 +53,7 @@ class IngestService:
         self.supervisor: Supervisor | None = None
         self.metrics: MetricsServer | None = None
         self.retention: RetentionTask | None = None
+        self.status: StatusRecorder | None = None
 
     @property
     def fatal_reason(self) -> str | None:
@@ -75,12 +78,19 @@ class IngestService:
         self.retention.start()
         tune_gc_for_streams()
         self.worker.start()
+        if settings.record_status:
+            self.status = StatusRecorder(
+                settings.broker, connect(settings.tickets_url), client_id=f"{settings.client_id}-status"
+            )
+            self.status.start()
         self.supervisor = Supervisor(self.worker, outage_s=settings.store_outage_s, on_fatal=self.on_fatal)
         self.supervisor.start()
 
     def stop(self) -> None:
         if self.supervisor is not None:
             self.supervisor.stop()
+        if self.status is not None:
+            self.status.stop()
         if self.worker is not None:
             self.worker.stop()
         if self.retention is not None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +17,9 @@ from analytics.cli import evaluate
 from api.tickets_cli import tickets_app
 from citysense.errors import CitysenseError
 from citysense.keys import keys_app
+from citysense.maintenance import maintenance_app
 from citysense.provisioning.cli import devices_app
+from citysense.users import users_app
 from dashboards.cli import dashboards_app
 from edge.cli import edge_app
 from simulators.cli import simulate
@@ -31,6 +35,8 @@ app.add_typer(mqtt_app, name="mqtt")
 app.add_typer(edge_app, name="edge")
 app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
+app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(users_app, name="users")
 app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(tickets_app, name="tickets")
 app.command()(simulate)
@@ -101,9 +107,21 @@ def analytics() -> None:
     try:
         settings = AnalyticsSettings()
         setup_logging(settings.log_level, service="analytics", log_format=settings.log_format)
-        run_until_signal([AnalyticsService(settings)])
+        service = AnalyticsService(settings)
+        run_until_signal([service], foreground=lambda: _until_signal_or(service.fatal_event))
     except (CitysenseError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    if service.fatal is not None:  # exit non-zero so that a supervisor (compose) restarts it
+        raise _fail(f"analytics stopped: {service.fatal}")
+
+
+def _until_signal_or(broken: threading.Event) -> None:
+    """Block until SIGINT/SIGTERM or until the service says it is fatally broken."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5) and not broken.is_set():
+        pass
 
 
 @app.command()

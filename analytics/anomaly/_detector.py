@@ -128,7 +128,7 @@ class Detector:
     def update(self, timestamp: datetime | float, value: float | Mapping[str, float]) -> float:
         """Score a reading against what came before, then learn from it; >= 0.5 means alarm."""
         t = timestamp.timestamp() if isinstance(timestamp, datetime) else float(timestamp)
-        values = {"": float(value)} if isinstance(value, int | float) else value
+        items = (("", value),) if isinstance(value, int | float) else value.items()
         if self._first_t is None:
             self._first_t = t
         how = hour = -1
@@ -137,7 +137,7 @@ class Detector:
         self.n += 1
         shift = point = 0.0
         residuals: list[tuple[_Channel, float, float]] = []
-        for name, x in values.items():
+        for name, x in items:
             x = float(x)
             if not math.isfinite(x):
                 continue

@@ -73,35 +73,38 @@ class Seasons:
 
     def learn(self, how: int, hour: int, x: float, mean: float) -> None:
         h = how % 24
-        a = 1.0 / self.memory
-        err = self.err
-        daily, weekly = self._shape(how)
-        if self.day_n[h] >= _MIN_VISITS:
-            err[0] += a * ((x - mean) ** 2 - err[0])
-            err[1] += a * ((x - mean - daily) ** 2 - err[1])
-            if self.week_n[how] >= _MIN_VISITS:
-                err[2] += a * ((x - mean - weekly) ** 2 - err[2])
-            else:
-                err[2] = max(err[2], err[0])
+        day, week, day_n, week_n = self.day, self.week, self.day_n, self.week_n
+        if day_n[h] >= _MIN_VISITS:
+            a = 1.0 / self.memory
+            err = self.err
+            flat = x - mean
+            err[0] += a * (flat * flat - err[0])
+            e = flat - (day[h] - self.day_sum / 24.0)
+            err[1] += a * (e * e - err[1])
+            if week_n[how] >= _MIN_VISITS:
+                e = flat - (week[how] - self.week_sum / 168.0)
+                err[2] += a * (e * e - err[2])
+            elif err[2] < err[0]:
+                err[2] = err[0]
         # Each slot: a running mean of the values it saw, forgetting over about four visits.
         if self.day_last[h] != hour:
             self.day_last[h] = hour
-            self.day_n[h] += 1
-            if self.day_n[h] == 1:
+            day_n[h] += 1
+            if day_n[h] == 1:
                 self.seen[0] += 1
         s = self.day_s[h] = self.day_s[h] + 1
-        old = self.day[h]
-        self.day[h] = old + (x - old) * max(1.0 / s, self.day_n[h] / (4.0 * s))
-        self.day_sum += self.day[h] - old
+        step = (x - day[h]) * max(1.0 / s, day_n[h] / (4.0 * s))
+        day[h] += step
+        self.day_sum += step
         if self.week_last[how] != hour:
             self.week_last[how] = hour
-            self.week_n[how] += 1
-            if self.week_n[how] == 1:
+            week_n[how] += 1
+            if week_n[how] == 1:
                 self.seen[1] += 1
         s = self.week_s[how] = self.week_s[how] + 1
-        old = self.week[how]
-        self.week[how] = old + (x - old) * max(1.0 / s, self.week_n[how] / (4.0 * s))
-        self.week_sum += self.week[how] - old
+        step = (x - week[how]) * max(1.0 / s, week_n[how] / (4.0 * s))
+        week[how] += step
+        self.week_sum += step
 
     def state(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _STATE}

@@ -277,6 +277,8 @@ async def district_page(
             bands = category_bands(
                 quantity,
                 flood_level_m=settings.flood_level_m,
+                air_index=settings.air_index,
+                noise_limit_db=settings.noise_limit_db,
                 upto=max((v for _, v in points), default=0.0),
                 labels=texts,
             )

@@ -47,13 +47,7 @@ def _json(model: Any) -> bytes:
 
 def _status(request: Request) -> StatusPublic:
     state = request.app.state
-    return city_status(
-        state.store,
-        state.sessions,
-        flood_level_m=state.settings.flood_level_m,
-        air_index=state.settings.air_index,
-        noise_limit_db=state.settings.noise_limit_db,
-    )
+    return city_status(state.store, state.sessions, settings=state.settings)
 
 
 @router.get("/districts", response_model=DistrictsPublic)

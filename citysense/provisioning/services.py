@@ -38,8 +38,8 @@ SERVICES: Final[dict[str, ServiceRole]] = {
     for role in (
         ServiceRole(
             "citysense-ingest",
-            "ingest workers: read every device's readings, write dead letters",
-            (("read", wire.READINGS_FILTER), ("write", wire.DEADLETTER_TOPIC)),
+            "ingest workers: read every device's readings and status, write dead letters",
+            (("read", wire.READINGS_FILTER), ("read", _ANY_STATUS), ("write", wire.DEADLETTER_TOPIC)),
         ),
         ServiceRole(
             "citysense-analytics",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+
+import pytest
 
 from analytics.engine import DeviceMeta, Engine, EngineConfig
 from analytics.findings import Finding
@@ -33,8 +36,15 @@ def _day(
     return found
 
 
-def test_a_configured_quantity_gets_anomaly_tickets_one_per_device_and_quantity() -> None:
+@pytest.fixture
+def water_pressure() -> Iterator[None]:
+    """A quantity from configuration, gone again after the test (the registry is process-wide)."""
     register_quantity("water_pressure", "bar", 0.0, 20.0)
+    yield
+    QUANTITIES.pop("water_pressure", None)
+
+
+def test_a_configured_quantity_gets_anomaly_tickets_one_per_device_and_quantity(water_pressure: None) -> None:
     assert "water_pressure" in QUANTITIES
     engine, rng = _engine(), random.Random(1)
     for day in range(7):
@@ -59,8 +69,7 @@ def test_unregistered_quantity_is_scored_without_a_keyerror() -> None:
     assert _day(engine, 3, 1.0, rng, quantity="not_registered_here")
 
 
-def test_false_alarm_mark_quiets_the_same_deviation_the_next_day_not_twice_it() -> None:
-    register_quantity("water_pressure", "bar", 0.0, 20.0)
+def test_false_alarm_mark_quiets_the_same_deviation_the_next_day_not_twice_it(water_pressure: None) -> None:
     rng = random.Random(3)
     taught, untaught = _engine(), _engine()
     for engine in (taught, untaught):

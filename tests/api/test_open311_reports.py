@@ -173,3 +173,32 @@ def test_the_status_pages_own_form_is_the_built_in_web_client_and_needs_no_key(s
             address_string="Pasar Baru", description="bins overflowing",
         )  # fmt: skip
     assert refused.value.code == 403
+
+
+def test_throttle_and_merge_hold_on_both_database_backends(tickets_url, tmp_path):
+    """The same rules on SQLite and PostgreSQL (migration 0008 on both)."""
+    from api.geo import load_city
+    from citysense.settings import ApiSettings
+
+    settings = ApiSettings(data_dir=tmp_path, tickets_url=tickets_url, open311_max_reports=3)
+    sessions, city = connect(tickets_url), load_city(None)
+
+    def send(lat: str, text: str = "Bins overflowing at the market") -> int:
+        done = submit_report(
+            sessions, settings, city, client="open311", address="198.51.100.7", service_code="waste", lat=lat,
+            long="106.8", description=text,
+        )  # fmt: skip
+        return done.ticket_id
+
+    first = send("-6.2")
+    assert send("-6.2001", "bins overflowing at the market!") == first  # merged: same place, same words
+    assert send("-6.25") != first
+    with pytest.raises(ReportRefusedError) as throttled:
+        send("-6.3")
+    assert throttled.value.code == 429
+    # Another address is not held back by this one.
+    other = submit_report(
+        sessions, settings, city, client="open311", address="198.51.100.8", service_code="waste", lat="-6.3",
+        long="106.8",
+    )  # fmt: skip
+    assert other.merged is False

@@ -72,6 +72,12 @@ def test_ispu_and_aqi_are_of_the_24_hour_average_and_nowcast_of_the_last_12_hour
     expected = sum(wi * (80.0 if i < 6 else 20.0) for i, wi in enumerate(w)) / sum(w)
     assert pm25["nowcast"] == int(expected * 10) / 10
     assert pm25["nowcast_category"] == "unhealthy"
+    # The page names each figure's averaging period too.
+    page = client.get("/?lang=en").text
+    assert "ISPU 74, AQI 99 (24-hour average)" in page
+    assert "(latest readings)" in page
+    assert "(NowCast (last 12 hours))" in page
+    assert "rata-rata 24 jam" in client.get("/?lang=id").text
 
 
 def test_districts_come_from_the_city_geojson_then_the_registry(city, client):

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,8 @@ from PIL import Image
 
 from api.app import create_app
 from api.geo import load_city
+from citysense.db import connect
+from citysense.keys import create_key
 from citysense.wire import Reading
 from tests.api.support import key, seed_default_city, sensor_ticket
 
@@ -195,16 +198,16 @@ def test_report_with_a_position_picked_on_the_map_lands_in_its_district(city, fr
 
 
 @pytest.mark.parametrize(
-    ("overrides", "message"),
+    ("overrides", "status", "message"),
     [
-        ({"address_string": ""}, "a location is required: lat and long, or address_string"),
-        ({"service_code": "dragons"}, "unknown service_code 'dragons'"),
-        ({"lat": "north", "long": "106.8"}, "lat and long must both be decimal degrees"),
+        ({"address_string": ""}, 400, "a location is required: lat and long, address_string, or address_id"),
+        ({"service_code": "dragons"}, 404, "service_code 'dragons' not found"),  # GeoReport v2: unknown service
+        ({"lat": "north", "long": "106.8"}, 400, "lat and long must both be decimal degrees"),
     ],
 )
-def test_report_refusals_are_4xx_pages_that_keep_what_was_typed(fresh, overrides, message):
+def test_report_refusals_are_4xx_pages_that_keep_what_was_typed(fresh, overrides, status, message):
     refused = fresh.post("/report", data=_form(**overrides))
-    assert refused.status_code == 400
+    assert refused.status_code == status
     assert message in unescape(refused.text)
     assert 'role="alert"' in refused.text
     assert "The drain in front of the school overflows" in refused.text  # nothing to type again
@@ -266,8 +269,15 @@ def test_report_refuses_files_that_are_not_small_jpeg_or_png_photos(fresh):
         assert refused.status_code == 400, name
         assert reason in refused.text
     assert fresh.get("/open311/v2/requests.json").json() == []  # nothing opened for a refused upload
-    png = fresh.post("/report", data=_form(), files={"photo": ("p.png", _photo_with_gps("PNG"), "image/png")})
-    assert png.status_code == 201
+    # A body far past the photo limit is refused before it is read (the API's body limit).
+    flood = fresh.post("/report", data=_form(), files={"photo": ("x.jpg", b"0" * (6 * 1024 * 1024), "image/jpeg")})
+    assert flood.status_code == 413
+    # A photo just under the limit goes through: 1200 x 1200 pixels of noise are 4.3 MB as PNG.
+    noise = io.BytesIO()
+    Image.frombytes("RGB", (1200, 1200), os.urandom(1200 * 1200 * 3)).save(noise, "PNG", compress_level=0)
+    assert 4_000_000 < len(noise.getvalue()) <= 5 * 1024 * 1024
+    big = fresh.post("/report", data=_form(), files={"photo": ("p.png", noise.getvalue(), "image/png")})
+    assert big.status_code == 201
 
 
 def test_report_form_is_labelled_in_both_languages(fresh):
@@ -279,3 +289,31 @@ def test_report_form_is_labelled_in_both_languages(fresh):
     assert 'enctype="multipart/form-data"' in english
     assert "device_fault" not in english  # residents report problems, not sensor faults
     assert "Laporkan masalah" in fresh.get("/report?lang=id").text
+
+
+def test_a_photo_sent_to_one_replica_is_served_by_another_on_both_databases(settings, tickets_url):
+    """Photos live in the tickets database (migration 0009), not on one replica's disk."""
+    shared = settings.model_copy(update={"tickets_url": tickets_url, "public_cache_s": 0, "ticket_events": False})
+    first = shared.model_copy(update={"data_dir": settings.data_dir / "one"})
+    second = shared.model_copy(update={"data_dir": settings.data_dir / "two"})
+    with TestClient(create_app(first)) as one, TestClient(create_app(second)) as two:
+        sent = one.post("/report", data=_form(), files={"photo": ("d.jpg", _photo_with_gps(), "image/jpeg")})
+        assert sent.status_code == 201
+        ticket_id = int(re.search(r"ticket #(\d+)", sent.text).group(1))  # type: ignore[union-attr]
+        created = create_key(connect(tickets_url), name="reviewer", scopes=["tickets:write"])
+        reviewer = {"Authorization": f"Bearer {created.key}"}
+        approved = two.post("/api/v1/media/1/approve", headers=reviewer)
+        assert approved.status_code == 200
+        assert approved.json()["ticket_id"] == ticket_id
+        served = two.get(one.get(f"/open311/v2/requests/{ticket_id}.json").json()[0]["media_url"])
+        assert served.status_code == 200
+        assert Image.open(io.BytesIO(served.content)).size == (64, 48)
+
+
+@pytest.mark.parametrize("path", ["/report", "/tickets/1", "/districts/kota-lama"])
+def test_the_residents_pages_are_rate_limited_per_client_like_the_public_api(settings, city, path):
+    tight = settings.model_copy(update={"rate_limit_per_s": 0.01, "rate_limit_burst": 3, "ticket_events": False})
+    with TestClient(create_app(tight)) as client:
+        answers = [client.get(path).status_code for _ in range(4)]
+        assert answers[:3] != [429, 429, 429]
+        assert answers[-1] == 429

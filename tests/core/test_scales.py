@@ -20,7 +20,7 @@ import pytest
 from analytics.rules import default_rules
 from api.categories import assess
 from citysense.scales import AQI, ISPU, flood_scale, index_scale, noise_scale, nowcast
-from citysense.settings import AnalyticsSettings
+from citysense.settings import AnalyticsSettings, CommonSettings
 from dashboards.scales import air_bands, flood_bands, noise_bands
 
 
@@ -57,7 +57,7 @@ def test_every_concentration_has_one_category_one_colour_and_one_ticket_severity
     for c in _steps(top, "0.1"):
         walked += 1
         level = scale.level(quantity, c)
-        public = assess(quantity, c, flood_level_m=2.5, air_index=air_index)
+        public = assess(quantity, c, CommonSettings(air_index=air_index))
         assert public is not None
         seen = {
             "category": public.category == level.key,
@@ -81,7 +81,7 @@ def test_flood_stage_colour_and_ticket_agree_at_every_centimetre_and_with_a_dist
         for metres in _steps("6", "0.001"):
             level = scale.level(metres)
             ticket = rule.severity(metres, flood_level) if rule.over(metres, flood_level) else None
-            public = assess("water_level", metres, flood_level_m=flood_level)
+            public = assess("water_level", metres, CommonSettings(flood_level_m=flood_level))
             assert public is not None
             if (public.category, _colour(bands, metres), ticket) != (level.key, level.colour, level.severity):
                 wrong.append(metres)
@@ -97,7 +97,7 @@ def test_noise_band_colour_and_ticket_agree_at_every_tenth_of_a_decibel():
     wrong = []
     for db in _steps("140", "0.1"):
         level = scale.level(db)
-        public = assess("noise", db, flood_level_m=2.5, noise_limit_db=78.0)
+        public = assess("noise", db, CommonSettings(noise_limit_db=78.0))
         assert public is not None
         if (public.category, _colour(bands, db), _ticket(rule, db)) != (level.key, level.colour, level.severity):
             wrong.append(db)
@@ -178,12 +178,12 @@ def test_the_cases_the_issue_found_now_agree():
     """55.5 ug/m3: the ticket and the page name the same category on the city's index."""
     for air_index in ("us_aqi", "ispu"):
         rule = default_rules(AnalyticsSettings(air_index=air_index))["pm25"]
-        public = assess("pm25", 55.5, flood_level_m=2.5, air_index=air_index)
+        public = assess("pm25", 55.5, CommonSettings(air_index=air_index))
         assert public is not None
         opens = rule.over(55.5, rule.threshold)
         assert opens == (index_scale(air_index).level("pm25", 55.5).severity is not None)
-    assert assess("pm25", 9.1, flood_level_m=2.5, air_index="us_aqi").aqi_category == "moderate"  # type: ignore[union-attr]
-    assert assess("pm25", 35.5, flood_level_m=2.5, air_index="us_aqi").category == (  # type: ignore[union-attr]
+    assert assess("pm25", 9.1, CommonSettings(air_index="us_aqi")).aqi_category == "moderate"  # type: ignore[union-attr]
+    assert assess("pm25", 35.5, CommonSettings(air_index="us_aqi")).category == (  # type: ignore[union-attr]
         "unhealthy_for_sensitive_groups"
     )
 
