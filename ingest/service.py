@@ -79,8 +79,10 @@ class IngestService:
         tune_gc_for_streams()
         self.worker.start()
         if settings.record_status:
+            # No migration from ingest (the `migrate` step owns the schema): an unreachable registry
+            # database must not stop ingest from starting; the supervisor reports it instead.
             self.status = StatusRecorder(
-                settings.broker, connect(settings.tickets_url), client_id=f"{settings.client_id}-status"
+                settings.broker, connect(settings.tickets_url, upgrade=False), client_id=f"{settings.client_id}-status"
             )
             self.status.start()
         self.supervisor = Supervisor(self.worker, outage_s=settings.store_outage_s, on_fatal=self.on_fatal)

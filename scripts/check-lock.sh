@@ -6,13 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+had_build=$([ -d build ] && echo yes || echo no)
+trap 'rm -rf "$work"; [ "$had_build" = yes ] || rm -rf build' EXIT
 python3 -m venv "$work/venv"
 pip=("$work/venv/bin/pip" --disable-pip-version-check --quiet)
 # PyPI only: what the Dockerfile's build gets, not a machine's local wheel folders or indexes.
 export PIP_CONFIG_FILE=/dev/null
 unset PIP_FIND_LINKS PIP_EXTRA_INDEX_URL PIP_CONSTRAINT PIP_INDEX_URL 2>/dev/null || true
-"${pip[@]}" install --index-url https://pypi.org/simple --require-hashes -r requirements/server.lock
+"${pip[@]}" install --no-compile --index-url https://pypi.org/simple --require-hashes -r requirements/server.lock
 "${pip[@]}" install --no-deps --no-build-isolation . 2>/dev/null || "${pip[@]}" install --no-deps .
 "$work/venv/bin/pip" check
 "$work/venv/bin/python" -c "import api.app, ingest.service, analytics.service, simulators.run, launcher.cli"

@@ -64,10 +64,10 @@ class Ingest:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, script: str | None = None) -> Ingest:
-        command = [sys.executable, "-c", script] if script else [sys.executable, "-m", "citysense.cli", "ingest"]
+        command = [sys.executable, "-c", script] if script else [sys.executable, "-m", "launcher.cli", "ingest"]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(command, env=self.env, stdout=out, stderr=out)
-        wait_until(lambda: self.readyz() is not None, what="ingest serving /readyz")
+        wait_until(lambda: self.readyz() is not None, timeout_s=60, what="ingest serving /readyz")
         return self
 
     def readyz(self) -> tuple[int, Mapping[str, Any]] | None:
