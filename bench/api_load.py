@@ -264,6 +264,12 @@ def _peak_rss(pid: int) -> int:
     return 0
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds the process has used (user + system): its work, whatever else shares the machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _seed_week(data_dir: Path, timeseries_url: str, *, step_ms: int) -> tuple[str, int, int, int]:
     """Every air sensor of the city: 7 days of PM2.5, one gauge 31 days; returns (key, start, end, sensors)."""
     from citysense.db import connect
@@ -350,11 +356,12 @@ def _pages_store(name: str, timeseries_url: str, *, step_ms: int, limit: int, re
             # One request of another quantity first: imports and connections are not a page's cost.
             http.get("/public/v1/export/readings.csv", params={"quantity": "humidity"}).raise_for_status()
             for label, offset in (("first", 0), ("last", (pages - 1) * limit)):
-                times = []
+                times, cpu = [], []
                 for _ in range(repeat):
-                    began = time.perf_counter()
+                    began, used = time.perf_counter(), _cpu_s(pid)
                     response = http.get("/public/v1/export/readings.csv", params={**params, "offset": offset})
                     times.append(time.perf_counter() - began)
+                    cpu.append(_cpu_s(pid) - used)
                 elapsed = max(times)
                 failed = "" if response.is_success else f" HTTP {response.status_code}"
                 results.append(
@@ -364,6 +371,7 @@ def _pages_store(name: str, timeseries_url: str, *, step_ms: int, limit: int, re
                         "rows": response.text.count("\n") - 1,
                         "bytes": len(response.content),
                         "seconds": round(elapsed, 3),
+                        "api_cpu_s": round(max(cpu), 3),
                         "peak_rss_growth_mb": round((_peak_rss(pid) - baseline) / 2**20, 1),
                     }
                 )
@@ -377,9 +385,10 @@ def _pages_store(name: str, timeseries_url: str, *, step_ms: int, limit: int, re
             week = {**month, "start": _iso(end_ms - 7 * 86_400_000), "bucket": 60}
             cases = (("7 d, 60 s buckets", week), ("31 d, 300 s buckets", {**month, "bucket": 300}))
             for label, extra in (*cases, ("31 d raw, first page", month)):
-                began = time.perf_counter()
+                began, used = time.perf_counter(), _cpu_s(pid)
                 response = http.get("/api/v1/readings", params=extra, headers=auth)
                 elapsed = time.perf_counter() - began
+                cpu = [_cpu_s(pid) - used]
                 results.append(
                     {
                         "store": name,
@@ -388,6 +397,7 @@ def _pages_store(name: str, timeseries_url: str, *, step_ms: int, limit: int, re
                         "rows": len(response.json()["data"]) if response.is_success else 0,
                         "bytes": len(response.content),
                         "seconds": round(elapsed, 3),
+                        "api_cpu_s": round(max(cpu), 3),
                         "peak_rss_growth_mb": round((_peak_rss(pid) - baseline) / 2**20, 1),
                     }
                 )
@@ -415,11 +425,11 @@ def pages(
 
         with tempfile.TemporaryDirectory() as tmp, influx_server(Path(tmp)) as server:
             results += _pages_store("influxdb", server.url(), step_ms=step * 1000, limit=limit, repeat=repeat)
-    typer.echo(f"\n{'store':9} {'route':52} {'rows':>6} {'KB':>7} {'s':>7} {'peak RSS +MB':>12}")
+    typer.echo(f"\n{'store':9} {'route':52} {'rows':>6} {'KB':>7} {'s':>7} {'API CPU s':>9} {'peak RSS +MB':>12}")
     for r in results:
         typer.echo(
             f"{r['store']:9} {r['route']:52} {r['rows']:6d} {r['bytes'] / 1024:7.0f} {r['seconds']:7.3f}"
-            f" {r['peak_rss_growth_mb']:12.1f}"
+            f" {r['api_cpu_s']:9.3f} {r['peak_rss_growth_mb']:12.1f}"
         )
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")
