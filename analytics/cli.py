@@ -15,56 +15,54 @@ __all__ = ["evaluate"]
 
 _COLUMNS = (
     ("type", "type"),
-    ("records", "truth"),
-    ("detected", "found"),
+    ("truth", "truth"),
+    ("found", "found"),
     ("tickets", "tickets"),
-    ("false_tickets", "false"),
-    ("precision", "precision"),
-    ("recall", "recall"),
+    ("false", "false"),
+    ("duplicates", "dup"),
+    ("flapping", "flap"),
+    ("stale", "stale"),
+    ("precision", "precision (95% CI)"),
+    ("recall", "recall (95% CI)"),
     ("f1", "F1"),
     ("median_time_to_ticket_s", "median to ticket"),
     ("p95_time_to_ticket_s", "p95 to ticket"),
-    ("median_lead_time_s", "median lead"),
-    ("ticketed_before_threshold", "before threshold"),
+    ("false_per_100_device_days", "false /100 dev-days"),
+    ("before_true_crossing", "before true crossing"),
 )
 
 
-def _cell(key: str, value: Any) -> str:
+def _cell(key: str, row: dict[str, Any]) -> str:
+    value = row[key]
     if value is None:
         return "-"
     if key.endswith("_s"):
         return f"{value / 60:.0f} min"
+    interval = row.get(f"{key}_ci95")
+    if interval:
+        return f"{value:.3f} ({interval[0]:.2f}-{interval[1]:.2f})"
     if isinstance(value, float):
         return f"{value:.3f}"
     return str(value)
 
 
-def combine(reports: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per-type totals over several runs (counts add up; precision, recall and F1 are recomputed)."""
-    totals: dict[str, dict[str, Any]] = {}
-    for report in reports:
-        for name, t in report["types"].items():
-            if not t["records"] and not t["tickets"]:
-                continue
-            total = totals.setdefault(name, {"records": 0, "detected": 0, "tickets": 0, "false_tickets": 0})
-            for key in ("records", "detected", "tickets", "false_tickets"):
-                total[key] += t[key]
-    for total in totals.values():
-        true = total["tickets"] - total["false_tickets"]
-        precision = true / total["tickets"] if total["tickets"] else (1.0 if not total["records"] else 0.0)
-        recall = total["detected"] / total["records"] if total["records"] else 1.0
-        total["precision"] = round(precision, 4)
-        total["recall"] = round(recall, 4)
-        total["f1"] = round(2 * precision * recall / (precision + recall), 4) if precision + recall else 0.0
-    return totals
+def _table(title: str, rows: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for _, label in _COLUMNS:
+        table.add_column(label, justify="left" if label == "type" else "right")
+    for row in rows:
+        table.add_row(*(_cell(key, row) for key, _ in _COLUMNS))
+    return table
 
 
 def evaluate(
     scenario: Annotated[
         str,
         typer.Option(
-            help="'standard' (every shipped run), a shipped run (incidents, faults, quiet), "
-            "or a simulator scenario name or YAML file"
+            help="'standard' (the development set), 'holdout' (never tuned on), one run of either by name, "
+            "a shipped run (incidents, faults, quiet), or a simulator scenario name or YAML file"
         ),
     ] = "standard",
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document instead of tables")] = False,
@@ -76,14 +74,15 @@ def evaluate(
 ) -> None:
     """Run scenarios with ground truth through analytics on the accelerated clock and score the tickets.
 
-    Per incident and fault type: precision, recall, F1, median and p95 time from the start to the
-    ticket, lead time of flood tickets before the flood level, and false tickets per 100 device-days.
+    Per incident, fault and anomaly type, totalled over the runs: truth records, found, tickets, false,
+    duplicates, flapping, stale, precision and recall with Wilson 95 % intervals, F1, median and p95
+    time to ticket, false tickets per 100 device-days, and for floods the share ticketed before the
+    true level crossed the flood level. Scoring rules: docs/detection.md.
     """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
-    from analytics.evaluate import evaluate_run, load_runs
+    from analytics.evaluate import RunReport, evaluate_run, load_runs, report_document
     from citysense.errors import CitysenseError
     from citysense.runtime import setup_logging
     from citysense.settings import AnalyticsSettings
@@ -94,7 +93,7 @@ def evaluate(
         setup_logging("WARNING")  # the policy logs every ticket at INFO: thousands in a week
         runs = load_runs(scenario)
         overrides: dict[str, Any] = {k: v for k, v in (("days", days), ("devices", devices), ("seed", seed)) if v}
-        reports = []
+        reports: list[RunReport] = []
         for run in runs:
             run = run.model_copy(update=overrides)
             with Progress(
@@ -105,34 +104,32 @@ def evaluate(
                 def advance(done: float, bar: Progress = bar, task: TaskID = task) -> None:
                     bar.update(task, completed=done)
 
-                report = evaluate_run(run, settings, progress=advance)
-            reports.append(report.as_dict())
+                reports.append(evaluate_run(run, settings, progress=advance))
     except (CitysenseError, FileNotFoundError, ValueError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from None
 
-    totals = combine(reports)
+    document = report_document(scenario, reports)
     if as_json:
-        typer.echo(json.dumps({"runs": reports, "types": totals}, indent=2))
+        typer.echo(json.dumps(document, indent=2))
         return
     out = Console()
-    for summary in reports:
-        table = Table(
-            title=f"{summary['scenario']}: {summary['devices']} devices, {summary['days']:g} days, "
-            f"{summary['readings']:,} readings in {summary['wall_s']:.0f} s; "
-            f"{summary['false_tickets_per_100_device_days']:.2f} false tickets per 100 device-days"
+    for report in document["runs"]:
+        out.print(
+            _table(
+                f"{report['scenario']} (seed {report['seed']}, {report['city']}, from {report['start']}): "
+                f"{report['devices']} devices, {report['days']:g} days, {report['readings']:,} readings in "
+                f"{report['wall_s']:.0f} s; {report['false_tickets_per_100_device_days']:.2f} false tickets "
+                "per 100 device-days",
+                report["types"],
+            )
         )
-        for _, label in _COLUMNS:
-            table.add_column(label, justify="right" if label != "type" else "left")
-        for name, t in summary["types"].items():
-            if t["records"] or t["tickets"]:
-                table.add_row(name, *(_cell(key, t[key]) for key, _ in _COLUMNS[1:]))
-        out.print(table)
     if len(reports) > 1:
-        table = Table(title="all runs")
-        for label in ("type", "truth", "found", "tickets", "false", "precision", "recall", "F1"):
-            table.add_column(label, justify="right" if label != "type" else "left")
-        for name, t in sorted(totals.items()):
-            table.add_row(name, *(_cell(k, t[k]) for k in ("records", "detected", "tickets", "false_tickets",
-                                                           "precision", "recall", "f1")))  # fmt: skip
-        out.print(table)
+        total = document["summary"]
+        out.print(
+            _table(
+                f"{scenario}: all {len(reports)} runs, {total['device_days']:,.0f} device-days, "
+                f"{total['false_tickets_per_100_device_days']:.2f} false tickets per 100 device-days",
+                document["types"],
+            )
+        )

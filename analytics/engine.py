@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from analytics.anomaly import Detector, make_detector
 from analytics.detectors.forecast import TrendForecast
 from analytics.detectors.forest import ForestModel, window_features
 from analytics.detectors.health import (
@@ -27,8 +28,8 @@ from analytics.detectors.health import (
     SilenceWatch,
     StuckValue,
 )
-from analytics.detectors.streaming import LevelShift, RateOfChange, SeasonalBaseline
 from analytics.findings import Finding
+from analytics.localtime import DEFAULT_TIMEZONE
 from analytics.profiles import profile_of
 from analytics.rules import RuleSpec, RuleTracker, Thresholds, default_rules
 from citysense.settings import AnalyticsSettings
@@ -38,7 +39,9 @@ __all__ = ["DeviceMeta", "Engine", "EngineConfig"]
 
 log = logging.getLogger(__name__)
 
-DETECTOR_VERSION = "citysense-detectors-1"
+DETECTOR_VERSION = "citysense-detectors-2"
+ANOMALY_TITLE = "Unusual readings, inspection needed"
+ANOMALY_STATE_VERSION = 1
 _FAULT_TITLES = {
     "stuck": "Sensor stuck: it repeats the same value",
     "implausible_jump": "Sensor implausible: values jump beyond what is physically possible",
@@ -73,8 +76,12 @@ class EngineConfig:
     skew_hold_s: float = 600.0
     dry_after_s: float = 6 * 3600.0
     faulty_hold_s: float = 6 * 3600.0
-    utc_offset_h: float = 7.0
+    timezone: str = DEFAULT_TIMEZONE
     evidence_window: int = 12
+    # The general anomaly detector (analytics.anomaly) on every series.
+    anomaly_budget: float = 1e-4
+    anomaly_confirm: int = 3
+    anomaly_public: bool = False  # False: residents see anomaly tickets once an operator confirms one
 
     @classmethod
     def from_settings(cls, settings: AnalyticsSettings, thresholds: Thresholds | None = None) -> EngineConfig:
@@ -83,6 +90,10 @@ class EngineConfig:
             thresholds=thresholds or Thresholds(),
             forecast_horizon_s=settings.forecast_horizon_s,
             clock_tolerance_s=settings.clock_tolerance_s,
+            timezone=settings.timezone,
+            anomaly_budget=settings.anomaly_budget,
+            anomaly_confirm=settings.anomaly_confirm,
+            anomaly_public=not settings.anomaly_public_after_confirm,
         )
 
 
@@ -90,6 +101,9 @@ class _Series:
     """Everything the engine keeps about one (device, quantity)."""
 
     __slots__ = (
+        "anomaly",
+        "anomaly_seen_ms",
+        "anomaly_streak",
         "dry",
         "forecast",
         "forecast_streak",
@@ -97,10 +111,7 @@ class _Series:
         "model_cache",
         "pending_spike_ms",
         "profile",
-        "rate",
         "rule",
-        "seasonal",
-        "shift",
         "stuck",
         "tracker",
         "window",
@@ -108,10 +119,11 @@ class _Series:
 
     def __init__(self, quantity: str, rule: RuleSpec | None, threshold: float | None, config: EngineConfig) -> None:
         p = self.profile = profile_of(quantity)
-        self.seasonal = SeasonalBaseline(floor=p.floor, utc_offset_h=config.utc_offset_h)
-        self.shift = LevelShift(floor=p.floor)
-        self.rate = RateOfChange(floor=p.floor)
-        self.stuck = StuckValue(saturated=(QUANTITIES[quantity].minimum, QUANTITIES[quantity].maximum))
+        self.anomaly: Detector = make_detector(budget=config.anomaly_budget, timezone=config.timezone)
+        self.anomaly_streak = 0
+        self.anomaly_seen_ms = -1  # restored state has seen readings up to here (a warm-up may repeat them)
+        known = QUANTITIES.get(quantity)  # a quantity from configuration may be known only to ingest
+        self.stuck = StuckValue(saturated=(known.minimum, known.maximum) if known else (-math.inf, math.inf))
         self.jump = ImplausibleJump(max_step=p.max_step, ceiling=p.ceiling, up_only=p.up_only)
         self.rule = rule
         self.tracker = RuleTracker() if rule is not None else None
@@ -158,6 +170,8 @@ class Engine:
         self._drift: dict[tuple[str, str, str], NeighbourDrift] = {}
         self._flat: dict[tuple[str, str, str], dict[str, int]] = {}
         self._rain_ms: dict[str, int] = {}
+        self._lessons: dict[tuple[str, str], float] = {}  # false-alarm marks for series not seen yet
+        self._saved: dict[tuple[str, str], dict[str, Any]] = {}  # restored detector states not used yet
         self.silence = SilenceWatch()
         self.clock = ClockCheck(config.clock_tolerance_s)
         self.models = models or {}
@@ -172,6 +186,14 @@ class Engine:
             meta = self._meta[device_id] = self._devices(device_id)
         return meta
 
+    def forget(self, device_id: str) -> None:
+        """Drop what the engine knows of a device: its registry entry changed (an "unknown" district
+        is not cached forever), or another analytics process took the device over."""
+        self._meta.pop(device_id, None)
+        self._health.pop(device_id, None)
+        for key in [key for key in self._series if key[0] == device_id]:
+            del self._series[key]
+
     def _series_of(self, reading: Reading, meta: DeviceMeta) -> _Series:
         key = (reading.device_id, reading.quantity)
         series = self._series.get(key)
@@ -183,6 +205,15 @@ class Engine:
                 else self.config.thresholds.threshold(rule, district=meta.district, device_id=meta.device_id)
             )
             series = self._series[key] = _Series(reading.quantity, rule, threshold, self.config)
+            saved = self._saved.pop(key, None)
+            if saved is not None:
+                series.anomaly = make_detector(
+                    budget=self.config.anomaly_budget, timezone=self.config.timezone, state=saved["state"]
+                )
+                series.anomaly_seen_ms = int(saved["seen_ms"])
+            lesson = self._lessons.pop(key, None)
+            if lesson is not None:
+                series.anomaly.teach(lesson)
         return series
 
     def _drift_group(self, meta: DeviceMeta, quantity: str) -> NeighbourDrift:
@@ -309,16 +340,91 @@ class Engine:
             health.faulty_until_ms = reading.time_ms + int(self.config.faulty_hold_s * 1000)
             findings.append(self._fault(meta, reading, drift_detector, drift, {}))
 
-        seasonal = series.seasonal.update(reading)
-        shift = series.shift.update(reading)
-        rate = series.rate.update(reading)
-        if max(seasonal, shift, rate) >= 1.0:
-            self.anomalies += 1
+        if reading.time_ms > series.anomaly_seen_ms:
+            anomaly = series.anomaly.update(reading.time_ms / 1000, reading.value)
+            series.anomaly_seen_ms = reading.time_ms
+        else:
+            anomaly = 0.0  # already learned before the restart
         series.window.append((reading.time_ms, reading.value))
+        if anomaly >= 0.5:
+            self.anomalies += 1
+            series.anomaly_streak += 1
+        else:
+            series.anomaly_streak = 0
 
         if series.rule is not None and series.tracker is not None:
-            findings.extend(self._rules(reading, meta, series, health, (seasonal, shift, rate), report))
+            findings.extend(self._rules(reading, meta, series, health, anomaly, report))
+            in_breach = series.tracker.active
+        if (
+            series.anomaly_streak >= self.config.anomaly_confirm
+            and report
+            and not in_breach  # the rule's own ticket covers it
+            and health.faulty_until_ms <= reading.time_ms  # a broken sensor's readings are its fault ticket's
+        ):
+            findings.append(self._anomaly(meta, reading, series, anomaly))
         return findings
+
+    def _anomaly(self, meta: DeviceMeta, reading: Reading, series: _Series, score: float) -> Finding:
+        det = series.anomaly
+        expected = det.expected(reading.time_ms / 1000)[""]
+        deviation = det.deviation
+        return Finding(
+            service_code="anomaly",
+            scope="device",
+            kind="anomaly",
+            district=meta.district,
+            device_id=meta.device_id,
+            quantity=reading.quantity,
+            value=reading.value,
+            threshold=expected.high if expected.observed >= (expected.low + expected.high) / 2 else expected.low,
+            severity="low",
+            detector="anomaly",
+            score=score,
+            time_ms=reading.time_ms,
+            title=ANOMALY_TITLE,
+            evidence={
+                "window": [[t, v] for t, v in series.window],
+                "expected": {"low": round(expected.low, 6), "high": round(expected.high, 6)},
+                "observed": round(expected.observed, 6),
+                "deviation": round(deviation, 6),
+                "scores": {"anomaly": round(score, 3)},
+                "detector_version": DETECTOR_VERSION,
+            },
+            interval_s=self.silence.usual_ms.get(meta.device_id, 0.0) / 1000,
+            public=self.config.anomaly_public,
+        )
+
+    def anomaly_states(self) -> dict[str, Any]:
+        """Every series' anomaly detector state, JSON-able: saved on stop so weekly cycles survive a restart."""
+        series = {
+            f"{device}\t{quantity}": {"seen_ms": s.anomaly_seen_ms, "state": s.anomaly.state()}
+            for (device, quantity), s in self._series.items()
+        }
+        for (device, quantity), saved in self._saved.items():  # restored but not seen again yet: keep them
+            series.setdefault(f"{device}\t{quantity}", saved)
+        return {"version": ANOMALY_STATE_VERSION, "series": series}
+
+    def restore_anomaly_states(self, document: dict[str, Any]) -> int:
+        """Resume detectors from `anomaly_states()` (before the warm-up); returns how many series."""
+        if document.get("version") != ANOMALY_STATE_VERSION:
+            raise ValueError(f"anomaly state version {document.get('version')!r}, expected {ANOMALY_STATE_VERSION}")
+        for key, saved in document["series"].items():
+            device, _, quantity = key.partition("\t")
+            self._saved[(device, quantity)] = saved
+        return len(document["series"])
+
+    def teach(self, device_id: str, quantity: str, deviation: float) -> bool:
+        """An operator marked this series' anomaly ticket a false alarm: deviations this size are normal.
+
+        Returns False when the series is not known (yet); the mark is kept and applied when it is.
+        """
+        series = self._series.get((device_id, quantity))
+        if series is None:
+            self._lessons[(device_id, quantity)] = max(deviation, self._lessons.get((device_id, quantity), 0.0))
+            return False
+        series.anomaly.teach(deviation)
+        series.anomaly_streak = 0
+        return True
 
     def _rules(
         self,
@@ -326,7 +432,7 @@ class Engine:
         meta: DeviceMeta,
         series: _Series,
         health: _DeviceHealth,
-        scores: tuple[float, float, float],
+        anomaly: float,
         report: bool,
     ) -> list[Finding]:
         rule, tracker = series.rule, series.tracker
@@ -340,7 +446,7 @@ class Engine:
             series.forecast.learn_one(reading)
         if not report or health.faulty_until_ms > reading.time_ms:
             return []  # a device known to be faulty does not speak for its district
-        evidence = self._evidence(series, scores) if active or forecast_score >= 1.0 else {}
+        evidence = self._evidence(series, anomaly) if active or forecast_score >= 1.0 else {}
         if evidence and self.models:
             model = self._model_score(meta, reading, series)
             if model is not None:
@@ -386,14 +492,10 @@ class Engine:
         return result
 
     @staticmethod
-    def _evidence(series: _Series, scores: tuple[float, float, float]) -> dict[str, Any]:
+    def _evidence(series: _Series, anomaly: float) -> dict[str, Any]:
         return {
             "window": [[t, v] for t, v in series.window],
-            "scores": {
-                "seasonal": round(scores[0], 3),
-                "level_shift": round(scores[1], 3),
-                "rate_of_change": round(scores[2], 3),
-            },
+            "scores": {"anomaly": round(anomaly, 3)},
             "detector_version": DETECTOR_VERSION,
         }
 

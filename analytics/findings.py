@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 __all__ = ["Finding"]
 
-FindingKind = Literal["breach", "forecast", "fault"]
+FindingKind = Literal["breach", "forecast", "fault", "anomaly"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +39,14 @@ class Finding:
     # How long this finding speaks for the incident: spikes come every few readings, not every reading,
     # so a spiking sensor's ticket should not resolve between two spikes.
     hold_s: float = 0.0
+    # Whether residents see the ticket at once (an anomaly ticket may wait for an operator's confirmation).
+    public: bool = True
 
     @property
     def dedupe_key(self) -> str:
         """One open ticket per key: `flood:sungai-barat`, `device_fault:kota-lama:kota-lama-air-03`."""
         if self.scope == "district":
             return f"{self.service_code}:{self.district}"
+        if self.kind == "anomaly":  # one per device and quantity: `anomaly:kota-lama:kota-lama-air-03:pm25`
+            return f"{self.service_code}:{self.district}:{self.device_id}:{self.quantity}"
         return f"{self.service_code}:{self.district}:{self.device_id}"

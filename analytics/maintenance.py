@@ -10,28 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Integer, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from citysense.db.models import Base, utcnow
+# The model lives with the other tables; planning, listing and ending windows is citysense.maintenance.
+from citysense.db.models import MaintenanceWindow
 
 __all__ = ["MaintenanceWindow", "Window", "active_windows", "add_window"]
-
-
-class MaintenanceWindow(Base):
-    """A planned-work window (migration 0004)."""
-
-    __tablename__ = "maintenance_windows"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    district: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
-    device_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
-    service_code: Mapped[str | None] = mapped_column(String(32), default=None)
-    starts_at: Mapped[datetime] = mapped_column()
-    ends_at: Mapped[datetime] = mapped_column(index=True)
-    reason: Mapped[str] = mapped_column(Text, default="")
-    created_by: Mapped[str] = mapped_column(String(160), default="operator")
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 @dataclass(frozen=True, slots=True)

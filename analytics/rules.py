@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from analytics.aqi import IndexName, category
+from citysense.scales import BandScale, IndexScale, flood_scale, index_scale, noise_scale
 from citysense.settings import AnalyticsSettings
 
 __all__ = ["RULE_NAMES", "RuleSpec", "RuleTracker", "Thresholds", "default_rules", "load_thresholds"]
@@ -63,16 +63,32 @@ class RuleSpec:
         return value < threshold - margin if self.direction == "above" else value > threshold - margin
 
 
-def _air_severity(index: IndexName) -> Callable[[float, float], str]:
+def _air_severity(scale: IndexScale) -> Callable[[float, float], str]:
+    """The ticket severity of the air index's category (citysense.scales), so ticket and page agree."""
+
     def severity(value: float, _threshold: float) -> str:
-        return category(index, "pm25", value).severity or "medium"
+        return scale.level("pm25", value).severity or "medium"
+
+    return severity
+
+
+def _band_severity(scale_at: Callable[[float], BandScale], fallback: str) -> Callable[[float, float], str]:
+    """The severity of the value's band on a scale built at the rule's threshold (per district too)."""
+
+    def severity(value: float, threshold: float) -> str:
+        return scale_at(threshold).level(value).severity or fallback
 
     return severity
 
 
 def default_rules(settings: AnalyticsSettings) -> dict[str, RuleSpec]:
-    """The rules by quantity, from settings (thresholds per district or device come on top)."""
-    flood, pm25 = settings.water_level_flood_m, settings.pm25_unhealthy_ugm3
+    """The rules by quantity, from settings (thresholds per district or device come on top).
+
+    Flood, air and noise take their thresholds and severities from `citysense.scales`.
+    """
+    flood = settings.flood_level_m
+    air = index_scale(settings.air_index)
+    pm25 = air.ticket_threshold("pm25")
     rules = (
         RuleSpec(
             "flood",
@@ -83,7 +99,7 @@ def default_rules(settings: AnalyticsSettings) -> dict[str, RuleSpec]:
             flood,
             flood - 0.15,
             2,
-            _scaled(((1.0, "high"), (1.4, "critical"))),
+            _band_severity(flood_scale, "high"),
         ),
         RuleSpec(
             "air",
@@ -94,7 +110,7 @@ def default_rules(settings: AnalyticsSettings) -> dict[str, RuleSpec]:
             pm25,
             pm25 * 0.85,
             3,
-            _air_severity(settings.air_index),
+            _air_severity(air),
         ),
         RuleSpec(
             "bin_full",
@@ -128,7 +144,7 @@ def default_rules(settings: AnalyticsSettings) -> dict[str, RuleSpec]:
             settings.noise_limit_db,
             settings.noise_limit_db - 4,
             3,
-            _scaled(((1.0, "low"), (1.1, "medium"))),
+            _band_severity(noise_scale, "low"),
         ),
     )
     return {rule.quantity: rule for rule in rules}

@@ -94,6 +94,13 @@ def _describe(f: Finding) -> str:
             f"Sensor {f.device_id} measures {f.quantity} {f.value:g}, rising: at this rate it crosses "
             f"the limit of {f.threshold:g}{when}. The city opened this ticket before it happens."
         )
+    if f.kind == "anomaly":
+        band = f.evidence.get("expected", {})
+        usual = f" (usually {band['low']:.4g} to {band['high']:.4g})" if {"low", "high"} <= band.keys() else ""
+        return (
+            f"Sensor {f.device_id} reads unusual {f.quantity} values: {f.value:g}{usual}. "
+            "Nobody wrote a rule for this; an inspection should find out why."
+        )
     if f.kind == "fault":
         return f"Sensor {f.device_id} looks faulty ({f.detector}, score {f.score:.1f}). A technician should check it."
     below = "below" if f.detector == "rule:lamp_out" else "above"
@@ -194,6 +201,7 @@ class TicketPolicy:
             updated_at=when,
             last_breach_at=when,
             source="sensor",
+            public=f.public,
         )
         kind = "forecast" if f.kind == "forecast" else "opened"
         data = self._data(f)
@@ -213,7 +221,14 @@ class TicketPolicy:
             f.time_ms,
             quiet_ms=self._quiet_of(f),
         )
-        log.info("opened ticket %s (%s, %s, %s)", ticket.id, f.dedupe_key, f.kind, f.severity)
+        log.info(
+            "opened ticket %s (%s, %s, %s)",
+            ticket.id,
+            f.dedupe_key,
+            f.kind,
+            f.severity,
+            extra={"ticket_id": ticket.id, "device_id": f.device_id},
+        )
         return TicketChange("opened", ticket.id, summarize(ticket))
 
     def _update(self, session: Session, ticket: Ticket, f: Finding) -> TicketChange | None:
@@ -323,7 +338,7 @@ class TicketPolicy:
                 session.flush()
                 self._audit(session, ticket, "ticket.resolved", {"quiet_minutes": minutes})
                 self._open.pop(ticket.dedupe_key, None)
-                log.info("resolved ticket %s (%s)", ticket.id, ticket.dedupe_key)
+                log.info("resolved ticket %s (%s)", ticket.id, ticket.dedupe_key, extra={"ticket_id": ticket.id})
                 changes.append(TicketChange("resolved", ticket.id, summarize(ticket)))
         for change in changes:
             self._emit(change)
@@ -335,4 +350,9 @@ class TicketPolicy:
         try:
             self._on_change(change)
         except Exception:  # a failed notification must not undo or block the ticket itself
-            log.exception("could not publish ticket event %s for ticket %s", change.event, change.ticket_id)
+            log.exception(
+                "could not publish ticket event %s for ticket %s",
+                change.event,
+                change.ticket_id,
+                extra={"ticket_id": change.ticket_id},
+            )

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from citysense.timeseries import TimeSeriesStore
 from citysense.wire import Reading
 
-__all__ = ["history"]
+__all__ = ["history", "series_readings"]
 
 log = logging.getLogger(__name__)
 
@@ -32,3 +32,8 @@ def history(store: TimeSeriesStore, *, start_ms: int, end_ms: int) -> Iterator[R
     ]
     log.info("warm-up: %d series, %d readings", len(series), sum(len(s) for s in series))
     return heapq.merge(*series, key=lambda r: (r.time_ms, r.device_id, r.quantity))
+
+
+def series_readings(store: TimeSeriesStore, device_id: str, quantity: str, start_ms: int, end_ms: int) -> list[Reading]:
+    """One series' stored readings in [start_ms, end_ms), in time order (a takeover's catch-up)."""
+    return _series(store, device_id, quantity, start_ms, end_ms)

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from api.bodylimit import BodyLimitMiddleware
 from api.caching import PublicCache
 from api.geo import load_city
+from api.live import InvalidateOnTicketWrites, TicketEventListener
+from api.media import REPORT_MAX_BODY_BYTES
 from api.metrics import Metrics, MetricsMiddleware
 from api.ratelimit import RateLimitMiddleware
-from api.routes import health, open311, operator, page, public
+from api.routes import anomaly, console, feeds, health, media, open311, operator, page, public, report
+from api.routes import maintenance as maintenance_routes
 from api.secheaders import SecurityHeadersMiddleware, SplitCORSMiddleware
 from citysense import __version__
 from citysense.db import connect
@@ -24,6 +29,8 @@ from citysense.settings import ApiSettings
 from citysense.timeseries import open_store
 
 __all__ = ["create_app"]
+
+STATIC = Path(__file__).resolve().parent / "static"  # the pages' scripts and styles, served as files (CSP)
 
 DESCRIPTION = """City sensing and proactive service tickets.
 
@@ -58,9 +65,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
             )
             dispatcher.start()
         app.state.webhooks = dispatcher
+        listener = None
+        if settings.ticket_events:
+            listener = TicketEventListener(settings.broker, lambda _: app.state.public_cache.invalidate())
+            listener.start()
+        app.state.ticket_events = listener
         try:
             yield
         finally:
+            if listener is not None:
+                listener.stop()
             if dispatcher is not None:
                 dispatcher.stop()
             app.state.store.close()
@@ -87,8 +101,11 @@ def create_app(settings: ApiSettings) -> FastAPI:
             headers={"Retry-After": "5"},
         )
 
-    for module in (health, public, operator, open311, page):
+    for module in (health, public, operator, anomaly, open311, page, report, feeds, media):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC, check_dir=True), name="static")
+    app.include_router(maintenance_routes.router)
+    app.include_router(console.router)
     app.add_middleware(SplitCORSMiddleware, operator_origins=settings.cors_origins)
     app.add_middleware(
         RateLimitMiddleware,
@@ -97,7 +114,12 @@ def create_app(settings: ApiSettings) -> FastAPI:
         trusted_proxies=settings.trusted_proxies,
     )
     # Outermost of ours: an oversize body is refused before the rate limiter, CORS or any route sees it.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        per_path={"/report": max(settings.max_body_bytes, REPORT_MAX_BODY_BYTES)},  # a photo of up to 5 MB
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(InvalidateOnTicketWrites)
     return app

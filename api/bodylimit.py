@@ -8,6 +8,8 @@ limit is ever buffered.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -19,14 +21,18 @@ def _too_large(limit: int) -> str:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    """`max_bytes` for every route; `per_path` raises it for the few that take uploads (exact paths)."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, per_path: Mapping[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.per_path = dict(per_path or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.default_max_bytes)
         for name, value in scope["headers"]:
             if name == b"content-length":
                 try:
@@ -34,8 +40,8 @@ class BodyLimitMiddleware:
                 except ValueError:
                     await _answer(send, 400, b'{"detail":"Content-Length is not a number"}')
                     return
-                if announced > self.max_bytes:
-                    await _answer(send, 413, b'{"detail":"' + _too_large(self.max_bytes).encode() + b'"}')
+                if announced > limit:
+                    await _answer(send, 413, b'{"detail":"' + _too_large(limit).encode() + b'"}')
                     return
         seen = 0
         tripped = False
@@ -45,10 +51,10 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > limit:
                     tripped = True
                     # Starlette's exception middleware turns this into the 413 answer.
-                    raise HTTPException(413, detail=_too_large(self.max_bytes))
+                    raise HTTPException(413, detail=_too_large(limit))
             return message
 
         async def closing(message: Message) -> None:

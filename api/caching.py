@@ -51,6 +51,7 @@ class PublicCache:
         self.ttl_s = ttl_s
         self._entries: dict[Hashable, Rendered] = {}
         self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._generation = 0  # bumped by invalidate(): a render begun before it is not kept
 
     async def respond(
         self, request: Request, key: Hashable, render: Callable[[], bytes], media_type: str = "application/json"
@@ -61,9 +62,22 @@ class PublicCache:
             async with lock:
                 entry = self._entries.get(key)
                 if entry is None or entry.expires <= time.monotonic():
+                    generation = self._generation
                     body = await run_in_threadpool(render)
                     entry = Rendered(body, _etag(body), media_type, time.monotonic() + self.ttl_s)
                     if len(self._entries) > 2048:  # many distinct queries: start over rather than grow
                         self._entries.clear()
-                    self._entries[key] = entry
+                    if generation == self._generation:
+                        self._entries[key] = entry
         return conditional(request, entry.body, entry.media_type, self.ttl_s, entry.etag)
+
+    def invalidate(self) -> int:
+        """Forget every rendered body (a ticket changed: lists, counts and pages may all show it).
+
+        Called from the ticket-event listener's thread; dropping the dict is one atomic swap.
+        Returns how many bodies were dropped.
+        """
+        dropped = len(self._entries)
+        self._generation += 1
+        self._entries = {}
+        return dropped

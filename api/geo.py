@@ -79,6 +79,22 @@ class City:
                 return district.slug
         return None
 
+    def svg_frame(self, width: int = 640) -> tuple[float, float, float, float, float]:
+        """(lon0, lat1, kx, scale, pad) of the map `svg_paths` draws: x = pad + (lon - lon0) * kx * scale,
+        y = pad + (lat1 - lat) * scale. The report page's script inverts it to turn a tap into a position."""
+        points = [p for d in self.districts for polygon in d.polygons for p in polygon[0]]
+        if not points:
+            return 0.0, 0.0, 1.0, 1.0, 8.0
+        lon0, lon1 = min(p[0] for p in points), max(p[0] for p in points)
+        lat0, lat1 = min(p[1] for p in points), max(p[1] for p in points)
+        kx = math.cos(math.radians((lat0 + lat1) / 2))
+        return lon0, lat1, kx, (width - 16) / max((lon1 - lon0) * kx, 1e-9), 8.0
+
+    def svg_point(self, lon: float, lat: float, width: int = 640) -> tuple[float, float]:
+        """Where (lon, lat) falls on the map `svg_paths(width)` draws."""
+        lon0, lat1, kx, scale, pad = self.svg_frame(width)
+        return (round(pad + (lon - lon0) * kx * scale, 1), round(pad + (lat1 - lat) * scale, 1))
+
     def svg_paths(self, width: int = 640) -> tuple[int, int, dict[str, tuple[str, tuple[float, float]]]]:
         """(width, height, {slug: (path data, label position)}) for an inline SVG map."""
         points = [p for d in self.districts for polygon in d.polygons for p in polygon[0]]

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from api.categories import assess
+from api.air import air_figures
+from api.categories import AIR_QUANTITIES, assess
 from api.geo import City
 from api.schemas import (
     Anomaly,
@@ -23,6 +24,7 @@ from api.schemas import (
 )
 from api.services import DEFAULT_AGENCY, SERVICES, agency_of, codes_of_agency
 from citysense.db.models import ApiKey, AuditEntry, Device, Ticket, TicketEvent, TicketStatus, Webhook
+from citysense.settings import CommonSettings
 from citysense.timeseries import TimeSeriesStore
 from citysense.wire import QUANTITIES
 
@@ -43,22 +45,49 @@ def _at(time_ms: int) -> datetime:
     return datetime.fromtimestamp(time_ms / 1000, UTC)
 
 
-def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session], *, flood_level_m: float = 2.5) -> StatusPublic:
-    """Latest value of every quantity in every district: the mean over its sensors, the worst, and its category."""
+def city_status(
+    store: TimeSeriesStore,
+    sessions: sessionmaker[Session],
+    *,
+    settings: CommonSettings | None = None,
+    flood_level_m: float | None = None,
+    air_index: str | None = None,
+    noise_limit_db: float | None = None,
+    now_ms: int | None = None,
+) -> StatusPublic:
+    """Latest value of every quantity in every district: the mean over its sensors, the worst, and its category.
+
+    `value` and `category` are of the latest readings (what the ticket rules see); particulate
+    matter also gets the standards' figures: ISPU and AQI of the 24-hour average and the EPA
+    NowCast for the hour, each with its averaging period named. The scales' settings come from
+    `settings` (the API's); `flood_level_m`, `air_index` and `noise_limit_db`, when given, override it.
+    """
+    scales = settings if settings is not None else CommonSettings()
+    overrides = {
+        k: v
+        for k, v in (("flood_level_m", flood_level_m), ("air_index", air_index), ("noise_limit_db", noise_limit_db))
+        if v is not None
+    }
+    if overrides:
+        scales = scales.model_copy(update=overrides)
     with sessions() as session:
         devices = dict(session.execute(select(Device.id, Device.district)).all())
         open_counts = dict(
             session.execute(
                 select(Ticket.district, func.count())
-                .where(Ticket.status != TicketStatus.RESOLVED)
+                .where(Ticket.status != TicketStatus.RESOLVED, Ticket.public)
                 .group_by(Ticket.district)
             ).all()
         )
     per_district: dict[str, dict[str, list[tuple[float, int]]]] = defaultdict(lambda: defaultdict(list))
+    air_devices: dict[tuple[str, str], list[str]] = defaultdict(list)
     for reading in store.latest():
         district = devices.get(reading.device_id)
         if district is not None:
             per_district[district][reading.quantity].append((reading.value, reading.time_ms))
+            if reading.quantity in AIR_QUANTITIES:
+                air_devices[(district, reading.quantity)].append(reading.device_id)
+    now_ms = int(datetime.now(UTC).timestamp() * 1000) if now_ms is None else now_ms
     device_counts: dict[str, int] = defaultdict(int)
     for district in devices.values():
         device_counts[district] += 1
@@ -69,7 +98,10 @@ def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session], *, floo
             values = [v for v, _ in points]
             mean = round(sum(values) / len(values), 3)
             # Residents are told the category of the mean, the district's typical exposure.
-            meaning = assess(name, mean, flood_level_m=flood_level_m)
+            meaning = assess(name, mean, scales)
+            standard = (
+                air_figures(store, air_devices[(district, name)], name, now_ms) if name in AIR_QUANTITIES else None
+            )
             quantities[name] = QuantityStatus(
                 quantity=name,
                 label=QUANTITIES[name].label,
@@ -80,9 +112,12 @@ def city_status(store: TimeSeriesStore, sessions: sessionmaker[Session], *, floo
                 updated_at=_at(max(t for _, t in points)),
                 scale=meaning.scale if meaning else None,
                 category=meaning.category if meaning else None,
-                ispu=meaning.ispu if meaning else None,
-                aqi=meaning.aqi if meaning else None,
-                aqi_category=meaning.aqi_category if meaning else None,
+                ispu=standard.ispu if standard else None,
+                aqi=standard.aqi if standard else None,
+                aqi_category=standard.aqi_category if standard else None,
+                averaging="latest",
+                category_averaging="latest" if meaning else None,
+                **(standard.public() if standard else {}),
             )
         result.append(
             DistrictStatus(
@@ -237,6 +272,8 @@ def list_tickets(
         opened_after=opened_after,
         opened_before=opened_before,
     )
+    if public_only:  # an anomaly ticket waits for an operator's confirmation (issue 14)
+        query = query.where(Ticket.public)
     with sessions() as session:
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(

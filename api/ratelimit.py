@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["RateLimitMiddleware"]
 
-_LIMITED_PREFIXES = ("/public/", "/open311/")
+_LIMITED_PREFIXES = ("/public/", "/open311/", "/tickets/", "/districts/", "/report")  # + the residents' pages
 
 
 class RateLimitMiddleware:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, computed_field
 
 __all__ = [
     "Anomalies",
@@ -50,6 +50,21 @@ class QuantityStatus(BaseModel):
     ispu: int | None = None
     aqi: int | None = None
     aqi_category: str | None = None
+    # Averaging period of each figure: `value` and `category` are of the latest readings
+    # ("latest", what the ticket rules see); `ispu` and `aqi` of the 24-hour average ("24h", at
+    # least 18 hourly means, as the standards define them); `nowcast` is EPA's NowCast of the last
+    # 12 hourly means ("nowcast_12h", EPA's hourly public figure).
+    averaging: str | None = None
+    category_averaging: str | None = None
+    avg_24h: float | None = None
+    avg_24h_hours: int | None = None
+    ispu_averaging: str | None = None
+    ispu_category: str | None = None
+    aqi_averaging: str | None = None
+    nowcast: float | None = None
+    nowcast_aqi: int | None = None
+    nowcast_category: str | None = None
+    nowcast_averaging: str | None = None
 
 
 class DistrictStatus(BaseModel):
@@ -83,6 +98,12 @@ class TicketPublic(BaseModel):
     updated_at: datetime
     resolved_at: datetime | None
     timeline: list[TimelineStep]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def link(self) -> str:
+        """The ticket's page for residents (stable, shareable)."""
+        return f"/tickets/{self.id}"
 
 
 class TicketPublicDetail(TicketPublic):

@@ -21,11 +21,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.services import SERVICES, agency_of
-from citysense.db.models import Ticket, TicketEvent, TicketStatus
+from citysense.db.models import FalseAlarm, Ticket, TicketEvent, TicketStatus
 from citysense.keys import Principal, audit
 
-__all__ = ["ACTIONS", "InvalidTransitionError", "TicketNotFoundError", "apply_action", "report"]
+__all__ = [
+    "ACTIONS",
+    "InvalidTransitionError",
+    "TicketNotFoundError",
+    "apply_action",
+    "confirm_anomaly",
+    "mark_false_alarm",
+    "report",
+]
 
+ANOMALY = "anomaly"  # the service code of tickets the general anomaly detector opens
 OPEN, ACK, ASSIGNED, RESOLVED = (
     TicketStatus.OPEN.value,
     TicketStatus.ACKNOWLEDGED.value,
@@ -177,5 +186,106 @@ def report(
         session.add(ticket)
         session.flush()
         audit(session, "open311", "ticket.report", "ticket", str(ticket.id), {"service_code": service_code})
+        _ = ticket.events
+    return ticket
+
+
+# --------------------------------------------------------------------------- anomaly tickets (issue 14)
+
+
+def _anomaly_ticket(session: Session, ticket_id: int, principal: Principal, action: str) -> Ticket:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None or (principal.agency is not None and agency_of(ticket.service_code) != principal.agency):
+        raise TicketNotFoundError(f"no ticket {ticket_id}")
+    if ticket.service_code != ANOMALY:
+        raise InvalidTransitionError(
+            f"only anomaly tickets can be {action}; ticket {ticket_id} is {ticket.service_code}", status=ticket.status
+        )
+    return ticket
+
+
+def confirm_anomaly(
+    sessions: sessionmaker[Session], ticket_id: int, principal: Principal, *, note: str | None = None
+) -> Ticket:
+    """An operator has looked: the unusual readings are real, so residents may see the ticket now."""
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        ticket = _anomaly_ticket(session, ticket_id, principal, "confirmed")
+        if any(e.kind == "false_alarm" for e in ticket.events):
+            raise InvalidTransitionError(f"ticket {ticket_id} was marked a false alarm", status=ticket.status)
+        if not ticket.public:
+            ticket.public = True
+            ticket.updated_at = max(now, ticket.updated_at)
+            suffix = f" {note}" if note else ""
+            ticket.events.append(
+                TicketEvent(
+                    at=now,
+                    kind="confirmed",
+                    message="An operator checked these unusual readings and confirmed them; an inspection follows."
+                    + suffix,
+                    data={"actor": principal.name},
+                )
+            )
+            audit(session, principal.name, "ticket.confirm", "ticket", str(ticket_id), {"note": note})
+        session.flush()
+        _ = ticket.events
+    return ticket
+
+
+def _deviation(ticket: Ticket) -> float:
+    """The largest deviation from the expected band the ticket's evidence recorded."""
+    found = [
+        float(e.data["evidence"]["deviation"])
+        for e in ticket.events
+        if isinstance(e.data.get("evidence"), dict) and isinstance(e.data["evidence"].get("deviation"), int | float)
+    ]
+    return max(found, default=0.0)
+
+
+def mark_false_alarm(
+    sessions: sessionmaker[Session], ticket_id: int, principal: Principal, *, note: str | None = None
+) -> Ticket:
+    """The readings were normal after all: record it (analytics learns it for that series) and resolve."""
+    now = datetime.now(UTC)
+    with sessions.begin() as session:
+        ticket = _anomaly_ticket(session, ticket_id, principal, "marked a false alarm")
+        if session.query(FalseAlarm).filter(FalseAlarm.ticket_id == ticket_id).first() is not None:
+            raise InvalidTransitionError(f"ticket {ticket_id} is already marked a false alarm", status=ticket.status)
+        deviation = _deviation(ticket)
+        for device_id in ticket.devices or [""]:
+            session.add(
+                FalseAlarm(
+                    ticket_id=ticket_id,
+                    device_id=device_id,
+                    quantity=ticket.quantity,
+                    deviation=deviation,
+                    marked_by=principal.name,
+                    marked_at=now,
+                    note=note,
+                )
+            )
+        before = ticket.status
+        if ticket.status != RESOLVED:
+            ticket.status = RESOLVED
+            ticket.resolved_at = now
+        ticket.updated_at = max(now, ticket.updated_at)
+        suffix = f" {note}" if note else ""
+        ticket.events.append(
+            TicketEvent(
+                at=now,
+                kind="false_alarm",
+                message=f"An operator found these readings normal: a false alarm. Resolved.{suffix}",
+                data={"actor": principal.name, "deviation": deviation},
+            )
+        )
+        audit(
+            session,
+            principal.name,
+            "ticket.false_alarm",
+            "ticket",
+            str(ticket_id),
+            {"from": before, "deviation": deviation, "note": note},
+        )
+        session.flush()
         _ = ticket.events
     return ticket

@@ -160,7 +160,7 @@ def _seed(data_dir: Path, timeseries_url: str) -> str:
 
 @contextmanager
 def _api(data_dir: Path, timeseries_url: str) -> Iterator[str]:
-    from tests.support.servers import free_port, wait_for_port
+    from testbed.servers import free_port, wait_for_port
 
     port = free_port()
     env = {
@@ -173,7 +173,7 @@ def _api(data_dir: Path, timeseries_url: str) -> Iterator[str]:
     }
     env.pop("CITYSENSE_TICKETS_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "citysense.cli", "api", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "launcher.cli", "api", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
     )
     try:
         wait_for_port(port, timeout_s=60)
@@ -236,7 +236,7 @@ def run(
         sqlite_url = f"sqlite:///{Path(tmp) / 'timeseries.db'}"
         results += _bench_store("sqlite", sqlite_url, rate=rate, duration=duration, readings_rate=readings_rate)
     if influxdb and (shutil.which("influxd") or Path("/usr/bin/influxd").exists()):
-        from tests.support.influxdb import influxdb as influx_server
+        from testbed.influxdb import influxdb as influx_server
 
         with tempfile.TemporaryDirectory() as tmp, influx_server(Path(tmp)) as server:
             results += _bench_store("influxdb", server.url(), rate=rate, duration=duration, readings_rate=readings_rate)
@@ -309,7 +309,7 @@ def _seed_week(data_dir: Path, timeseries_url: str, *, step_ms: int) -> tuple[st
 
 @contextmanager
 def _api_process(data_dir: Path, timeseries_url: str) -> Iterator[tuple[str, int]]:
-    from tests.support.servers import free_port, wait_for_port
+    from testbed.servers import free_port, wait_for_port
 
     port = free_port()
     env = {
@@ -421,7 +421,7 @@ def pages(
             "sqlite", f"sqlite:///{Path(tmp) / 'timeseries.db'}", step_ms=step * 1000, limit=limit, repeat=repeat
         )
     if influxdb and (shutil.which("influxd") or Path("/usr/bin/influxd").exists()):
-        from tests.support.influxdb import influxdb as influx_server
+        from testbed.influxdb import influxdb as influx_server
 
         with tempfile.TemporaryDirectory() as tmp, influx_server(Path(tmp)) as server:
             results += _pages_store("influxdb", server.url(), step_ms=step * 1000, limit=limit, repeat=repeat)

@@ -40,8 +40,8 @@ from citysense import wire
 from citysense.mqtt import connect_and_wait, make_client
 from citysense.settings import BrokerSettings
 from citysense.timeseries import open_store
-from tests.support.influxdb import InfluxDB, influxdb
-from tests.support.servers import Mosquitto, free_port, mosquitto
+from testbed.influxdb import InfluxDB, influxdb
+from testbed.servers import Mosquitto, free_port, mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -170,7 +170,7 @@ def ingest_process(broker: Mosquitto, store_url: str, client_id: str, workdir: P
     workdir.mkdir(parents=True, exist_ok=True)
     with (workdir / "ingest.log").open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "citysense.cli", "ingest"], env=env, stdout=log, stderr=log, cwd=ROOT
+            [sys.executable, "-m", "launcher.cli", "ingest"], env=env, stdout=log, stderr=log, cwd=ROOT
         )
     try:
         yield process.pid, port

@@ -40,6 +40,7 @@ SCOPES: dict[str, str] = {
     "tickets:write": "acknowledge, assign, comment, resolve and reopen tickets",
     "webhooks:manage": "subscribe other systems to ticket events",
     "audit:read": "the audit log",
+    "open311:submit": "post Open311 service requests when CITYSENSE_OPEN311_REQUIRE_KEY=true",
 }
 
 # The city's agencies; each ticket belongs to the one responsible for its service code.

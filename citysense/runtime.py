@@ -6,6 +6,7 @@ import gc
 import logging
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Protocol
@@ -13,6 +14,7 @@ from typing import Protocol
 from rich.logging import RichHandler
 
 from citysense.errors import CitysenseError
+from citysense.logs import JsonFormatter, log_format_from_env, service_name
 
 __all__ = ["Service", "check_port_free", "run_until_signal", "setup_logging"]
 
@@ -22,14 +24,17 @@ class Service(Protocol):
     def stop(self) -> None: ...
 
 
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(name)s: %(message)s",
-        datefmt="[%X]",
-        handlers=[RichHandler(show_path=False, rich_tracebacks=True)],
-        force=True,
-    )
+def setup_logging(level: str = "INFO", *, service: str | None = None, log_format: str | None = None) -> None:
+    """Console logs for people (Rich), or one JSON object per line for containers
+    (`CITYSENSE_LOG_FORMAT=json`, see `citysense.logs`)."""
+    log_format = log_format or log_format_from_env()
+    handler: logging.Handler
+    if log_format == "json":
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter(service or service_name()))
+    else:
+        handler = RichHandler(show_path=False, rich_tracebacks=True)
+    logging.basicConfig(level=level, format="%(name)s: %(message)s", datefmt="[%X]", handlers=[handler], force=True)
     for noisy in ("amqtt", "transitions", "uvicorn.access", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

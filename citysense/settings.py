@@ -21,12 +21,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from citysense.wire import register_quantity
+
 __all__ = [
     "AnalyticsSettings",
     "ApiSettings",
     "BrokerSettings",
     "CommonSettings",
     "IngestSettings",
+    "QuantitySettings",
     "SimulateSettings",
 ]
 
@@ -75,6 +78,30 @@ class BrokerSettings(BaseModel):
         return urlsplit(self.url).scheme == "mqtts"
 
 
+class QuantitySettings(BaseModel):
+    """A quantity a city adds beside the built-in ones: ingest accepts it, analytics watches it."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    unit: str = Field(min_length=1, max_length=16, pattern=r"^[!-~]+$")  # a SenML unit: printable, no spaces
+    minimum: float = -1e300
+    maximum: float = 1e300
+    label: str = Field(default="", max_length=60)
+
+    def model_post_init(self, context: Any, /) -> None:
+        if not self.minimum < self.maximum:
+            raise ValueError(f"quantity {self.name}: minimum must be below maximum")
+
+
+def _timezone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"timezone {value!r} is not an IANA time zone name (such as Asia/Jakarta)") from None
+    return value
+
+
 def _sqlite_url(data_dir: Path, name: str) -> str:
     return f"sqlite:///{data_dir / name}"
 
@@ -91,6 +118,20 @@ class CommonSettings(BaseSettings):
     timeseries_url: str = ""
     tickets_url: str = ""
     log_level: str = "INFO"
+    # "json": one object per line for containers (citysense.logs); "console": Rich, for people.
+    log_format: Literal["console", "json"] = "console"
+    # The city's scales (citysense.scales), one setting each, read by analytics, the API and the
+    # dashboards alike: the air index residents see and tickets open on, the river level that is a
+    # flood (alert, warning and danger are fractions of it), and the noise limit.
+    air_index: Literal["us_aqi", "ispu"] = "ispu"
+    flood_level_m: float = Field(default=2.5, gt=0)
+    noise_limit_db: float = Field(default=78.0, gt=0)
+    # Local time for every hour-of-day and day-of-week feature (CITYSENSE_TIMEZONE, an IANA name).
+    timezone: str = "Asia/Jakarta"
+    # Quantities beyond the built-in vocabulary (CITYSENSE_QUANTITIES as JSON, or [[quantities]] in TOML).
+    quantities: list[QuantitySettings] = []
+
+    _check_timezone = field_validator("timezone")(_timezone)
 
     @field_validator("log_level")
     @classmethod
@@ -105,6 +146,8 @@ class CommonSettings(BaseSettings):
             self.timeseries_url = _sqlite_url(self.data_dir, "timeseries.db")
         if not self.tickets_url:
             self.tickets_url = _sqlite_url(self.data_dir, "citysense.db")
+        for q in self.quantities:
+            register_quantity(q.name, q.unit, q.minimum, q.maximum, q.label)
 
     @classmethod
     def settings_customise_sources(
@@ -141,25 +184,61 @@ class IngestSettings(CommonSettings):
     # How often the device registry (district, kind, location) is re-read, and counters logged.
     registry_refresh_s: float = Field(default=60.0, gt=0)
     log_every_s: float = Field(default=30.0, gt=0)
+    # Keep each node's retained status (agent version, queue depth, battery) in the device registry.
+    record_status: bool = True
+    # Ingest is fatally broken (its /readyz says why and it exits non-zero, for a supervisor to
+    # restart it) when the store has refused writes, or the registry database failed, this long.
+    store_outage_s: float = Field(default=600.0, gt=0)
 
 
 class AnalyticsSettings(CommonSettings):
     client_id: str = "citysense-analytics"
     # A ticket resolves itself after this long without a reading over its threshold.
     quiet_period_s: float = Field(default=600.0, gt=0)
-    water_level_flood_m: float = Field(default=2.5, gt=0)
-    pm25_unhealthy_ugm3: float = Field(default=55.5, gt=0)
     # Analytics rules and detectors (issue 6): air index for categories, the other rules' limits,
     # per-district/per-device overrides, forecasts, warm-up from the store and saved models.
-    air_index: Literal["us_aqi", "ispu"] = "us_aqi"
     bin_full_pct: float = Field(default=97.0, gt=0, le=100)
     lamp_out_w: float = Field(default=0.5, ge=0)
-    noise_limit_db: float = Field(default=78.0, gt=0)
     thresholds_file: Path | None = None
     forecast_horizon_s: float = Field(default=1800.0, gt=0)  # water level; bins and PM2.5 scale with it
     clock_tolerance_s: float = Field(default=90.0, gt=0)
     warmup_s: float = Field(default=2 * 86_400.0, ge=0)
     models_dir: Path | None = None
+    # Scale-out (docs/scaling.md): devices are hashed into `partitions`; with PostgreSQL as the
+    # tickets database each process leases a fair share through advisory locks and subscribes to
+    # its devices' topics only. Must be the same in every analytics process of a deployment.
+    partitions: int = Field(default=16, ge=1, le=4096)
+    lease_check_s: float = Field(default=5.0, gt=0, le=60)
+    # How often processed positions are committed, and how long a new owner waits for ingest to
+    # store what was published before its subscription, before it replays the store.
+    position_commit_s: float = Field(default=2.0, gt=0)
+    takeover_settle_s: float = Field(default=2.0, ge=0)
+    # How often the device registry (district, kind) is re-read: a device registered after its
+    # first reading gets its district within this time.
+    registry_refresh_s: float = Field(default=60.0, gt=0)
+    # The tickets database refusing writes for longer than this is fatal: /readyz says why, exit 1.
+    store_outage_s: float = Field(default=600.0, gt=0)
+    # /readyz and /metrics of analytics; port 0 turns the endpoint off.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9465, ge=0, le=65535)
+    # The general anomaly detector on every series (issue 14): its alarm budget (alarms per normal
+    # reading), how many readings in a row at alarm open a ticket, whether residents see anomaly
+    # tickets only after an operator confirms one.
+    anomaly_budget: float = Field(default=1e-4, gt=0, lt=0.5)
+    anomaly_confirm: int = Field(default=3, ge=1, le=1000)
+    anomaly_public_after_confirm: bool = True
+
+    @property
+    def water_level_flood_m(self) -> float:
+        """The flood level (`flood_level_m`, shared with the API and dashboards)."""
+        return self.flood_level_m
+
+    @property
+    def pm25_unhealthy_ugm3(self) -> float:
+        """The lowest PM2.5 whose category on the city's air index opens a ticket (citysense.scales)."""
+        from citysense.scales import index_scale
+
+        return index_scale(self.air_index).ticket_threshold("pm25")
 
 
 class ApiSettings(CommonSettings):
@@ -182,8 +261,6 @@ class ApiSettings(CommonSettings):
     trusted_proxies: list[str] = []
     # Request bodies larger than this are refused (413) before they are read.
     max_body_bytes: int = Field(default=1_048_576, ge=1024, le=100 * 1_048_576)
-    # Water level (m) at which a river gauge means flooding; lower categories are fractions of it.
-    flood_level_m: float = Field(default=2.5, gt=0)
     # A device that has not reported for this long is "silent" in the operator API.
     device_silent_after_s: float = Field(default=300.0, gt=0)
     # Webhook deliveries: run the dispatcher in this process (one API process should), retry with backoff.
@@ -192,11 +269,29 @@ class ApiSettings(CommonSettings):
     webhook_max_attempts: int = Field(default=8, ge=1)
     webhook_backoff_s: float = Field(default=5.0, gt=0)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+    # The operators' console: Grafana's address for its device links (empty: no links), and whether
+    # its session cookie is Secure (turn off only to try the console over plain HTTP).
+    grafana_url: str = ""
+    console_secure_cookie: bool = True
     # Webhook targets on loopback, private or link-local addresses are refused (SSRF) unless they lie
     # in one of these networks (CIDRs, e.g. ["10.20.0.0/16"] for an intranet receiver).
     webhook_allowed_networks: list[str] = []
     # Subscribers served at once; each has its own lane, so a slow one holds only its own.
     webhook_concurrency: int = Field(default=16, ge=1, le=1000)
+
+    # Open311 reports (POST requests.json and the status page's form): at most this many per client
+    # address per window; a near-identical report of an open ticket within `open311_merge_s` joins
+    # it. With `open311_require_key`, Open311 clients need an api_key with scope open311:submit
+    # (the status page's own form, the built-in `web` client, does not).
+    open311_max_reports: int = Field(default=5, ge=1)
+    open311_window_s: float = Field(default=600.0, gt=0)
+    open311_merge_s: float = Field(default=86_400.0, ge=0)
+    open311_require_key: bool = False
+    # The one jurisdiction this endpoint serves; requests naming another are refused (404).
+    open311_jurisdiction_id: str = "citysense"
+
+    # Subscribe to analytics' ticket events and drop the public cache on each (residents see changes at once).
+    ticket_events: bool = True
 
     @field_validator("webhook_allowed_networks", "trusted_proxies")
     @classmethod

@@ -20,11 +20,15 @@ from typing import Any, Final, NamedTuple, cast
 import orjson
 
 __all__ = [
+    "BUILTIN_QUANTITIES",
     "DEADLETTER_TOPIC",
     "MAX_PACK_BYTES",
     "MAX_RECORDS",
     "QUANTITIES",
     "READINGS_FILTER",
+    "SENML_UNITS",
+    "SENML_UNIT_OF",
+    "SENML_VERSION",
     "SHARED_READINGS_FILTER",
     "TICKETS_TOPIC",
     "Limits",
@@ -42,8 +46,11 @@ __all__ = [
     "parse_deadletter",
     "parse_pack",
     "readings_topic",
+    "register_quantity",
+    "senml_unit",
     "status_payload",
     "status_topic",
+    "to_senml",
 ]
 
 # --------------------------------------------------------------------------- topics
@@ -122,6 +129,57 @@ QUANTITIES: Final[dict[str, Quantity]] = {
 }
 
 
+# SenML units (RFC 8428 section 12.1 and the IANA "SenML Units" registry, RFC 8798 section 2) each
+# stored unit is read from, with the factor that turns a SenML value into the stored scale.
+# Stored data keeps one scale per quantity: ug/m3 for particulate matter, mm for rainfall and
+# percent (0-100) for bin fill, as the dashboards and the API show them.
+# * "kg/m3" (mass concentration) and "m" are registered units; "ug/m3" and "mm" are RFC 8798
+#   *secondary* units of them (scale 1e-9 and 1e-3), accepted from agents already in the field.
+# * "/" is the registered ratio (0-1). RFC 8428's note 1 says "%" is the same ratio, NOT a
+#   percentage, so a "%" value is a ratio too; a "%" value above 1 can only be a legacy agent's
+#   0-100 percentage and is refused as `legacy_percent_unit` rather than misread 100-fold.
+SENML_UNITS: Final[dict[str, dict[str, float]]] = {
+    "ug/m3": {"kg/m3": 1e9, "ug/m3": 1.0},
+    "mm": {"m": 1e3, "mm": 1.0},
+    "%": {"/": 100.0, "%": 100.0},
+}
+# The registered unit producers send for each stored unit (others are sent as stored).
+SENML_UNIT_OF: Final[dict[str, str]] = {"ug/m3": "kg/m3", "mm": "m", "%": "/"}
+# The SenML version citysense understands (RFC 8428 section 4.4: the default, 10).
+SENML_VERSION: Final = 10
+
+
+def senml_unit(quantity: str) -> str:
+    """The registered SenML unit a producer sends `quantity` in."""
+    unit = QUANTITIES[quantity].unit
+    return SENML_UNIT_OF.get(unit, unit)
+
+
+def to_senml(quantity: str, value: float) -> float:
+    """A stored value in the unit `senml_unit(quantity)` names."""
+    unit = QUANTITIES[quantity].unit
+    factor = SENML_UNITS.get(unit, {}).get(SENML_UNIT_OF.get(unit, unit), 1.0)
+    return value / factor if factor != 1.0 else value
+
+
+BUILTIN_QUANTITIES: Final = frozenset(QUANTITIES)
+
+
+def register_quantity(name: str, unit: str, minimum: float, maximum: float, label: str = "") -> Quantity:
+    """Add a quantity from configuration (a water-pressure or energy sensor) beside the built-in ones.
+
+    Registering the same definition twice is fine (every service reads the same settings);
+    redefining a built-in quantity or changing a registered one is refused.
+    """
+    quantity = Quantity(name, unit, minimum, maximum, label or name.replace("_", " ").capitalize())
+    known = QUANTITIES.get(name)
+    if known is not None and (name in BUILTIN_QUANTITIES or known != quantity):
+        raise ValueError(f"quantity {name!r} is already defined as {known.unit!r} [{known.minimum}, {known.maximum}]")
+    QUANTITIES[name] = quantity
+    _SERIES_CACHE.clear()  # a name rejected before may be known now
+    return quantity
+
+
 def base_name(device_id: str) -> str:
     """The SenML base name of a device: `urn:dev:cs:{device_id}:`."""
     if not is_valid_device_id(device_id):
@@ -176,6 +234,11 @@ class RejectReason(StrEnum):
     BAD_TIME = "bad_time"
     TIME_IN_FUTURE = "time_in_future"
     TIME_TOO_OLD = "time_too_old"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    MUST_UNDERSTAND = "must_understand"
+    WRONG_VALUE_TYPE = "wrong_value_type"
+    SUM_NOT_SUPPORTED = "sum_not_supported"
+    LEGACY_PERCENT_UNIT = "legacy_percent_unit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +314,13 @@ def parse_pack(
         )
         return result
 
+    refused: dict[int, Rejection] = {}
+    if _has_rare_fields(payload):  # a cheap look at the bytes first: most packs need none of this
+        whole = _check_rare_fields(pack, refused)
+        if whole is not None:
+            result.rejections.append(whole)
+            return result
+
     # Base fields carry forward to later records until redefined (RFC 8428 section 4.1).
     bn, bt, bu, bv = "", 0.0, None, 0.0
     window = (now, now - limits.retention_s, now + limits.max_future_s)
@@ -258,7 +328,7 @@ def parse_pack(
         if not isinstance(record, dict):
             result.rejections.append(Rejection(RejectReason.BAD_RECORD, "record is not an object", index))
             continue
-        rejection = None
+        rejection = refused.get(index)
         if "bn" in record:
             if not isinstance(record["bn"], str):
                 rejection = Rejection(RejectReason.BAD_NAME, "bn must be a string", index)
@@ -271,7 +341,10 @@ def parse_pack(
             else:
                 bt = base_time
         if "bu" in record:
-            bu = record["bu"] if isinstance(record["bu"], str) else None
+            if isinstance(record["bu"], str):
+                bu = record["bu"]
+            else:
+                bu, rejection = None, rejection or Rejection(RejectReason.BAD_RECORD, "bu must be a string", index)
         if "bv" in record:
             base_value = _number(record["bv"])
             bv = base_value if base_value is not None and math.isfinite(base_value) else math.nan
@@ -283,10 +356,65 @@ def parse_pack(
     return result
 
 
+# Fields that most packs never carry: version, must-understand labels (ending in "_"), the value
+# kinds other than "v", sums and update times. Keys may be written with JSON escapes, so "\\u"
+# sends a pack down the careful path too.
+_RARE_TOKENS: Final = (b'_"', b'"bver"', b'"vs"', b'"vb"', b'"vd"', b'"s"', b'"bs"', b'"ut"', b"\\u")
+
+
+def _has_rare_fields(payload: bytes | bytearray) -> bool:
+    return any(token in payload for token in _RARE_TOKENS)
+
+
+_OTHER_VALUES: Final = ("vs", "vb", "vd")
+_NUMERIC_FIELDS: Final = ("s", "bs", "ut", "bver")
+
+
+def _check_rare_fields(pack: list[Any], refused: dict[int, Rejection]) -> Rejection | None:
+    """RFC 8428 sections 4.2-4.4 on the fields most packs do not use.
+
+    Returns the refusal of the whole pack (a version newer than 10, a must-understand label),
+    and puts refusals of single records (two values, a sum or time that is not a number) in `refused`.
+    """
+    for index, record in enumerate(pack):
+        if not isinstance(record, dict):
+            continue
+        for key in record:
+            if key.endswith("_"):
+                return Rejection(
+                    RejectReason.MUST_UNDERSTAND,
+                    f"label {key[:40]!r} ends in '_': it must be understood (RFC 8428 section 4.4) and citysense "
+                    "does not know it, so the pack is not used",
+                )
+        if "bver" in record:
+            version = record["bver"]
+            if type(version) is not int or version < 1:
+                return Rejection(RejectReason.UNSUPPORTED_VERSION, "bver must be a positive integer")
+            if version > SENML_VERSION:
+                return Rejection(
+                    RejectReason.UNSUPPORTED_VERSION,
+                    f"bver {version} is newer than SenML version {SENML_VERSION}: such a pack must not be used "
+                    "(RFC 8428 section 4.4)",
+                )
+        values = [k for k in ("v", *_OTHER_VALUES) if k in record]
+        if len(values) > 1:
+            refused[index] = Rejection(
+                RejectReason.BAD_RECORD,
+                f"a record carries at most one value field, got {', '.join(values)} (RFC 8428 section 4.2)",
+                index,
+            )
+            continue
+        for key in _NUMERIC_FIELDS:
+            if key in record and (_number(record[key]) is None or not math.isfinite(float(record[key]))):
+                refused[index] = Rejection(RejectReason.BAD_RECORD, f"{key} must be a finite number", index)
+                break
+    return None
+
+
 # A series (a name on a topic, with a unit) resolves to the same (device, quantity, bounds) or the
 # same refusal every time; a city has a few thousand of them, so the string work and the unit check
 # are done once per series, not once per reading.
-_Series = tuple[str, str, float, float] | Rejection
+_Series = tuple[str, str, float, float, float, bool] | Rejection
 _SERIES_CACHE: dict[tuple[str, str | None, str | None], _Series] = {}
 _SERIES_CACHE_MAX: Final = 50_000
 _VALUE_KEYS: Final = ("v", "vs", "vb", "vd", "s")
@@ -305,10 +433,19 @@ def _resolve_series(full: str, device_id: str | None, unit: object) -> _Series:
         return Rejection(RejectReason.DEVICE_MISMATCH, f"record names {dev!r} on {device_id!r}'s topic")
     quantity = QUANTITIES.get(quantity_name)
     if quantity is None:
+        if not quantity_name:
+            return Rejection(RejectReason.BAD_NAME, f"name {full[:80]!r} names a device but no quantity")
         return Rejection(RejectReason.UNKNOWN_QUANTITY, f"unknown quantity {quantity_name[:40]!r}")
-    if unit != quantity.unit:
-        return Rejection(RejectReason.UNIT_MISMATCH, f"{quantity.name} is in {quantity.unit!r}, got {unit!r}")
-    return (dev, quantity.name, quantity.minimum, quantity.maximum)
+    accepted = SENML_UNITS.get(quantity.unit, {quantity.unit: 1.0})
+    factor = accepted.get(unit) if isinstance(unit, str) else None
+    if factor is None:
+        preferred = SENML_UNIT_OF.get(quantity.unit, quantity.unit)
+        also = ", ".join(u for u in accepted if u != preferred) or "none"
+        return Rejection(
+            RejectReason.UNIT_MISMATCH, f"{quantity.name} is in {preferred!r} (also accepted: {also}), got {unit!r}"
+        )
+    # RFC 8428's "%" is a ratio; above 1 it is a legacy percentage, refused per value.
+    return (dev, quantity.name, quantity.minimum, quantity.maximum, factor, unit == "%" and quantity.unit == "%")
 
 
 def _cached_series(key: tuple[str, str | None, str | None]) -> _Series:
@@ -349,14 +486,26 @@ def _resolve(
         series = _resolve_series(bn + name, device_id, unit)
     if isinstance(series, Rejection):
         return Rejection(series.reason, series.detail, index)
-    dev, quantity, minimum, maximum = series
+    dev, quantity, minimum, maximum, factor, legacy_percent = series
     raw = record.get("v")
     # bool is an int subclass in Python but never a SenML number.
     if type(raw) is not float and type(raw) is not int:
         if raw is None:
-            return Rejection(RejectReason.MISSING_VALUE, f"{quantity} needs a numeric 'v'", index)
+            return _without_v(record, quantity, index)
         return Rejection(RejectReason.MISSING_VALUE, "v must be a number", index)
     value = bv + raw
+    if factor != 1.0:
+        if legacy_percent and value > 1.0:
+            return Rejection(
+                RejectReason.LEGACY_PERCENT_UNIT,
+                f"{quantity}={value} in '%': RFC 8428 defines '%' as a ratio 0-1; send the ratio in '/'",
+                index,
+            )
+        value *= factor
+        if minimum <= value <= maximum:
+            # 9 decimals of the stored unit: an exact integer over an exact power of ten is the
+            # double nearest the decimal, so 3.55e-08 kg/m3 is stored as 35.5, not 35.50000000000001.
+            value = round(value * 1e9) / 1e9
     if not minimum <= value <= maximum:
         if not math.isfinite(value):
             return Rejection(RejectReason.NON_FINITE, "value is not finite", index)
@@ -377,8 +526,25 @@ def _resolve(
     return _new_reading(Reading, (dev, quantity, value, round(when * 1000)))
 
 
+def _without_v(record: dict[str, Any], quantity: str, index: int) -> Rejection:
+    """Why a record of a numeric quantity without 'v' is refused (the documented rule for vs/vb/vd and s)."""
+    other = next((k for k in _OTHER_VALUES if k in record), None)
+    if other is not None:
+        return Rejection(RejectReason.WRONG_VALUE_TYPE, f"{quantity} is a number: send 'v', not {other!r}", index)
+    if "s" in record:
+        return Rejection(
+            RejectReason.SUM_NOT_SUPPORTED, f"{quantity} is stored as values, not sums: send 'v' (with or without 's')",
+            index,
+        )  # fmt: skip
+    return Rejection(RejectReason.MISSING_VALUE, f"{quantity} needs a numeric 'v'", index)
+
+
 def build_pack(device_id: str, readings: Sequence[Reading]) -> bytes:
-    """A compact SenML pack: one base name and base time, units on every record."""
+    """A compact SenML pack: one base name and base time, registered units on every record.
+
+    Values are converted from the stored scale to the registered unit (`senml_unit`): particulate
+    matter in kg/m3, rainfall in m, bin fill as a ratio in '/'.
+    """
     if not readings:
         raise ValueError("a pack needs at least one reading")
     name = base_name(device_id)
@@ -387,7 +553,11 @@ def build_pack(device_id: str, readings: Sequence[Reading]) -> bytes:
     for i, reading in enumerate(readings):
         if reading.device_id != device_id:
             raise ValueError(f"reading of {reading.device_id!r} in {device_id!r}'s pack")
-        record: dict[str, Any] = {"n": reading.quantity, "u": reading.unit, "v": reading.value}
+        record: dict[str, Any] = {
+            "n": reading.quantity,
+            "u": senml_unit(reading.quantity),
+            "v": to_senml(reading.quantity, reading.value),
+        }
         if reading.time_ms != base_ms:
             record["t"] = (reading.time_ms - base_ms) / 1000
         if i == 0:
@@ -440,3 +610,96 @@ def parse_deadletter(payload: bytes) -> dict[str, Any]:
     if not isinstance(message, dict) or "reason" not in message:
         raise ValueError("not a citysense dead letter")
     return message
+
+
+# --------------------------------------------------------------------------- more topics and ticket events
+# Kept together at the end so that the broker ACL, analytics and the API all read them from here.
+
+STATUS_FILTER: Final = f"{TOPIC_ROOT}/+/status"
+CONFIG_FILTER: Final = f"{TOPIC_ROOT}/+/config"
+DEVICE_LEAVES: Final = ("readings", "status", "config")
+
+
+def device_topic_pattern(leaf: str, placeholder: str = "%u") -> str:
+    """A per-device topic with a placeholder for the device id, e.g. Mosquitto's `%u` (the login) in
+    an ACL `pattern` line: `cs/v1/%u/readings`."""
+    if leaf not in DEVICE_LEAVES:
+        raise ValueError(f"unknown device topic {leaf!r}: one of {', '.join(DEVICE_LEAVES)}")
+    return f"{TOPIC_ROOT}/{placeholder}/{leaf}"
+
+
+class TicketEventKind(StrEnum):
+    """What happened to a ticket, as published on `cs/v1/tickets`."""
+
+    OPENED = "opened"
+    UPDATED = "updated"
+    UPGRADED = "upgraded"
+    RESOLVED = "resolved"
+
+
+# The keys of the ticket summary inside a ticket event; a consumer may rely on every one being present.
+TICKET_KEYS: Final = (
+    "id",
+    "service_code",
+    "title",
+    "district",
+    "severity",
+    "status",
+    "dedupe_key",
+    "devices",
+    "opened_at",
+    "updated_at",
+    "resolved_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEventMessage:
+    """One message on `cs/v1/tickets`: `{"event": "opened", "ticket": {...TICKET_KEYS}}`."""
+
+    event: TicketEventKind
+    ticket: dict[str, Any]
+
+    @property
+    def ticket_id(self) -> int:
+        return int(self.ticket["id"])
+
+
+def ticket_event_payload(event: str, ticket: dict[str, Any]) -> bytes:
+    """The payload analytics publishes on `cs/v1/tickets` after a ticket change is committed."""
+    missing = [key for key in TICKET_KEYS if key not in ticket]
+    if missing:
+        raise ValueError(f"ticket summary lacks {', '.join(missing)}")
+    return orjson.dumps({"event": TicketEventKind(event).value, "ticket": ticket})
+
+
+def parse_ticket_event(payload: bytes) -> TicketEventMessage:
+    """Read a ticket event back; raises ValueError on anything that is not one."""
+    try:
+        message = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("ticket"), dict):
+        raise ValueError("not a citysense ticket event")
+    ticket = cast(dict[str, Any], message["ticket"])
+    missing = [key for key in TICKET_KEYS if key not in ticket]
+    if missing or not isinstance(ticket["id"], int):
+        raise ValueError(f"ticket event lacks {', '.join(missing) or 'an integer id'}")
+    try:
+        kind = TicketEventKind(str(message.get("event")))
+    except ValueError:
+        raise ValueError(f"unknown ticket event {message.get('event')!r}") from None
+    return TicketEventMessage(kind, ticket)
+
+
+__all__ += [
+    "CONFIG_FILTER",
+    "DEVICE_LEAVES",
+    "STATUS_FILTER",
+    "TICKET_KEYS",
+    "TicketEventKind",
+    "TicketEventMessage",
+    "device_topic_pattern",
+    "parse_ticket_event",
+    "ticket_event_payload",
+]

@@ -16,7 +16,7 @@ from grafana_foundation_sdk.builders.common import (
     TableSortByFieldState,
     VizLegendOptions,
 )
-from grafana_foundation_sdk.builders.dashboard import AnnotationQuery, Dashboard, QueryVariable, Row
+from grafana_foundation_sdk.builders.dashboard import AnnotationQuery, Dashboard, QueryVariable, Row, TextBoxVariable
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models.common import (
@@ -194,7 +194,7 @@ class Board:
             .editable()
         )
 
-    def variables(self, *variables: QueryVariable) -> Board:
+    def variables(self, *variables: QueryVariable | TextBoxVariable) -> Board:
         self.dashboard = self.dashboard.variables(list(variables))
         return self
 

@@ -5,8 +5,8 @@ PostgreSQL data source takes raw SQL (`rawSql`). Both are plain data queries to 
 are small `Dataquery` variants here, usable wherever a panel or variable takes a target.
 
 The InfluxQL is written against the layout the InfluxDB adapter writes
-(`citysense/timeseries/influx.py`): measurement `readings`, tags `device`, `quantity`,
-`district`, `kind`, one float field `value`.
+(`citysense/timeseries/influx.py`): measurement `readings`, tags `device` and `quantity`, float
+field `value`, string fields `district` and `kind` (filterable, not groupable).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _ref(ref: DataSourceRef) -> dict[str, object]:
 
 
 class InfluxQLQuery(cogvariants.Dataquery):
-    """One raw InfluxQL target; `alias` names series by their tags (`$tag_district`)."""
+    """One raw InfluxQL target; `alias` names series by their tags (`$tag_device`) or a variable (`$district`)."""
 
     def __init__(self, ref_id: str, query: str, result_format: InfluxFormat, alias: str | None) -> None:
         self.ref_id = ref_id
@@ -121,5 +121,5 @@ def quantity_filter(quantity: str) -> str:
 
 
 def district_filter() -> str:
-    """Readings of the districts chosen in the `district` variable (a regex of the choices)."""
+    """Readings of the districts chosen in the `district` variable (a regex of the choices), on the field."""
     return '"district" =~ /^$district$/'

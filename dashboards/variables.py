@@ -7,25 +7,51 @@ queries are written for exactly those two forms.
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.builders.dashboard import AnnotationQuery, QueryVariable
+from grafana_foundation_sdk.builders.dashboard import AnnotationQuery, QueryVariable, TextBoxVariable
 from grafana_foundation_sdk.models.dashboard import VariableOption, VariableRefresh, VariableSort
 
-from dashboards.datasources import INFLUX, POSTGRES
+from dashboards.datasources import POSTGRES
 from dashboards.queries import SqlAnnotation
 
 # Every variable starts on "All": a dashboard opened cold shows the whole city.
 _ALL = VariableOption(selected=True, text="All", value="$__all")
 
-__all__ = ["device_variable", "district_variable", "kind_variable", "sql_district_variable", "ticket_annotations"]
+__all__ = [
+    "CONSOLE_DEFAULT",
+    "console_variable",
+    "device_variable",
+    "district_variable",
+    "kind_variable",
+    "sql_district_variable",
+    "ticket_annotations",
+]
+
+# Where the operators' console is; each Grafana can set its own in the variable's box.
+CONSOLE_DEFAULT = "http://localhost:8000"
+
+
+def console_variable() -> TextBoxVariable:
+    """`$console`: the API's base URL, so ticket tables can link each ticket to its console page."""
+    return (
+        TextBoxVariable("console")
+        .label("Console URL")
+        .description("Base URL of the citysense API serving /console")
+        .default_value(CONSOLE_DEFAULT)
+        .current(VariableOption(selected=True, text=CONSOLE_DEFAULT, value=CONSOLE_DEFAULT))
+    )
 
 
 def district_variable() -> QueryVariable:
-    """Districts that have readings (the tag ingest writes from the device registry)."""
+    """Districts of the device registry (PostgreSQL), which ingest also writes beside each reading.
+
+    InfluxDB keeps district and kind as fields, not tags (they are not part of a reading's
+    identity), so `SHOW TAG VALUES` cannot list them; the registry is their source anyway.
+    """
     return (
         QueryVariable("district")
         .label("District")
-        .datasource(INFLUX)
-        .query('SHOW TAG VALUES FROM "readings" WITH KEY = "district"')
+        .datasource(POSTGRES)
+        .query("SELECT DISTINCT district FROM devices ORDER BY 1")
         .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)
@@ -35,15 +61,12 @@ def district_variable() -> QueryVariable:
 
 
 def device_variable(kind: str) -> QueryVariable:
-    """Devices of one kind in the chosen districts."""
+    """Devices of one kind in the chosen districts, from the registry."""
     return (
         QueryVariable("device")
         .label("Device")
-        .datasource(INFLUX)
-        .query(
-            'SHOW TAG VALUES FROM "readings" WITH KEY = "device"'
-            f' WHERE "district" =~ /^$district$/ AND "kind" = \'{kind}\''
-        )
+        .datasource(POSTGRES)
+        .query(f"SELECT id FROM devices WHERE district IN ($district) AND kind = '{kind}' ORDER BY 1")
         .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)
@@ -84,13 +107,14 @@ def ticket_annotations(*service_codes: str) -> AnnotationQuery:
     )
 
 
-def kind_variable() -> QueryVariable:
-    """Kinds of device (air, water, noise, ...), as the registry tags their readings."""
+def kind_variable(*, in_chosen_districts: bool = True) -> QueryVariable:
+    """Kinds of device (air, water, noise, ...) in the registry, of the chosen districts' devices."""
+    where = " WHERE district IN ($district)" if in_chosen_districts else ""
     return (
         QueryVariable("kind")
         .label("Kind")
-        .datasource(INFLUX)
-        .query('SHOW TAG VALUES FROM "readings" WITH KEY = "kind" WHERE "district" =~ /^$district$/')
+        .datasource(POSTGRES)
+        .query(f"SELECT DISTINCT kind FROM devices{where} ORDER BY 1")
         .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
         .sort(VariableSort.ALPHABETICAL_ASC)
         .multi(True)

@@ -32,6 +32,7 @@ def run(
     import threading
 
     from citysense.errors import CitysenseError
+    from citysense.logs import set_log_fields
     from citysense.runtime import setup_logging
     from edge.agent import Agent
     from edge.config import load_config
@@ -42,6 +43,7 @@ def run(
     except (CitysenseError, ValueError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from None
+    set_log_fields(device_id=agent.device_id)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

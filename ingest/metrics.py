@@ -1,4 +1,5 @@
-"""Ingest's counters as Prometheus metrics on `/metrics`, read from the live counters on each scrape.
+"""Ingest's counters as Prometheus metrics on `/metrics`, read from the live counters on each scrape,
+and its readiness on `/readyz` (200, or 503 with the reasons as JSON: see ingest/supervisor.py).
 
 A collector of our own (no global registry) so several workers in one process, as in tests,
 never clash, and the counters stay the one source of truth for both the log line and Prometheus.
@@ -6,16 +7,24 @@ never clash, and the counters stay the one source of truth for both the log line
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
-from collections.abc import Iterator
-from wsgiref.simple_server import WSGIServer
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
 from ingest.counters import IngestCounters
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIEnvironment
+
+    from ingest.supervisor import Readiness
 
 __all__ = ["IngestCollector", "MetricsServer"]
 
@@ -57,25 +66,54 @@ class IngestCollector(Collector):
         )
 
 
-class MetricsServer:
-    """A small HTTP server in the ingest process: `GET /metrics` in Prometheus' text format."""
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes and probes every few seconds are not worth a log line."""
 
-    def __init__(self, counters: IngestCounters, *, host: str, port: int) -> None:
+
+class MetricsServer:
+    """A small HTTP server in the ingest process: `GET /metrics` (Prometheus) and `GET /readyz`."""
+
+    def __init__(
+        self,
+        counters: IngestCounters,
+        *,
+        host: str,
+        port: int,
+        readiness: Callable[[], Readiness] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(IngestCollector(counters))
+        self.readiness = readiness
         self.host, self.port = host, port
+        self._metrics = make_wsgi_app(self.registry)
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
+    def _app(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != "/readyz":
+            metrics: Iterable[bytes] = self._metrics(environ, start_response)
+            return metrics
+        if self.readiness is None:
+            body, status = {"ready": True, "fatal": False, "reasons": []}, "200 OK"
+        else:
+            state = self.readiness()
+            body, status = state.to_json(), "200 OK" if state.ready else "503 Service Unavailable"
+        payload = json.dumps(body).encode()
+        start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
+        return [payload]
+
     def start(self) -> None:
         try:
-            self._server, self._thread = start_http_server(self.port, addr=self.host, registry=self.registry)
+            self._server = make_server(self.host, self.port, self._app, ThreadingWSGIServer, handler_class=_Quiet)
         except OSError as exc:
             # Metrics are for watching ingest, not a reason to stop it.
             log.warning("ingest metrics not served on %s:%d: %s", self.host, self.port, exc.strerror)
             return
         self.port = self._server.server_port
-        log.info("ingest metrics on http://%s:%d/metrics", self.host, self.port)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="ingest-metrics", daemon=True)
+        self._thread.start()
+        log.info("ingest metrics on http://%s:%d/metrics, readiness on /readyz", self.host, self.port)
 
     def stop(self) -> None:
         if self._server is not None:

@@ -30,6 +30,9 @@ class DeviceRegistry:
         self._lock = threading.Lock()
         self._warned = False
         self._sessions: Any = None  # a SQLAlchemy sessionmaker, made on first use
+        # Since when (time.monotonic()) reading the registry fails, and how; None while it works.
+        self.failing_since: float | None = None
+        self.last_error = ""
 
     @classmethod
     def fixed(cls, tags: Mapping[str, DeviceTags]) -> DeviceRegistry:
@@ -63,9 +66,30 @@ class DeviceRegistry:
             with self._sessions() as session:
                 rows = session.execute(select(Device.id, Device.district, Device.kind, Device.lat, Device.lon)).all()
         except SQLAlchemyError as exc:
-            if not self._warned:
-                log.info("no device registry at %s yet (%s): storing readings without tags", self.url, exc.code)
-                self._warned = True
+            if _missing_table(exc):
+                if not self._warned:
+                    log.info("no device registry at %s yet: storing readings without district and kind", self.url)
+                    self._warned = True
+                self._ok()
+                return
+            # Keep the last known metadata, say so every time, and let the supervisor decide when
+            # a registry that keeps failing makes ingest broken (CITYSENSE_STORE_OUTAGE_S).
+            if self.failing_since is None:
+                self.failing_since = time.monotonic()
+            self.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+            log.warning("device registry at %s failed, keeping %d known devices: %s", self.url, len(self._tags),
+                        self.last_error)  # fmt: skip
             return
+        self._ok()
         self._tags = {d: DeviceTags(district, kind, lat, lon) for d, district, kind, lat, lon in rows}
         log.debug("device registry: %d devices", len(self._tags))
+
+    def _ok(self) -> None:
+        self.failing_since = None
+        self.last_error = ""
+
+
+def _missing_table(exc: Exception) -> bool:
+    """A database without the devices table yet (a fresh data folder): an empty registry, not an error."""
+    text = str(getattr(exc, "orig", exc))
+    return "no such table" in text or type(getattr(exc, "orig", None)).__name__ == "UndefinedTable"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from citysense.errors import StoreError
 from citysense.timeseries import TimeSeriesStore
@@ -40,6 +41,9 @@ class StoreSink:
         self.stopping = stopping
         self.first_delay_s = first_delay_s
         self.max_delay_s = max_delay_s
+        # When the store began refusing writes (time.monotonic()), None while it takes them.
+        self.failing_since: float | None = None
+        self.last_error = ""
 
     def write(self, batch: Batch) -> int:
         """The number of new readings, once the store has durably taken the whole batch."""
@@ -47,12 +51,18 @@ class StoreSink:
         while True:
             try:
                 if batch.tags:
-                    return self.store.write(batch.readings, devices=batch.tags)
-                return self.store.write(batch.readings)
+                    stored = self.store.write(batch.readings, devices=batch.tags)
+                else:
+                    stored = self.store.write(batch.readings)
+                self.failing_since = None
+                return stored
             except StoreError as exc:
                 if not exc.retryable:
                     log.error("store refused a batch for good, stopping without acknowledging: %s", exc)
                     raise
+                if self.failing_since is None:
+                    self.failing_since = time.monotonic()
+                self.last_error = str(exc)
                 self.counters.add(store_retries=1)
                 log.warning("store write failed, retrying in %.1fs: %s", delay, exc)
             if self.stopping.wait(delay):

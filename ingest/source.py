@@ -70,6 +70,11 @@ class MqttSource:
         return self._generation
 
     @property
+    def connected(self) -> bool:
+        """Connected and subscribed: messages can arrive."""
+        return self._client is not None and self._client.is_connected() and self.subscribed.is_set()
+
+    @property
     def subscription(self) -> str:
         return wire.SHARED_READINGS_FILTER if self.settings.shared_subscription else wire.READINGS_FILTER
 

@@ -12,10 +12,12 @@ the store's write of the one before (SQLite and the HTTP client release the GIL 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 
 from citysense import wire
 from citysense.settings import IngestSettings
@@ -26,17 +28,27 @@ from ingest.registry import DeviceRegistry
 from ingest.sink import SinkStoppedError, StoreSink
 from ingest.source import Delivery, MqttSource
 
-__all__ = ["IngestWorker"]
+__all__ = ["IngestWorker", "ThreadDiedError"]
 
 log = logging.getLogger(__name__)
 
 _DEADLETTER_CONFIRM_S = 1.0
 
 
+class ThreadDiedError(Exception):
+    """One of the worker's threads ended on an exception (its cause)."""
+
+
 class IngestWorker:
     def __init__(
-        self, settings: IngestSettings, store: TimeSeriesStore, *, registry: DeviceRegistry | None = None
+        self,
+        settings: IngestSettings,
+        store: TimeSeriesStore,
+        *,
+        registry: DeviceRegistry | None = None,
+        processors: Sequence[Processor] = (),
     ) -> None:
+        """`processors` run after validation and enrichment, in order (a deployment's own steps)."""
         self.settings = settings
         self.store = store
         self.counters = IngestCounters()
@@ -48,7 +60,7 @@ class IngestWorker:
         self.source = MqttSource(settings, self._receive)
         limits = wire.Limits(retention_s=settings.retention_s)
         self.registry = registry or DeviceRegistry(settings.tickets_url, refresh_s=settings.registry_refresh_s)
-        self.processors: list[Processor] = [Validate(limits), Enrich(self.registry)]
+        self.processors: list[Processor] = [Validate(limits), Enrich(self.registry), *processors]
         self.sink = StoreSink(store, self.counters, self._stop)
         self._threads: list[threading.Thread] = []
 
@@ -59,12 +71,35 @@ class IngestWorker:
     def start(self) -> None:
         self.registry.tags()  # the first read of the registry is slow: not in the first batch's path
         self._threads = [
-            threading.Thread(target=self._batch_loop, name="ingest-batcher", daemon=True),
-            threading.Thread(target=self._sink_loop, name="ingest-sink", daemon=True),
+            threading.Thread(target=self._guarded, args=(self._batch_loop,), name="ingest-batcher", daemon=True),
+            threading.Thread(target=self._guarded, args=(self._sink_loop,), name="ingest-sink", daemon=True),
         ]
         for thread in self._threads:
             thread.start()
         self.source.start()
+
+    @property
+    def threads(self) -> list[threading.Thread]:
+        return list(self._threads)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _guarded(self, loop: Callable[[], None]) -> None:
+        """Run one of the worker's loops; an exception that escapes it is the worker's fatal failure,
+        never a thread that vanishes while the process looks alive."""
+        try:
+            loop()
+        except BaseException as exc:
+            name = threading.current_thread().name
+            if self.failure is None:
+                self.failure = ThreadDiedError(f"thread {name} died: {type(exc).__name__}: {exc}")
+                self.failure.__cause__ = exc
+            self._stop.set()
+            log.exception("ingest thread %s died; unacknowledged messages stay with the broker", name)
+            with contextlib.suppress(queue.Full):
+                self._ready.put(None, timeout=1.0)  # let the sink loop end too
 
     def stop(self) -> None:
         """Stop pulling, store and acknowledge what was already batched, then disconnect."""
@@ -152,7 +187,13 @@ class IngestWorker:
             for rejection in rejections:
                 self.counters.reject(rejection.reason.value)
             first = rejections[0]
-            log.warning("dead-lettered %s from %s: %s", first.reason.value, delivery.topic[:200], first.detail)
+            log.warning(
+                "dead-lettered %s from %s: %s",
+                first.reason.value,
+                delivery.topic[:200],
+                first.detail,
+                extra={"device_id": wire.device_from_topic(delivery.topic)},
+            )
             info = self.source.publish(
                 wire.DEADLETTER_TOPIC, wire.deadletter_payload(delivery.topic, delivery.payload, rejections)
             )

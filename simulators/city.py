@@ -71,6 +71,11 @@ class DistrictProfile(BaseModel):
     heat_offset_c: float = Field(default=0.0, description="urban heat island (+) or hills (-)")
     river_base_m: float = Field(default=0.8, ge=0, description="river gauge level in dry weather")
     drain_base_m: float = Field(default=0.3, ge=0, description="drain level in dry weather")
+    market_days: tuple[Weekday, ...] = Field(default=(), description="market days: bins fill almost twice as fast")
+
+    @property
+    def market_weekdays(self) -> frozenset[int]:
+        return frozenset(_WEEKDAYS.index(d) for d in self.market_days)
 
 
 class Collection(BaseModel):

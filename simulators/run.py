@@ -96,9 +96,8 @@ def run_simulation(
     model = SignalModel(
         options.scenario, options.seed, start, city=options.city, devices=devices, horizon_s=options.until_s
     )
-    truth = model.truth()
     if options.truth is not None:
-        write_truth(options.truth, truth)  # written first: a run cut short still says what it planned
+        write_truth(options.truth, model.truth())  # written first: a run cut short still says what it planned
     if sink is None:
         sink = MqttSink.for_settings(settings) if options.to == "mqtt" else StoreSink(settings.timeseries_url)
     if options.register:
@@ -119,6 +118,9 @@ def run_simulation(
     finally:
         fleet.stop()
     wall = time.monotonic() - began
+    truth = model.truth()  # now with the incidents the world had (true values over a rule's limit)
+    if options.truth is not None:
+        write_truth(options.truth, truth)
     log.info("%d readings from %d devices in %.1fs (%.0f/s)", fleet.readings_sent, len(devices), wall,
              fleet.readings_sent / wall if wall else 0)  # fmt: skip
     return Summary(

@@ -1,8 +1,10 @@
-"""Scenarios: which incidents and device faults happen where and when, from YAML files or a seed.
+"""Scenarios: which incidents, device faults and anomalies happen where and when, from YAML files or a seed.
 
 Times are seconds after the simulation starts. An incident affects a district (or the devices it
-names); a fault affects one device. `random:` in a scenario file (or `--scenario random`) adds
-incidents and faults drawn from the run's seed, so the same seed always gives the same city.
+names); a fault or an anomaly affects one device. `random:` in a scenario file (or `--scenario
+random`) adds incidents and faults drawn from the run's seed, so the same seed always gives the
+same city; `plan:` places a fixed number of every incident, fault and anomaly kind at times and
+places drawn from the seed (the evaluation sets use it to get enough cases of every kind).
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 __all__ = [
+    "ANOMALY_KINDS",
     "FAULT_KINDS",
     "INCIDENT_KINDS",
+    "Anomaly",
     "Fault",
     "Incident",
+    "Plan",
     "RandomPlan",
     "Scenario",
     "envelope",
@@ -30,6 +35,16 @@ IncidentKind = Literal["flood", "pollution", "bin_overflow", "streetlight_failur
 FaultKind = Literal["stuck", "drift", "spikes", "silence", "battery_death", "clock_skew"]
 INCIDENT_KINDS: tuple[str, ...] = IncidentKind.__args__  # type: ignore[attr-defined]
 FAULT_KINDS: tuple[str, ...] = FaultKind.__args__  # type: ignore[attr-defined]
+AnomalyKind = Literal["traffic_collapse", "night_noise", "lamp_overdraw", "gauge_oscillation", "pattern_change"]
+ANOMALY_KINDS: tuple[str, ...] = AnomalyKind.__args__  # type: ignore[attr-defined]
+# Which device kind shows an anomaly and the quantity it moves (each kind on its own device kind).
+ANOMALY_TARGETS: dict[str, tuple[str, str]] = {
+    "traffic_collapse": ("traffic", "traffic_count"),
+    "night_noise": ("noise", "noise"),
+    "lamp_overdraw": ("streetlight", "power"),
+    "gauge_oscillation": ("water", "water_level"),
+    "pattern_change": ("air", "pm25"),
+}
 
 # Which device kind shows an incident, the quantity it moves, and the level it is driven to by default.
 INCIDENT_TARGETS: dict[str, tuple[str, str, float]] = {
@@ -129,6 +144,48 @@ class Fault(BaseModel):
         return self
 
 
+class Anomaly(BaseModel):
+    """Something unusual that no threshold rule covers (it stays below every rule's limit).
+
+    traffic_collapse: a counter's traffic falls to a tenth (a blocked road; placed in a weekday
+    morning rush by plans); night_noise: a quiet street gets loud (about 70 dB) in the small hours;
+    lamp_overdraw: a street light draws twice its rated power; gauge_oscillation: a water level
+    starts swinging by `magnitude` metres (default 0.25) every few minutes; pattern_change: an air
+    sensor's daily pattern changes abruptly (a new night-time source adds about 12 ug/m3 at night).
+    `device` names it, or one of the kind's devices in `district` (or anywhere) is drawn from the seed.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: AnomalyKind
+    start_s: float = Field(ge=0)
+    duration_s: float = Field(gt=0)
+    device: str | None = None
+    district: str | None = None
+    magnitude: float | None = None
+
+    @property
+    def target_kind(self) -> str:
+        return ANOMALY_TARGETS[self.kind][0]
+
+    @property
+    def quantity(self) -> str:
+        return ANOMALY_TARGETS[self.kind][1]
+
+
+class Plan(BaseModel):
+    """`per_kind` of every incident, fault and anomaly kind, placed from `from_s` to the end of the run.
+
+    Times, places, devices and sizes are drawn from the seed; an event never overlaps another of
+    its kind in the same district (incidents) or another event on the same device.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    per_kind: int = Field(default=10, ge=0, le=60)
+    from_s: float = Field(default=86_400.0, ge=0)
+
+
 class RandomPlan(BaseModel):
     """How many random incidents and faults per simulated day to draw from the seed."""
 
@@ -145,7 +202,9 @@ class Scenario(BaseModel):
     description: str = ""
     incidents: list[Incident] = []
     faults: list[Fault] = []
+    anomalies: list[Anomaly] = []
     random: RandomPlan | None = None
+    plan: Plan | None = None
 
 
 def load_scenario(name_or_path: str) -> Scenario:

@@ -1,21 +1,28 @@
 """Ground truth: what a run injected, resolved to devices and times, written as JSON lines.
 
-Each line of the truth file is one incident or device fault, with these fields:
+Each line of the truth file is one incident, device fault or anomaly, with these fields:
 
-- ``id``: ``inc-001``, ``flt-001``... unique in the run;
-- ``category``: ``incident`` (something in the city that deserves a ticket) or ``fault`` (a device misbehaving);
+- ``id``: ``inc-001``, ``flt-001``, ``anm-001``... unique in the run;
+- ``category``: ``incident`` (something in the city that deserves a ticket), ``fault`` (a device
+  misbehaving) or ``anomaly`` (something unusual below every rule's limit);
 - ``kind``: flood, pollution, bin_overflow, streetlight_failure, noise_complaint (incidents);
-  stuck, drift, spikes, silence, battery_death, clock_skew (faults);
+  stuck, drift, spikes, silence, battery_death, clock_skew (faults); traffic_collapse, night_noise,
+  lamp_overdraw, gauge_oscillation, pattern_change (anomalies);
 - ``district``: the district slug;
 - ``devices``: ids of the simulated devices that show it; ``quantities``: the wire quantities it moves;
 - ``start_ms`` / ``end_ms``: epoch milliseconds on the readings' clock (``end_ms`` is the end of the run
   for a fault that never ends, or null for an open-ended live run); ``start`` / ``end``: the same in ISO 8601 UTC;
 - ``expected_ticket``: the ticket service code detection should open (``flood``, ``air_quality``,
-  ``waste_bin``, ``streetlight``, ``noise``, ``device_fault``);
-- ``level``: the level the quantity is driven to (incidents) or the fault's magnitude (faults), ``cause``
-  (pollution: open_burning, traffic_jam, industrial), ``source`` (``scenario`` or ``random``), ``scenario``, ``seed``.
+  ``waste_bin``, ``streetlight``, ``noise``, ``device_fault``, ``anomaly``);
+- ``level``: the true peak (incidents) or the fault's or anomaly's magnitude, ``cause`` (pollution:
+  open_burning, traffic_jam, industrial; ``natural`` for an incident nothing was injected for),
+  ``source`` (``scenario``, ``random``, ``plan`` or ``natural``), ``scenario``, ``seed``;
+- ``planned``: for an incident, the id of the injected event that caused it (null when natural).
 
-For a flood, ``start_ms`` is when the heavy rain begins; the water crosses the flood level later.
+Incidents are not what a scenario injected but what the world did (`simulators.episodes`): a
+true quantity over a rule's limit for the rule's confirm time, from the first such true value
+(``start_ms``: for a flood, when the true level crossed the flood level) until it cleared.
+Faults and anomalies are what was injected, from its start to its end.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ from typing import Any
 import orjson
 
 from simulators.city import City, SimDevice
-from simulators.scenario import FAULT_KINDS, INCIDENT_KINDS, Fault, Incident, Scenario
+from simulators.episodes import Episode
+from simulators.scenario import ANOMALY_KINDS, FAULT_KINDS, INCIDENT_KINDS, Anomaly, Fault, Incident, Scenario
 
 __all__ = ["EXPECTED_TICKETS", "Event", "TruthRecord", "resolve", "write_truth"]
 
@@ -41,7 +49,7 @@ EXPECTED_TICKETS: dict[str, str] = {
     "bin_overflow": "waste_bin",
     "streetlight_failure": "streetlight",
     "noise_complaint": "noise",
-}
+} | dict.fromkeys(ANOMALY_KINDS, "anomaly")
 FAULT_TICKET = "device_fault"
 
 # Default fault magnitudes: drift per day in the quantity's unit, clock skew in seconds, spike rate.
@@ -67,6 +75,7 @@ class Event:
     incident: Incident | None = None
     fault: Fault | None = None
     source: str = "scenario"
+    anomaly: Anomaly | None = None
 
     def active(self, elapsed_s: float) -> bool:
         return elapsed_s >= self.start_s and (self.end_s is None or elapsed_s <= self.end_s)
@@ -90,6 +99,7 @@ class TruthRecord:
     source: str
     scenario: str
     seed: int
+    planned: str | None = None
 
 
 def _iso(ms: int) -> str:
@@ -164,23 +174,33 @@ def resolve(
     start_time: float,
     horizon_s: float | None,
 ) -> list[Event]:
-    """The scenario's incidents and faults (and random ones from the seed) on the simulated devices.
+    """The scenario's incidents, faults and anomalies (and random or planned ones from the seed).
 
     Device draws are made over the whole city, then limited to `devices`, so simulating a subset
     never changes which devices an incident picks.
     """
+    from simulators.plan import planned_events
+
     rng = random.Random(f"{seed}:scenario")
-    incidents = list(scenario.incidents)
-    faults = list(scenario.faults)
+    incidents = [(i, "scenario") for i in scenario.incidents]
+    faults = [(f, "scenario") for f in scenario.faults]
+    anomalies = [(a, "scenario") for a in scenario.anomalies]
     horizon = horizon_s if horizon_s is not None else _DAY_S
     if scenario.random is not None:
         days = horizon / _DAY_S
         for _ in range(_poisson(rng, scenario.random.incidents_per_day * days)):
-            incidents.append(_random_incident(rng, city, start_time, horizon))
+            incidents.append((_random_incident(rng, city, start_time, horizon), "random"))
+    if scenario.plan is not None:
+        plan_rng = random.Random(f"{seed}:plan")
+        planned = planned_events(plan_rng, city, devices, scenario.plan, start_time, horizon)
+        more_incidents, more_faults, more_anomalies = planned
+        incidents += [(i, "plan") for i in more_incidents]
+        faults += [(f, "plan") for f in more_faults]
+        anomalies += [(a, "plan") for a in more_anomalies]
     simulated = {d.device_id for d in devices}
     by_id = {d.device_id: d for d in city.devices}
     events: list[Event] = []
-    for n, incident in enumerate(incidents, 1):
+    for n, (incident, source) in enumerate(incidents, 1):
         city.district(incident.district)  # a clear error for an unknown district
         candidates = [
             d.device_id for d in city.devices if d.district == incident.district and d.kind == incident.target_kind
@@ -194,10 +214,9 @@ def resolve(
             chosen = [rng.choice(candidates)]
         else:
             chosen = candidates
-        source = "scenario" if n <= len(scenario.incidents) else "random"
         events.append(
             Event(
-                id=f"inc-{n:03d}",
+                id=f"cause-{n:03d}",
                 category="incident",
                 kind=incident.kind,
                 district=incident.district,
@@ -208,30 +227,15 @@ def resolve(
                 source=source,
             )
         )
-    busy = {d for e in events for d in e.devices}
-    declared = len(faults)
+    busy = {d for e in events for d in e.devices if e.kind in _SINGLE_DEVICE and e.source != "plan"}
     if scenario.random is not None:
         pool = [d for d in city.devices if d.device_id not in busy]
         for _ in range(_poisson(rng, scenario.random.faults_per_day * horizon / _DAY_S)):
             if pool:
                 device = pool.pop(rng.randrange(len(pool)))
-                faults.append(_random_fault(rng, device, horizon))
-    for n, fault in enumerate(faults, 1):
-        device_id = fault.device
-        if device_id is None:
-            candidates = [
-                d.device_id
-                for d in city.devices
-                if (fault.district is None or d.district == fault.district)
-                and (fault.device_kind is None or d.kind == fault.device_kind)
-                and d.device_id not in busy
-            ]
-            if not candidates:
-                raise ValueError(f"fault {n}: no device matches district={fault.district} kind={fault.device_kind}")
-            device_id = rng.choice(candidates)
-        if device_id not in by_id:
-            raise ValueError(f"fault {n} names unknown device {device_id!r}")
-        busy.add(device_id)
+                faults.append((_random_fault(rng, device, horizon), "random"))
+    for n, (fault, source) in enumerate(faults, 1):
+        device_id = _device_for(rng, city, busy, fault.device, fault.district, fault.device_kind, f"fault {n}")
         end = None if fault.duration_s is None else fault.start_s + fault.duration_s
         events.append(
             Event(
@@ -243,14 +247,51 @@ def resolve(
                 start_s=fault.start_s,
                 end_s=end,
                 fault=fault,
-                source="scenario" if n <= declared else "random",
+                source=source,
+            )
+        )
+    for n, (anomaly, source) in enumerate(anomalies, 1):
+        device_id = _device_for(rng, city, busy, anomaly.device, anomaly.district, anomaly.target_kind, f"anomaly {n}")
+        events.append(
+            Event(
+                id=f"anm-{n:03d}",
+                category="anomaly",
+                kind=anomaly.kind,
+                district=by_id[device_id].district,
+                devices=(device_id,) if device_id in simulated else (),
+                start_s=anomaly.start_s,
+                end_s=anomaly.start_s + anomaly.duration_s,
+                anomaly=anomaly,
+                source=source,
             )
         )
     return events
 
 
+def _device_for(
+    rng: random.Random, city: City, busy: set[str], device_id: str | None, district: str | None, kind: str | None,
+    what: str,
+) -> str:  # fmt: skip
+    """The named device, or one drawn among the matching devices nothing else happens to."""
+    if device_id is None:
+        candidates = [
+            d.device_id
+            for d in city.devices
+            if (district is None or d.district == district) and (kind is None or d.kind == kind)
+            and d.device_id not in busy
+        ]  # fmt: skip
+        if not candidates:
+            raise ValueError(f"{what}: no device matches district={district} kind={kind}")
+        device_id = rng.choice(candidates)
+    if device_id not in {d.device_id for d in city.devices}:
+        raise ValueError(f"{what} names unknown device {device_id!r}")
+    busy.add(device_id)
+    return device_id
+
+
 def truth_records(
     events: Sequence[Event],
+    episodes: Sequence[Episode],
     city: City,
     *,
     scenario: str,
@@ -258,26 +299,79 @@ def truth_records(
     start_time: float,
     horizon_s: float | None,
 ) -> list[TruthRecord]:
-    """What the truth file holds: events that start within the run, on devices that were simulated."""
+    """What the truth file holds: the world's incidents, then the injected faults and anomalies.
+
+    Incidents come from `episodes` (true values over a rule's limit); each names the injected
+    event of its kind and place that overlaps it as its cause, or is `natural`.
+    """
     by_id = {d.device_id: d for d in city.devices}
     start_ms = round(start_time * 1000)
+
+    def ms(elapsed: float | None) -> int | None:
+        if elapsed is None:
+            return None
+        if horizon_s is not None:
+            elapsed = min(elapsed, horizon_s)
+        return start_ms + round(elapsed * 1000)
+
     records: list[TruthRecord] = []
+    causes = [e for e in events if e.incident is not None]
+    for n, episode in enumerate(sorted(episodes, key=lambda e: (e.start_s, e.district, e.kind)), 1):
+        begin = ms(episode.start_s - start_time)
+        end = ms(None if episode.end_s is None else episode.end_s - start_time)
+        if end is None and horizon_s is not None:
+            end = ms(horizon_s)
+        assert begin is not None
+        cause = next(
+            (
+                e
+                for e in causes
+                if e.kind == episode.kind
+                and e.district == episode.district
+                and (e.kind not in _SINGLE_DEVICE or set(e.devices) & set(episode.devices))
+                and e.start_s + start_time - 1800 <= (episode.end_s if episode.end_s is not None else math.inf)
+                and episode.start_s <= (e.end_s if e.end_s is not None else math.inf) + start_time + 6 * 3600
+            ),
+            None,
+        )
+        records.append(
+            TruthRecord(
+                id=f"inc-{n:03d}",
+                category="incident",
+                kind=episode.kind,
+                district=episode.district,
+                devices=sorted(episode.devices),
+                quantities=[episode.quantity],
+                start_ms=begin,
+                end_ms=end,
+                start=_iso(begin),
+                end=None if end is None else _iso(end),
+                expected_ticket=EXPECTED_TICKETS[episode.kind],
+                level=round(episode.peak, 3),
+                cause=(cause.incident.cause if cause is not None and cause.incident is not None else None)
+                or ("injected" if cause is not None else "natural"),
+                source=cause.source if cause is not None else "natural",
+                scenario=scenario,
+                seed=seed,
+                planned=cause.id if cause is not None else None,
+            )
+        )
     for event in events:
-        if not event.devices or (horizon_s is not None and event.start_s >= horizon_s):
+        if event.incident is not None or not event.devices:
+            continue
+        if horizon_s is not None and event.start_s >= horizon_s:
             continue
         end_s = event.end_s if event.end_s is not None else horizon_s
-        if end_s is not None and horizon_s is not None:
-            end_s = min(end_s, horizon_s)
-        begin = start_ms + round(event.start_s * 1000)
-        end = None if end_s is None else start_ms + round(end_s * 1000)
+        begin = ms(event.start_s)
+        end = ms(end_s)
+        assert begin is not None
         quantities = sorted({q for d in event.devices for q in by_id[d].quantities})
-        if event.incident is not None:
-            quantities = [event.incident.quantity]
-            level: float | None = event.incident.level
-            cause = event.incident.cause
+        if event.anomaly is not None:
+            quantities = [event.anomaly.quantity]
+            level = event.anomaly.magnitude
         else:
             assert event.fault is not None
-            level, cause = event.fault.magnitude, None
+            level = event.fault.magnitude
         records.append(
             TruthRecord(
                 id=event.id,
@@ -292,7 +386,7 @@ def truth_records(
                 end=None if end is None else _iso(end),
                 expected_ticket=EXPECTED_TICKETS.get(event.kind, FAULT_TICKET),
                 level=level,
-                cause=cause,
+                cause=None,
                 source=event.source,
                 scenario=scenario,
                 seed=seed,

@@ -3,8 +3,10 @@
 One `Environment` per run, advanced in fixed one-minute steps from the start, so every device
 reads the same world whatever its reporting period, and the same seed gives the same weather.
 Storms are convective cells (mostly in the afternoon, as in the tropics) with a centre and a
-radius, so neighbouring districts get correlated rain. Water levels follow the rain through two
-linear reservoirs: they rise with a lag and fall back slowly (the recession).
+radius, so neighbouring districts get correlated rain; the season (`simulators.season`) sets how
+often they form and how heavy they are. Water levels follow the rain through two linear
+reservoirs: they rise with a lag and fall back slowly (the recession). Nothing holds ordinary water
+below the flood level: a heavy wet-season storm can take a river over it without any scenario.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import random
 from dataclasses import dataclass, field
 
 from simulators.city import City, distance_km
+from simulators.season import Season, season_at
 from simulators.truth import Event
 
 __all__ = ["STEP_S", "Environment"]
@@ -21,8 +24,9 @@ __all__ = ["STEP_S", "Environment"]
 STEP_S = 60.0
 # Reservoir time constants (s) and metres of level per mm of routed water, per gauge variant.
 _HYDRO: dict[str, tuple[float, float, float]] = {"river": (1800.0, 3600.0, 0.06), "drain": (300.0, 900.0, 0.08)}
-# Natural water stays below this; only a scenario's flood crosses the flood level (2.5 m).
-_NATURAL_WATER_MAX_M = 2.3
+# Where ordinary water saturates (the banks overflow into the floodplain): above the flood level
+# (2.5 m), so heavy ordinary rain can cross it.
+_NATURAL_WATER_MAX_M = 3.3
 
 
 @dataclass(slots=True)
@@ -53,10 +57,11 @@ class DistrictWeather:
     wet_slow: float = 0.0  # rain of the last half-day (mm): PM washout
     pm_factor: float = 1.0  # the district's slowly wandering air-quality factor
     regional_pm: float = 1.0  # the city's hazy or clean spell, shared by every district
+    base_water_m: float = 0.0  # the season's change to every gauge's dry-weather level
     store: dict[str, list[float]] = field(default_factory=lambda: {v: [0.0, 0.0] for v in _HYDRO})
 
     def water_rise(self, variant: str) -> float:
-        """Metres above the dry-weather level for a gauge of this variant (saturates below flood level)."""
+        """Metres above the dry-weather level for a gauge of this variant (before saturation)."""
         return _HYDRO[variant][2] * self.store[variant][1]
 
 
@@ -70,6 +75,8 @@ class Environment:
         self._floods = [e for e in events if e.kind == "flood" and e.incident is not None]
         self._temp_anomaly = 0.0
         self._regional_pm = 1.0
+        self.season: Season = season_at(start_time, city.utc_offset_h)
+        self._season_t = start_time
         self.districts = {d.slug: DistrictWeather() for d in self.city.districts}
         centre = (
             sum(d.lat for d in city.districts) / len(city.districts),
@@ -118,15 +125,18 @@ class Environment:
     def _step(self, t: float, dt: float) -> None:
         rng = self._rng
         hour = self.local_hour(t)
-        # Convective storms: a few a week, mostly between 14:00 and 19:00.
-        per_hour = 0.008 + 0.18 * math.exp(-(((hour - 16.0) / 2.5) ** 2))
+        if t - self._season_t >= 3600:
+            self.season, self._season_t = season_at(t, self.city.utc_offset_h), t
+        season = self.season
+        # Convective storms: a few a week, mostly between 14:00 and 19:00, far more in the wet season.
+        per_hour = (0.008 + 0.18 * math.exp(-(((hour - 16.0) / 2.5) ** 2))) * season.storms
         if dt and rng.random() < per_hour * dt / 3600.0:
             self._storms.append(
                 _Storm(
                     lat=self._centre[0] + rng.gauss(0, 0.03),
                     lon=self._centre[1] + rng.gauss(0, 0.03),
                     radius_km=rng.uniform(2.0, 6.0),
-                    peak_mm_h=min(45.0, rng.lognormvariate(math.log(12.0), 0.6)),
+                    peak_mm_h=min(70.0, rng.lognormvariate(math.log(12.0), 0.6) * season.storm_peak),
                     start=t,
                     duration_s=rng.uniform(20, 120) * 60,
                 )
@@ -156,10 +166,11 @@ class Environment:
                 40.0, min(100.0, 78 - 3.2 * (weather.temperature - 27.5) + 14 * min(1.0, weather.wet_fast / 5.0))
             )
             weather.pm_factor = max(0.5, min(1.6, 1 + 0.998 * (weather.pm_factor - 1) + rng.gauss(0, 0.01)))
-            weather.regional_pm = self._regional_pm
+            weather.regional_pm = self._regional_pm * season.haze
+            weather.base_water_m = season.base_water_m
 
 
 def natural_water(base_m: float, rise_m: float) -> float:
-    """The dry-weather level plus the routed rise, saturating below the flood level (floodplains take the rest)."""
+    """The dry-weather level plus the routed rise, saturating where the banks overflow (above the flood level)."""
     span = max(_NATURAL_WATER_MAX_M - base_m, 0.1)
     return base_m + span * math.tanh(rise_m / span)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import Mosquitto, mosquitto, postgres_database
+from testbed.servers import Mosquitto, mosquitto, postgres_database
 
 
 @pytest.fixture

@@ -9,21 +9,18 @@ from __future__ import annotations
 import math
 from collections import deque
 
+from analytics.localtime import DEFAULT_TIMEZONE, LocalClock
 from citysense.wire import Reading
 
 __all__ = ["LevelShift", "RateOfChange", "SeasonalBaseline", "season_of"]
 
-_HOUR_MS = 3_600_000
-_DAY_MS = 24 * _HOUR_MS
 _MAD_TO_SIGMA = 1.4826
 
 
-def season_of(time_ms: int, utc_offset_h: float) -> int:
+def season_of(time_ms: int, clock: LocalClock) -> int:
     """0..47: local hour of day, on weekdays (0..23) or at the weekend (24..47)."""
-    local_ms = time_ms + int(utc_offset_h * _HOUR_MS)
-    hour = (local_ms // _HOUR_MS) % 24
-    weekday = (local_ms // _DAY_MS + 3) % 7  # 1970-01-01 was a Thursday (3)
-    return int(hour + (24 if weekday >= 5 else 0))
+    how = clock.hour_of_week(time_ms / 1000)
+    return how % 24 + (24 if how >= 120 else 0)  # hours of the week from Saturday 00:00 on
 
 
 class _Bucket:
@@ -62,7 +59,13 @@ class SeasonalBaseline:
     name = "seasonal"
 
     def __init__(
-        self, *, k: float = 6.0, floor: float = 0.1, window: int = 120, min_samples: int = 20, utc_offset_h: float = 7.0
+        self,
+        *,
+        k: float = 6.0,
+        floor: float = 0.1,
+        window: int = 120,
+        min_samples: int = 20,
+        timezone: str = DEFAULT_TIMEZONE,
     ) -> None:
         if k <= 0 or floor <= 0 or window < 4 or min_samples < 3:
             raise ValueError("SeasonalBaseline needs k > 0, floor > 0, window >= 4 and min_samples >= 3")
@@ -70,7 +73,7 @@ class SeasonalBaseline:
         self.floor = floor
         self.window = window
         self.min_samples = min_samples
-        self.utc_offset_h = utc_offset_h
+        self.clock = LocalClock(timezone)
         self._buckets: dict[int, _Bucket] = {}
 
     def learn_one(self, x: Reading) -> None:
@@ -78,7 +81,7 @@ class SeasonalBaseline:
 
     def update(self, x: Reading) -> float:
         """`score_one` then `learn_one` in one pass (the engine's hot path): the score before learning."""
-        season = season_of(x.time_ms, self.utc_offset_h)
+        season = season_of(x.time_ms, self.clock)
         bucket = self._buckets.get(season)
         if bucket is None:
             bucket = self._buckets[season] = _Bucket(self.window)
@@ -91,7 +94,7 @@ class SeasonalBaseline:
 
     def expected(self, time_ms: int) -> tuple[float, float] | None:
         """(median, robust sigma) for this time, or None while the bucket is still learning."""
-        bucket = self._buckets.get(season_of(time_ms, self.utc_offset_h))
+        bucket = self._buckets.get(season_of(time_ms, self.clock))
         if bucket is None or len(bucket.values) < self.min_samples:
             return None
         return bucket.median, max(_MAD_TO_SIGMA * bucket.mad, self.floor)

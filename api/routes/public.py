@@ -47,7 +47,7 @@ def _json(model: Any) -> bytes:
 
 def _status(request: Request) -> StatusPublic:
     state = request.app.state
-    return city_status(state.store, state.sessions, flood_level_m=state.settings.flood_level_m)
+    return city_status(state.store, state.sessions, settings=state.settings)
 
 
 @router.get("/districts", response_model=DistrictsPublic)
@@ -71,7 +71,7 @@ async def districts_geojson(request: Request, city: CityDep, sessions: SessionsD
             open_tickets = dict(
                 session.execute(
                     select(Ticket.district, func.count())
-                    .where(Ticket.status != TicketStatus.RESOLVED)
+                    .where(Ticket.status != TicketStatus.RESOLVED, Ticket.public)
                     .group_by(Ticket.district)
                 ).all()
             )

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Integer, String, Text, text, true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -15,10 +15,14 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "Base",
+    "ConsoleSession",
     "Device",
+    "MaintenanceWindow",
+    "Open311Submission",
     "Ticket",
     "TicketEvent",
     "TicketStatus",
+    "User",
     "Webhook",
     "WebhookDelivery",
     "utcnow",
@@ -77,6 +81,12 @@ class Device(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Set when the device's broker login is withdrawn (`citysense devices revoke`); history is kept.
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # From the node's latest retained status message (migration 0010; ingest.fleet_status keeps them).
+    agent_version: Mapped[str | None] = mapped_column(String(32), default=None)
+    status_state: Mapped[str | None] = mapped_column(String(16), default=None)
+    status_at: Mapped[datetime | None] = mapped_column(default=None)
+    queue_depth: Mapped[int | None] = mapped_column(Integer, default=None)
+    battery_pct: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class Ticket(Base):
@@ -92,6 +102,9 @@ class Ticket(Base):
             sqlite_where=text("status != 'resolved'"),
             postgresql_where=text("status != 'resolved'"),
         ),
+        # The console's queue (migration 0010): newest first within a status.
+        Index("ix_tickets_status_opened_at", "status", "opened_at"),
+        Index("ix_tickets_opened_at", "opened_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -117,6 +130,8 @@ class Ticket(Base):
     lat: Mapped[float | None] = mapped_column(Float, default=None)
     lon: Mapped[float | None] = mapped_column(Float, default=None)
     address: Mapped[str | None] = mapped_column(String(250), default=None)
+    # Added by migration 0007: an anomaly ticket reaches residents only once an operator confirms it.
+    public: Mapped[bool] = mapped_column(default=True, server_default=true())
 
     events: Mapped[list[TicketEvent]] = relationship(
         back_populates="ticket", order_by="TicketEvent.id", cascade="all, delete-orphan"
@@ -203,3 +218,108 @@ class WebhookDelivery(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class MaintenanceWindow(Base):
+    """A planned-work window (migration 0004): analytics opens no tickets for what it covers."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    district: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    device_id: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    service_code: Mapped[str | None] = mapped_column(String(32), default=None)
+    starts_at: Mapped[datetime] = mapped_column()
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(160), default="operator")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class User(Base):
+    """An operator account for the console (migration 0010). Only an argon2 hash of the password is kept."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    # None: every agency's tickets; otherwise only tickets of this agency (as agency keys).
+    agency: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Login throttling: failures in a row, and the time before which no password is even checked.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ConsoleSession(Base):
+    """A signed-in console session: the cookie carries a random token, the row its SHA-256 and CSRF token.
+
+    Signed in either as a user or with an API key; a disabled user or revoked key ends the session.
+    """
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), default=None, index=True)
+    api_key_id: Mapped[int | None] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AnalyticsPosition(Base):
+    """How far analytics has processed a device's readings, findings committed: the newest reading
+    time. A process that takes the device over replays the store from here (docs/scaling.md)."""
+
+    __tablename__ = "analytics_positions"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    time_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Open311Submission(Base):
+    """One accepted resident report: who sent it (for the per-address throttle) and what it became.
+
+    `fingerprint` is the normalised service, place and text, so a near-identical report of an
+    open ticket is merged into it instead of opening another.
+    """
+
+    __tablename__ = "open311_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    client: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    service_code: Mapped[str] = mapped_column(String(64))
+    place: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    address_id: Mapped[str | None] = mapped_column(String(120), default=None)
+    merged: Mapped[bool] = mapped_column(default=False)
+
+
+class FalseAlarm(Base):
+    """An operator's mark that an anomaly ticket was normal: analytics teaches that series with it.
+
+    `deviation` is the largest |observed - expected| the ticket's evidence recorded: the same
+    deviation later is normal for the series, one clearly bigger still alarms.
+    """
+
+    __tablename__ = "false_alarms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[str] = mapped_column(String(32))
+    deviation: Mapped[float] = mapped_column(Float)
+    marked_by: Mapped[str] = mapped_column(String(160))
+    marked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text, default=None)

@@ -64,14 +64,20 @@ def add(
     ca_file: Annotated[str | None, typer.Option(help="CA certificate path on the device, for mqtts://")] = None,
     password_file: PasswordFileOpt = None,
     acl_file: AclFileOpt = None,
+    out: Annotated[
+        Path | None, typer.Option(help="write the config file here (mode 0600) instead of printing it")
+    ] = None,
 ) -> None:
     """Register a device, give it a new strong password and print its config file (stdout).
+
+    The config holds the password, so the file it lands in is made 0600 whatever the umask: the
+    `--out` file, or stdout when the shell redirected it to a file (`> node.toml`).
 
     Running it again for the same id rotates the password. Reload Mosquitto afterwards
     (`systemctl reload mosquitto` or SIGHUP) so it reads the new password file.
     """
     from citysense.errors import CitysenseError
-    from citysense.provisioning.device_config import render_device_config
+    from citysense.provisioning.device_config import render_device_config, write_secret
     from citysense.provisioning.registry import add_device
 
     try:
@@ -79,22 +85,30 @@ def add(
         password = add_device(sessions, files, device_id, district=district, kind=kind)
     except (CitysenseError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
-    typer.echo(
-        render_device_config(
-            device_id, broker_url=broker_url or default_url, password=password, kind=kind, ca_file=ca_file
-        )
+    config = render_device_config(
+        device_id, broker_url=broker_url or default_url, password=password, kind=kind, ca_file=ca_file
     )
+    try:
+        write_secret(config, out)
+    except OSError as exc:
+        raise _fail(f"cannot write the device config: {exc}") from None
     typer.secho(f"registered {device_id} in {district}; login written to {files.password_file}", err=True)
 
 
 @devices_app.command("service")
 def service(
-    name: Annotated[str, typer.Argument(help="login name of a server-side service, e.g. citysense-ingest")],
+    name: Annotated[
+        str, typer.Argument(help="citysense-ingest, citysense-analytics or citysense-operator (the declared services)")
+    ],
     password_file: PasswordFileOpt = None,
     acl_file: AclFileOpt = None,
 ) -> None:
-    """Create (or rotate) a broker login for ingest or analytics: reads device topics, writes dead letters
-    and tickets. Prints the password."""
+    """Create (or rotate) the broker login of a declared service and print its password.
+
+    Only the services citysense declares get rights beyond a device's (citysense/provisioning/services.py):
+    ingest reads readings and writes dead letters, analytics reads readings and status and writes
+    tickets, operator pushes retained device configs.
+    """
     from citysense.errors import CitysenseError
     from citysense.provisioning.registry import add_service
 

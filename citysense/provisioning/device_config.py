@@ -7,8 +7,12 @@ edits ports or pins when a node is wired differently.
 from __future__ import annotations
 
 import json
+import os
+import stat
+import sys
+from pathlib import Path
 
-__all__ = ["render_device_config"]
+__all__ = ["render_device_config", "write_secret"]
 
 _SENSORS: dict[str, list[tuple[str, ...]]] = {
     "air": [
@@ -76,3 +80,26 @@ def render_device_config(device_id: str, *, broker_url: str, password: str, kind
     for sensor in _SENSORS.get(kind, _virtual(kind)):
         lines += ["[[sensors]]", *sensor, ""]
     return "\n".join(lines)
+
+
+def write_secret(text: str, path: Path | None) -> None:
+    """Write `text` to `path` created 0600 (an existing file is narrowed first), or to stdout.
+
+    When stdout is a regular file (the shell's `> node.toml`, created with the umask's 0644) it is
+    narrowed to 0600 before anything secret is written into it.
+    """
+    if path is None:
+        sys.stdout.flush()
+        try:
+            fd: int | None = sys.stdout.fileno()
+        except (OSError, ValueError):  # not a file descriptor (captured output): nothing on disk to narrow
+            fd = None
+        if fd is not None and stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, 0o600)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(text if text.endswith("\n") else text + "\n")

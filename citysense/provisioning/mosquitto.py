@@ -9,13 +9,14 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 
 from citysense import wire
 from citysense.provisioning.passwords import hash_password
+from citysense.provisioning.services import SERVICES
 
-__all__ = ["AclRules", "PasswordFile", "write_acl"]
+__all__ = ["PasswordFile", "acl_text", "simulation_acl_text", "write_acl", "write_simulation_acl"]
 
 
 def _atomic_write(path: Path, text: str, mode: int) -> None:
@@ -77,32 +78,43 @@ class PasswordFile:
         _atomic_write(self.path, "".join(f"{u}:{h}\n" for u, h in entries.items()), 0o600)
 
 
-@dataclass(frozen=True, slots=True)
-class AclRules:
-    """Server-side services (ingest, analytics) read every device topic and write dead letters and tickets."""
-
-    services: tuple[str, ...] = ()
-
-
-def write_acl(path: Path, rules: AclRules) -> None:
-    """Device rules are patterns on the login name (`%u`): a device may write its readings and
-    status and read its own configuration, nothing else; no file edit is needed per device."""
+def acl_text() -> str:
+    """The whole ACL: device rules are patterns on the login name (`%u`), so a device may write its
+    readings and status and read its own configuration, nothing else, and no edit is needed per
+    device; the declared services (`services.SERVICES`, and only those) get their own blocks."""
     lines = [
         "# Written by `citysense devices`; edits are overwritten.",
         "# Devices log in with their id and may only write under their own topics.",
-        f"pattern write {wire.readings_topic('x').replace('/x/', '/%u/')}",
-        f"pattern write {wire.status_topic('x').replace('/x/', '/%u/')}",
-        f"pattern read {wire.config_topic('x').replace('/x/', '/%u/')}",
+        f"pattern write {wire.device_topic_pattern('readings')}",
+        f"pattern write {wire.device_topic_pattern('status')}",
+        f"pattern read {wire.device_topic_pattern('config')}",
         "",
     ]
-    for service in sorted(set(rules.services)):
-        lines += [
-            f"user {service}",
-            f"topic read {wire.READINGS_FILTER}",
-            "topic read cs/v1/+/status",
-            f"topic readwrite {wire.DEADLETTER_TOPIC}",
-            f"topic readwrite {wire.TICKETS_TOPIC}",
-            "topic readwrite cs/v1/+/config",
-            "",
-        ]
-    _atomic_write(path, "\n".join(lines), 0o644)
+    for role in sorted(SERVICES.values(), key=lambda r: r.name):
+        lines += [f"# {role.purpose}", f"user {role.name}"]
+        lines += [f"topic {access} {topic}" for access, topic in role.topics]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def write_acl(path: Path) -> None:
+    """(Re)write the ACL file; it depends on nothing but this code, so any run writes the same file."""
+    _atomic_write(path, acl_text(), 0o644)
+
+
+def simulation_acl_text(provisioned: Iterable[str]) -> str:
+    """The ACL of an anonymous simulation listener: simulated devices may write readings and status
+    of any device id except the provisioned ones (`topic deny` is checked before any grant), and
+    read nothing, so nobody on that listener can speak for a real device or a service."""
+    lines = [
+        "# Written by `citysense devices`; edits are overwritten.",
+        "# Anonymous simulated devices: write readings and status, never a provisioned device's; read nothing.",
+    ]
+    for login in sorted({p for p in provisioned if wire.is_valid_device_id(p)}):
+        lines += [f"topic deny {wire.readings_topic(login)}", f"topic deny {wire.status_topic(login)}"]
+    lines += [f"topic write {wire.READINGS_FILTER}", f"topic write {wire.STATUS_FILTER}", ""]
+    return "\n".join(lines)
+
+
+def write_simulation_acl(path: Path, provisioned: Iterable[str]) -> None:
+    _atomic_write(path, simulation_acl_text(provisioned), 0o644)

@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from citysense import wire
 from citysense.db.models import Device, utcnow
 from citysense.errors import CitysenseError
-from citysense.provisioning.mosquitto import AclRules, PasswordFile, write_acl
+from citysense.provisioning.mosquitto import PasswordFile, write_acl, write_simulation_acl
 from citysense.provisioning.passwords import generate_password
+from citysense.provisioning.services import RESERVED_PREFIX, SERVICES, is_reserved_login
 
 __all__ = [
     "BrokerFiles",
@@ -40,6 +41,11 @@ class BrokerFiles:
     password_file: Path
     acl_file: Path
 
+    @property
+    def simulation_acl_file(self) -> Path:
+        """Next to the ACL, rewritten with it, so it can never miss a login added since."""
+        return self.acl_file.with_name("sim-acl")
+
 
 @dataclass(frozen=True, slots=True)
 class DeviceRecord:
@@ -52,10 +58,28 @@ class DeviceRecord:
 
 
 def _refresh_acl(sessions: sessionmaker[Session], files: BrokerFiles) -> None:
+    """Service rights come from `services.SERVICES` alone, never from what a registry lacks. The
+    simulation listener's denials cover every login and every device this registry knows: a
+    registry can only add denials there, never remove one."""
+    write_acl(files.acl_file)
     with sessions() as session:
         device_ids = set(session.scalars(select(Device.id)).all())
-    services = tuple(u for u in PasswordFile(files.password_file).entries() if u not in device_ids)
-    write_acl(files.acl_file, AclRules(services=services))
+    write_simulation_acl(files.simulation_acl_file, device_ids | set(PasswordFile(files.password_file).entries()))
+
+
+def _check_device_login(session: Session, files: BrokerFiles, device_id: str) -> None:
+    """Refuse an id that is, or could pass for, a service, and one whose login this registry does
+    not own (another registry's device, a hand-made login): replacing that password would take
+    the login over."""
+    if is_reserved_login(device_id):
+        raise ProvisioningError(
+            f"{device_id!r} is reserved for services (names starting with {RESERVED_PREFIX!r}); pick another device id"
+        )
+    if session.get(Device, device_id) is None and device_id in PasswordFile(files.password_file).entries():
+        raise ProvisioningError(
+            f"a broker login {device_id!r} exists in {files.password_file} but this registry has no such device: "
+            "check CITYSENSE_TICKETS_URL points at the deployment's registry, or pick another id"
+        )
 
 
 def add_device(sessions: sessionmaker[Session], files: BrokerFiles, device_id: str, *, district: str, kind: str) -> str:
@@ -65,6 +89,7 @@ def add_device(sessions: sessionmaker[Session], files: BrokerFiles, device_id: s
     if not district.strip() or not kind.strip():
         raise ProvisioningError("district and kind must not be empty")
     with sessions.begin() as session:
+        _check_device_login(session, files, device_id)
         device = session.get(Device, device_id)
         if device is None:
             device = Device(id=device_id, district=district, kind=kind)
@@ -77,12 +102,12 @@ def add_device(sessions: sessionmaker[Session], files: BrokerFiles, device_id: s
 
 
 def add_service(sessions: sessionmaker[Session], files: BrokerFiles, name: str) -> str:
-    """A login for a server-side service (ingest, analytics); returns its new password."""
+    """A login for one of the declared services (`services.SERVICES`); returns its new password."""
+    if name not in SERVICES:
+        raise ProvisioningError(f"unknown service {name!r}: one of {', '.join(sorted(SERVICES))}")
     with sessions() as session:
         if session.get(Device, name) is not None:
-            raise ProvisioningError(f"{name!r} is a device id; pick another service name")
-    if not wire.is_valid_device_id(name):
-        raise ProvisioningError(f"invalid service name {name!r}")
+            raise ProvisioningError(f"{name!r} is registered as a device; revoke and rename that device first")
     password = generate_password()
     PasswordFile(files.password_file).set(name, password)
     _refresh_acl(sessions, files)

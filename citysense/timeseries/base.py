@@ -21,9 +21,10 @@ Bucket = tuple[str, int, float, float, float, int]
 class DeviceTags:
     """What the device registry knows about a device, stored beside its readings.
 
-    Ingest enriches readings with it so that dashboards can group by district or kind without a
-    join against the relational database. It describes the device, not the reading: it is not
-    part of a reading's identity, and a device's tags should change rarely (a move, a repair).
+    Ingest enriches readings with it so that dashboards can filter by district or kind without a
+    join against the relational database. It describes the device, not the reading: it is never
+    part of a reading's identity (InfluxDB stores it as fields, not tags), so a reading written
+    again after the registry changed (a move, a repair, a refresh) is still stored once.
     """
 
     district: str

@@ -9,9 +9,13 @@ before 1.8) answers 404 and the adapter switches, once, to the v1 `/write` endpo
 InfluxQL over `/query`, which every version answers. A 204 from either write endpoint means the
 points are in the server's write-ahead log, which is what lets ingest acknowledge after it.
 
-Schema: measurement `readings`, tags `device` and `quantity` plus the registry's `district`,
-`kind`, `lat`, `lon` when known, one float field `value`, millisecond timestamps. A point is
-identified by series and timestamp, so writing a reading again overwrites it: stored once.
+Schema: measurement `readings`, tags `device` and `quantity` only (the series key), the float
+field `value`, and the registry's `district`, `kind` (strings), `lat`, `lon` (floats) as fields
+when known; millisecond timestamps. A point is identified by its series and timestamp, so writing
+a reading again overwrites it: stored once, however the registry changed in between (a device
+moved, a refresh). Tags would be part of the series' identity and store it two or three times.
+InfluxQL filters on the fields (`WHERE "district" =~ /.../`) but cannot group by them: per-district
+series are built by the dashboards, one panel per district (see docs/dashboards.md).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ _MIN_RETENTION_S = 3600  # InfluxDB refuses shorter retention policies
 _DROPPED = re.compile(r"dropped=(\d+)")
 _MS: Any = "ms"  # influxdb-client's WritePrecision.MS, which is this string
 _TAG_ESCAPES = str.maketrans({",": r"\,", " ": r"\ ", "=": r"\="})
+_STRING_FIELD_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"'})
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,14 +102,20 @@ def _literal(value: str) -> str:
 _MAX_CACHED_SERIES = 200_000
 
 
-def _series_prefix(device_id: str, tags: DeviceTags | None) -> str:
-    """The measurement and the device's tags, in key order (InfluxDB's own order, cheapest to parse)."""
-    prefix = f"{MEASUREMENT},device={_tag(device_id)}"
+def _string_field(value: str) -> str:
+    return '"' + value.translate(_STRING_FIELD_ESCAPES) + '"'
+
+
+def _line_parts(device_id: str, quantity: str, tags: DeviceTags | None) -> tuple[str, str]:
+    """What goes before and after the value: the series key (device and quantity, in InfluxDB's own
+    key order) and the registry's description of the device as fields."""
+    head = f"{MEASUREMENT},device={_tag(device_id)},quantity={_tag(quantity)} value="
+    tail = ""
     if tags is not None:
-        prefix += f",district={_tag(tags.district)},kind={_tag(tags.kind)}"
+        tail = f",district={_string_field(tags.district)},kind={_string_field(tags.kind)}"
         if tags.lat is not None and tags.lon is not None:
-            prefix += f",lat={tags.lat!r},lon={tags.lon!r}"
-    return prefix
+            tail += f",lat={float(tags.lat)!r},lon={float(tags.lon)!r}"
+    return head, tail
 
 
 def _classify(status: int, text: str, what: str) -> StoreError:
@@ -137,7 +148,7 @@ class InfluxStore:
         self._use_v1_write = False
         self._database_ready = False
         self._retention_s: float | None = None
-        self._heads: dict[tuple[str, str, DeviceTags | None], str] = {}
+        self._parts: dict[tuple[str, str, DeviceTags | None], tuple[str, str]] = {}
 
     @classmethod
     def from_url(cls, url: str) -> InfluxStore:
@@ -154,18 +165,18 @@ class InfluxStore:
         return len(readings) - dropped
 
     def _lines(self, readings: Sequence[Reading], devices: Mapping[str, DeviceTags]) -> bytes:
-        # Everything up to the value is the same for every reading of a series: built once per series.
-        heads = self._heads
+        # Everything but the value and time is the same for every reading of a series: built once.
+        cache = self._parts
         tags_of = devices.get
         lines = []
         for device_id, quantity, value, time_ms in readings:
             key = (device_id, quantity, tags_of(device_id))
-            head = heads.get(key)
-            if head is None:
-                if len(heads) >= _MAX_CACHED_SERIES:
-                    heads.clear()
-                head = heads[key] = f"{_series_prefix(device_id, key[2])},quantity={quantity} value="
-            lines.append(f"{head}{value!r} {time_ms}")
+            parts = cache.get(key)
+            if parts is None:
+                if len(cache) >= _MAX_CACHED_SERIES:
+                    cache.clear()
+                parts = cache[key] = _line_parts(*key)
+            lines.append(f"{parts[0]}{value!r}{parts[1]} {time_ms}")
         return "\n".join(lines).encode()
 
     def _post_v2(self, body: bytes) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models.dashboard import DataTransformerConfig
 
-from dashboards.boards.common import by_device, by_district, latest_by_device
+from dashboards.boards.common import by_device, by_district, latest_by_device, per_district
 from dashboards.datasources import INFLUX
 from dashboards.panels import Board, table_panel, time_series
 from dashboards.scales import ispu_bands
@@ -21,15 +21,17 @@ def build() -> Board:
     )
     for quantity, label in (("pm25", "PM2.5"), ("pm10", "PM10")):
         board.add(
-            time_series(
-                f"{label} by district",
-                f"Mean {label} of each district's air sensors. Bands: ISPU good, moderate, unhealthy, "
-                "very unhealthy, hazardous.",
-                INFLUX,
-                [by_district(quantity)],
-                unit="conμgm3",
-                bands=ispu_bands(quantity),
-            )
+            per_district(
+                time_series(
+                    f"{label} in $district",
+                    f"Mean {label} of the district's air sensors (one panel per district chosen). Bands: ISPU "
+                    "good, moderate, unhealthy, very unhealthy, hazardous.",
+                    INFLUX,
+                    [by_district(quantity)],
+                    unit="conμgm3",
+                    bands=ispu_bands(quantity),
+                )
+            ),
         )
     board.add(
         time_series(

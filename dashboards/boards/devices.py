@@ -103,8 +103,8 @@ def build() -> Board:
             INFLUX,
             [
                 InfluxQL(
-                    f'SELECT last("value") AS "last value" FROM "readings" WHERE $timeFilter AND {_CHOSEN}'
-                    ' GROUP BY "device", "district", "kind"',
+                    f'SELECT last("value") AS "last value", "district", "kind" FROM "readings"'
+                    f' WHERE $timeFilter AND {_CHOSEN} GROUP BY "device"',
                     result_format="table",
                 )
             ],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboards.boards.common import by_device, by_district
+from dashboards.boards.common import by_device, by_district, per_district
 from dashboards.datasources import INFLUX
 from dashboards.panels import Board, table_panel, time_series
 from dashboards.queries import InfluxQL, district_filter
@@ -24,14 +24,17 @@ def build() -> Board:
         .annotate(ticket_annotations())
     )
     board.add(
-        time_series(
-            "Noise by district",
-            "Mean sound level of each district's noise sensors. Bands: quiet, moderate, loud, very loud.",
-            INFLUX,
-            [by_district("noise")],
-            unit="dB",
-            bands=noise_bands(),
-        )
+        per_district(
+            time_series(
+                "Noise in $district",
+                "Mean sound level of the district's noise sensors (one panel per district chosen). Bands: quiet, "
+                "moderate, loud, very loud.",
+                INFLUX,
+                [by_district("noise")],
+                unit="dB",
+                bands=noise_bands(),
+            )
+        ),
     )
     board.add(
         time_series(
@@ -44,14 +47,16 @@ def build() -> Board:
         )
     )
     board.add(
-        time_series(
-            "Vehicles counted by district",
-            "Vehicles counted per interval by the district's counters.",
-            INFLUX,
-            [by_district("traffic_count", "sum")],
-            unit="short",
-            bars=True,
-        )
+        per_district(
+            time_series(
+                "Vehicles counted in $district",
+                "Vehicles counted per interval by the district's counters (one panel per district chosen).",
+                INFLUX,
+                [by_district("traffic_count", "sum")],
+                unit="short",
+                bars=True,
+            )
+        ),
     )
     board.add(
         table_panel(
@@ -60,8 +65,8 @@ def build() -> Board:
             INFLUX,
             [
                 InfluxQL(
-                    'SELECT sum("value") AS "vehicles" FROM "readings" WHERE "quantity" = \'traffic_count\''
-                    f' AND {district_filter()} AND $timeFilter GROUP BY "device", "district"',
+                    'SELECT sum("value") AS "vehicles", last("district") AS "district" FROM "readings"'
+                    f' WHERE "quantity" = \'traffic_count\' AND {district_filter()} AND $timeFilter GROUP BY "device"',
                     result_format="table",
                 )
             ],

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from grafana_foundation_sdk.models.dashboard import DataTransformerConfig
-
-from dashboards.boards.common import DEVICES_REPORTING, REPORTING_WINDOW, by_district
+from dashboards.boards.common import DEVICES_REPORTING, by_district, per_district
 from dashboards.datasources import INFLUX, POSTGRES
-from dashboards.panels import Board, bar_gauge, stat_panel, table_panel, time_series
+from dashboards.panels import Board, bar_gauge, stat_panel, time_series
 from dashboards.queries import InfluxQL, Sql, district_filter
 from dashboards.scales import flood_bands, ispu_bands
 from dashboards.variables import district_variable, ticket_annotations
 
 UID = "citysense-overview"
 
-_NOW = f'AND {district_filter()} AND time > now() - 15m GROUP BY "district"'
+
+def _now(aggregate: str, quantity: str, ref_id: str) -> InfluxQL:
+    """The chosen district's `aggregate` of `quantity` over the last 15 minutes."""
+    return InfluxQL(
+        f'SELECT {aggregate}("value") FROM "readings" WHERE "quantity" = \'{quantity}\' AND {district_filter()}'
+        " AND time > now() - 15m",
+        ref_id=ref_id,
+    )
 
 
 def build() -> Board:
@@ -65,63 +70,47 @@ def build() -> Board:
         height=4,
     )
     board.add(
-        table_panel(
-            "Districts now",
-            "Per district: mean PM2.5, highest water level and mean noise of the last 15 minutes; devices "
-            "reporting in the last 30.",
-            INFLUX,
-            [
-                InfluxQL(
-                    f'SELECT mean("value") AS "PM2.5 (ug/m3)" FROM "readings" WHERE "quantity" = \'pm25\' {_NOW}',
-                    ref_id="A",
-                    result_format="table",
-                ),
-                InfluxQL(
-                    'SELECT max("value") AS "water level (m)" FROM "readings"'
-                    f" WHERE \"quantity\" = 'water_level' {_NOW}",
-                    ref_id="B",
-                    result_format="table",
-                ),
-                InfluxQL(
-                    f'SELECT mean("value") AS "noise (dB)" FROM "readings" WHERE "quantity" = \'noise\' {_NOW}',
-                    ref_id="C",
-                    result_format="table",
-                ),
-                InfluxQL(
-                    'SELECT count("last") AS "devices reporting" FROM (SELECT last("value") FROM "readings"'
-                    f' WHERE time > now() - {REPORTING_WINDOW} AND {district_filter()} GROUP BY "device", "district")'
-                    ' GROUP BY "district"',
-                    ref_id="D",
-                    result_format="table",
-                ),
-            ],
-            transformations=[
-                DataTransformerConfig(id_val="merge", options={}),
-                DataTransformerConfig(id_val="organize", options={"excludeByName": {"Time": True}}),
-            ],
-            sort_by="district",
+        per_district(
+            stat_panel(
+                "Now in $district",
+                "The district now (one panel per district chosen): mean PM2.5, highest water level and mean "
+                "noise of the last 15 minutes; devices reporting in the last 30.",
+                INFLUX,
+                [
+                    _now("mean", "pm25", "A").alias("PM2.5 (ug/m3)"),
+                    _now("max", "water_level", "B").alias("water level (m)"),
+                    _now("mean", "noise", "C").alias("noise (dB)"),
+                    InfluxQL(DEVICES_REPORTING, ref_id="D").alias("devices reporting"),
+                ],
+            ),
         ),
         width=24,
-        height=8,
+        height=4,
     )
     board.add(
-        time_series(
-            "PM2.5 by district",
-            "Mean PM2.5 of each district's air sensors, against Indonesia's ISPU bands.",
-            INFLUX,
-            [by_district("pm25")],
-            unit="conμgm3",
-            bands=ispu_bands("pm25"),
-        )
+        per_district(
+            time_series(
+                "PM2.5 in $district",
+                "Mean PM2.5 of the district's air sensors (one panel per district chosen), against Indonesia's "
+                "ISPU bands.",
+                INFLUX,
+                [by_district("pm25")],
+                unit="conμgm3",
+                bands=ispu_bands("pm25"),
+            )
+        ),
     )
     board.add(
-        time_series(
-            "Highest water level by district",
-            "The highest gauge of each district, against the flood level analytics opens tickets at.",
-            INFLUX,
-            [by_district("water_level", "max")],
-            unit="lengthm",
-            bands=flood_bands(),
-        )
+        per_district(
+            time_series(
+                "Highest water level in $district",
+                "The highest gauge of the district (one panel per district chosen), against the flood level "
+                "analytics opens tickets at.",
+                INFLUX,
+                [by_district("water_level", "max")],
+                unit="lengthm",
+                bands=flood_bands(),
+            )
+        ),
     )
     return board

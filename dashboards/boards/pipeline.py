@@ -6,9 +6,11 @@ counters), not in a store Grafana can query, so they have no panel yet.
 
 from __future__ import annotations
 
+from dashboards.boards.common import repeat_per
 from dashboards.datasources import INFLUX, POSTGRES
 from dashboards.panels import Board, stat_panel, time_series
 from dashboards.queries import InfluxQL, Sql
+from dashboards.variables import kind_variable
 
 UID = "citysense-platform"
 
@@ -16,18 +18,23 @@ UID = "citysense-platform"
 def build() -> Board:
     board = Board(
         UID, "Platform", "Ingest rate into the store, devices delivering, tickets flowing.", tags=["platform"]
-    )
+    ).variables(kind_variable(in_chosen_districts=False))
     board.add(
-        time_series(
-            "Readings stored per minute, by kind",
-            "What ingest wrote into the time-series store; a drop to zero is an outage upstream of the store.",
-            INFLUX,
-            [
-                InfluxQL(
-                    'SELECT count("value") FROM "readings" WHERE $timeFilter GROUP BY time(1m), "kind" fill(none)'
-                ).alias("$tag_kind")
-            ],
-            unit="short",
+        repeat_per(
+            "kind",
+            time_series(
+                "Readings stored per minute: $kind",
+                "What ingest wrote into the time-series store from devices of this kind (one panel per kind "
+                "chosen); a drop to zero is an outage upstream of the store.",
+                INFLUX,
+                [
+                    InfluxQL(
+                        'SELECT count("value") FROM "readings" WHERE "kind" =~ /^$kind$/ AND $timeFilter'
+                        " GROUP BY time(1m) fill(none)"
+                    ).alias("$kind")
+                ],
+                unit="short",
+            ),
         ),
         width=16,
     )

@@ -7,7 +7,7 @@ from grafana_foundation_sdk.models.dashboard import DynamicConfigValue
 from dashboards.datasources import POSTGRES
 from dashboards.panels import Board, bar_gauge, stat_panel, table_panel, time_series
 from dashboards.queries import Sql
-from dashboards.variables import sql_district_variable, ticket_annotations
+from dashboards.variables import console_variable, sql_district_variable, ticket_annotations
 
 UID = "citysense-tickets"
 
@@ -15,12 +15,14 @@ _IN_DISTRICTS = "district IN ($district)"
 _OPEN = f"status <> 'resolved' AND {_IN_DISTRICTS}"
 _RESOLVED_IN_RANGE = f"resolved_at IS NOT NULL AND $__timeFilter(resolved_at) AND {_IN_DISTRICTS}"
 _RESOLVE_S = "extract(epoch FROM resolved_at - opened_at)"
+# Each ticket number opens the ticket in the operators' console (`$console`, a box on the dashboard).
+CONSOLE_TICKET_LINK = {"title": "Open in the console", "url": "${console}/console/tickets/${__value.raw}"}
 
 
 def build() -> Board:
     board = (
         Board(UID, "Tickets and service levels", "Open tickets by type and age; time to resolve.", tags=["tickets"])
-        .variables(sql_district_variable())
+        .variables(sql_district_variable(), console_variable())
         .annotate(ticket_annotations())
     )
     board.add(
@@ -88,7 +90,9 @@ def build() -> Board:
                     f" FROM tickets WHERE {_OPEN} ORDER BY opened_at"
                 )
             ],
-        ).override_by_name("age", [DynamicConfigValue(id_val="unit", value="s")]),
+        )
+        .override_by_name("age", [DynamicConfigValue(id_val="unit", value="s")])
+        .override_by_name("ticket", [DynamicConfigValue(id_val="links", value=[CONSOLE_TICKET_LINK])]),
         width=24,
         height=8,
     )

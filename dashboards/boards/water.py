@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.models.dashboard import DataTransformerConfig
 
-from dashboards.boards.common import by_device, by_district, latest_by_device
+from dashboards.boards.common import by_device, by_district, latest_by_device, per_district
 from dashboards.datasources import INFLUX
 from dashboards.panels import Board, table_panel, time_series
 from dashboards.scales import flood_bands
@@ -32,24 +32,30 @@ def build() -> Board:
         )
     )
     board.add(
-        time_series(
-            "Highest water level by district",
-            "Each district's highest gauge: a flood ticket opens when it crosses the red line.",
-            INFLUX,
-            [by_district("water_level", "max")],
-            unit="lengthm",
-            bands=flood_bands(),
-        )
+        per_district(
+            time_series(
+                "Highest water level in $district",
+                "The district's highest gauge (one panel per district chosen): a flood ticket opens when it "
+                "crosses the red line.",
+                INFLUX,
+                [by_district("water_level", "max")],
+                unit="lengthm",
+                bands=flood_bands(),
+            )
+        ),
     )
     board.add(
-        time_series(
-            "Rainfall by district",
-            "Rain measured per interval, summed over the district's gauges; rivers follow it with a lag.",
-            INFLUX,
-            [by_district("rainfall", "sum")],
-            unit="lengthmm",
-            bars=True,
-        )
+        per_district(
+            time_series(
+                "Rainfall in $district",
+                "Rain measured per interval, summed over the district's gauges (one panel per district chosen); "
+                "rivers follow it with a lag.",
+                INFLUX,
+                [by_district("rainfall", "sum")],
+                unit="lengthmm",
+                bars=True,
+            )
+        ),
     )
     board.add(
         table_panel(

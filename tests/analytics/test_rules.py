@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from analytics.aqi import category, index_value, ticket_threshold
 from analytics.rules import RuleTracker, Thresholds, default_rules, load_thresholds
 from citysense.settings import AnalyticsSettings
 from citysense.wire import Reading
@@ -14,30 +13,16 @@ T0 = 1_790_000_000_000
 MIN = 60_000
 
 
-@pytest.mark.parametrize(
-    ("index", "concentration", "value", "name"),
-    [
-        ("us_aqi", 9.0, 50, "good"),
-        ("us_aqi", 35.4, 100, "moderate"),
-        ("us_aqi", 55.5, 151, "unhealthy"),
-        ("us_aqi", 125.4, 200, "unhealthy"),
-        ("us_aqi", 225.5, 301, "hazardous"),
-        ("ispu", 15.5, 50, "baik"),
-        ("ispu", 55.4, 100, "sedang"),
-        ("ispu", 150.4, 200, "tidak sehat"),
-        ("ispu", 250.5, 301, "berbahaya"),
-    ],
-)
-def test_air_indices_follow_the_published_pm25_breakpoints(index, concentration, value, name):
-    assert index_value(index, "pm25", concentration) == value
-    assert category(index, "pm25", concentration).category == name
+def test_the_air_rule_opens_at_the_first_category_that_means_a_ticket():
+    assert default_rules(AnalyticsSettings(air_index="us_aqi"))["pm25"].threshold == 55.5
+    # ISPU 101 ("tidak sehat") is the first index that rounds to 101: 55.4 + 0.5 * 95 / 100.
+    assert default_rules(AnalyticsSettings(air_index="ispu"))["pm25"].threshold == 55.875
 
 
-def test_both_indices_start_tickets_at_unhealthy():
-    assert ticket_threshold("us_aqi") == 55.5
-    assert ticket_threshold("ispu") == 55.5
-    assert category("us_aqi", "pm25", 40).severity is None
-    assert category("ispu", "pm25", 160).severity == "high"
+def test_air_ticket_severity_is_the_category_of_the_city_index():
+    air = default_rules(AnalyticsSettings(air_index="ispu"))["pm25"]
+    assert air.severity(160.0, air.threshold) == "high"
+    assert air.severity(300.0, air.threshold) == "critical"
 
 
 def test_thresholds_per_device_win_over_district_over_default(tmp_path):

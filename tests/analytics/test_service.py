@@ -82,3 +82,33 @@ def test_a_cold_start_without_history_does_not_guess(settings):
     now = int(time.time() * 1000)
     cold = settings.model_copy(update={"warmup_s": 0.0})
     assert run_service(cold, stuck_packs(now - 90 * MIN, 90), expect_ticket=False) == []
+
+
+def test_detector_state_and_false_alarm_marks_survive_a_restart(tmp_path):
+    """What the detectors learned (saved on stop) and what operators taught (in the database) come back."""
+    from datetime import UTC, datetime
+
+    from citysense.db.models import FalseAlarm, Ticket
+
+    settings = AnalyticsSettings(data_dir=tmp_path)
+    first = AnalyticsService(settings)
+    rng = random.Random(4)
+    for m in range(600):
+        first.engine.process(Reading(DEVICE, "pm25", 25 + rng.gauss(0, 3), 1_767_546_000_000 + m * MIN))
+    first.save_anomaly_state()
+    with first.sessions.begin() as session:
+        ticket = Ticket(
+            dedupe_key="anomaly:kota-lama:x", service_code="anomaly", title="t", district="kota-lama", severity="low",
+            quantity="pm25", threshold=0.0, peak_value=0.0, devices=[DEVICE], opened_at=datetime.now(UTC),
+        )  # fmt: skip
+        session.add(ticket)
+        session.flush()
+        session.add(FalseAlarm(ticket_id=ticket.id, device_id=DEVICE, quantity="pm25", deviation=7.5, marked_by="t"))
+
+    second = AnalyticsService(settings)
+    assert second.load_anomaly_state() == 1
+    assert second.learn_feedback() == 1
+    second.engine.process(Reading(DEVICE, "pm25", 25.0, 1_767_546_000_000 + 600 * MIN))
+    series = second.engine._series[(DEVICE, "pm25")].anomaly
+    assert series.n == 601  # resumed, not started afresh
+    assert series._channels[""].tolerance == 7.5

@@ -7,9 +7,9 @@ import sqlite3
 import pytest
 from typer.testing import CliRunner
 
-from citysense.cli import app as cli
 from citysense.keys import create_key, revoke_key
 from citysense.wire import Reading
+from launcher.cli import app as cli
 from tests.api.support import key, sensor_ticket
 
 

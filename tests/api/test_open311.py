@@ -37,7 +37,7 @@ def test_service_list_and_definition(client):
     assert client.get("/open311/v2/services/flood.json").json() == {"service_code": "flood", "attributes": []}
     missing = client.get("/open311/v2/services/teleport.json")
     assert missing.status_code == 404
-    assert missing.json() == [{"code": 404, "description": "no service 'teleport'"}]
+    assert missing.json() == [{"code": 404, "description": "service_code 'teleport' not found"}]
 
 
 def test_resident_report_becomes_a_ticket_in_the_right_district(client):
@@ -102,17 +102,17 @@ def test_closed_requests_carry_the_resolution_note(city, client):
 
 def test_errors_use_the_specification_shape(client):
     cases = [
-        ({}, "service_code is required"),
-        ({"service_code": "teleport", "lat": "1", "long": "1"}, "unknown service_code 'teleport'"),
-        ({"service_code": "waste"}, "a location is required"),
-        ({"service_code": "waste", "lat": "north", "long": "1"}, "lat and long must both be decimal degrees"),
-        ({"service_code": "waste", "lat": "95", "long": "1"}, "lat must be within -90..90"),
+        ({}, 400, "service_code is required"),
+        ({"service_code": "teleport", "lat": "1", "long": "1"}, 404, "service_code 'teleport' not found"),
+        ({"service_code": "waste"}, 400, "a location is required"),
+        ({"service_code": "waste", "lat": "north", "long": "1"}, 400, "lat and long must both be decimal degrees"),
+        ({"service_code": "waste", "lat": "95", "long": "1"}, 400, "lat must be within -90..90"),
     ]
-    for form, message in cases:
+    for form, code, message in cases:
         response = client.post("/open311/v2/requests.json", data=form)
-        assert response.status_code == 400, form
+        assert response.status_code == code, form
         (error,) = response.json()
-        assert error["code"] == 400
+        assert error["code"] == code
         assert message in error["description"]
     bad_status = client.get("/open311/v2/requests.json", params={"status": "pending"})
     assert bad_status.status_code == 400

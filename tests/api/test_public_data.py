@@ -35,8 +35,11 @@ def test_status_carries_ispu_aqi_and_flood_categories(city, client):
     seed_default_city(city, pm25=60.0, water=2.2)
     status = client.get("/public/v1/status/sungai-barat").json()
     pm25 = status["quantities"]["pm25"]
-    assert (pm25["scale"], pm25["category"], pm25["ispu"]) == ("ispu", "unhealthy", 105)
-    assert (pm25["aqi"], pm25["aqi_category"]) == (153, "unhealthy")
+    # The category is of the latest readings (what tickets open on); ISPU 105 at 60 ug/m3.
+    assert (pm25["scale"], pm25["category"], pm25["averaging"]) == ("ispu", "unhealthy", "latest")
+    # The indices are of the 24-hour average, which one reading does not make.
+    assert (pm25["ispu"], pm25["aqi"], pm25["ispu_averaging"], pm25["aqi_averaging"]) == (None, None, "24h", "24h")
+    assert pm25["nowcast_averaging"] == "nowcast_12h"
     water = client.get("/public/v1/status/sungai-barat/water_level").json()
     assert (water["scale"], water["category"], water["value"]) == ("flood", "warning", 2.2)  # 88% of 2.5 m
     assert client.get("/public/v1/status/atlantis").status_code == 404
@@ -46,6 +49,35 @@ def test_status_carries_ispu_aqi_and_flood_categories(city, client):
     unknown = client.get("/public/v1/status/sungai-barat/co2")
     assert unknown.status_code == 422
     assert "unknown quantity 'co2'" in unknown.json()["detail"]
+
+
+def test_ispu_and_aqi_are_of_the_24_hour_average_and_nowcast_of_the_last_12_hours(city, client):
+    """Hourly means 20 ug/m3 for 18 hours then 80 for the last 6: the 24h mean is 35, the NowCast leans to 80."""
+    seed_default_city(city)
+    hour = 3_600_000
+    end = int(time.time() * 1000) // hour * hour
+    sensors = [d.device_id for d in build_fleet() if d.district == "kota-lama" and "pm25" in d.quantities]
+    readings = []
+    for i in range(1, 25):  # i hours ago, two readings in the hour
+        value = 80.0 if i <= 6 else 20.0
+        readings += [Reading(s, "pm25", value, end - i * hour + m * 60_000) for s in sensors for m in (5, 35)]
+    city.readings(*readings)
+    pm25 = client.get("/public/v1/status/kota-lama/pm25").json()
+    assert (pm25["avg_24h"], pm25["avg_24h_hours"]) == (35.0, 24)
+    # ISPU of 35.0: (100 - 50) / (55.4 - 15.5) * (35 - 15.5) + 50 = 74.4; AQI: 49 / 26.3 * (35 - 9.1) + 51 = 99.3.
+    assert (pm25["ispu"], pm25["ispu_category"]) == (74, "moderate")
+    assert (pm25["aqi"], pm25["aqi_category"]) == (99, "moderate")
+    # Weight factor 1 - 60/80 = 0.25 -> 0.5: hours 0-5 at 80 dominate. sum(0.5**i) over 12 hours.
+    w = [0.5**i for i in range(12)]
+    expected = sum(wi * (80.0 if i < 6 else 20.0) for i, wi in enumerate(w)) / sum(w)
+    assert pm25["nowcast"] == int(expected * 10) / 10
+    assert pm25["nowcast_category"] == "unhealthy"
+    # The page names each figure's averaging period too.
+    page = client.get("/?lang=en").text
+    assert "ISPU 74, AQI 99 (24-hour average)" in page
+    assert "(latest readings)" in page
+    assert "(NowCast (last 12 hours))" in page
+    assert "rata-rata 24 jam" in client.get("/?lang=id").text
 
 
 def test_districts_come_from_the_city_geojson_then_the_registry(city, client):

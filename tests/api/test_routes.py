@@ -25,6 +25,7 @@ PUBLIC_TICKET_FIELDS = {
     "updated_at",
     "resolved_at",
     "timeline",
+    "link",  # the ticket's page for residents
 }
 FLOOD_TITLE = "Flood risk: river or drain water above the flood level"
 AIR_TITLE = "Unhealthy air: PM2.5 above the healthy limit"

@@ -174,7 +174,7 @@ def test_log_levels_are_case_insensitive(level):
         (IngestSettings, "batch_size", 0),
         (IngestSettings, "batch_wait_s", 0),
         (AnalyticsSettings, "quiet_period_s", -1),
-        (AnalyticsSettings, "water_level_flood_m", 0),
+        (AnalyticsSettings, "flood_level_m", 0),
     ],
 )
 def test_out_of_range_numbers_are_refused(cls, field, value):

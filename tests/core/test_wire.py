@@ -28,7 +28,9 @@ from citysense.wire import (
     parse_deadletter,
     parse_pack,
     readings_topic,
+    senml_unit,
     status_topic,
+    to_senml,
 )
 
 NOW = 1_790_000_000.0  # seconds since the epoch, fixed so that every run sees the same clock
@@ -47,10 +49,16 @@ def pack(*records: object) -> bytes:
 
 def record(quantity: str = "pm25", **fields: object) -> dict[str, object]:
     """A complete, valid record of `quantity` from DEV, taken at NOW; `fields` override or add."""
+    # Units a quantity is stored in are sent as they are where SenML accepts them unscaled (ug/m3 and
+    # mm are RFC 8798 secondary units); bin fill goes as the RFC's ratio.
+    stored = QUANTITIES[quantity].unit
+    unit = stored if stored != "%" else "/"
     result: dict[str, object] = {
         "n": f"{BN}{quantity}",
-        "u": QUANTITIES[quantity].unit,
-        "v": QUANTITIES[quantity].minimum + 1.0,
+        "u": unit,
+        "v": to_senml(quantity, QUANTITIES[quantity].minimum + 1.0)
+        if unit == "/"
+        else QUANTITIES[quantity].minimum + 1.0,
         "t": NOW,
     }
     result.update(fields)
@@ -171,7 +179,14 @@ def test_parse_never_raises_on_senml_like_packs(records, device_id):
     if records and [r.reason for r in result.rejections] != [RejectReason.NOT_JSON]:  # NaN/Infinity aren't JSON
         # Every record is accounted for at most once, and rejections point at real records.
         assert len(result.readings) + len(result.rejections) <= len(records)
-        assert all(r.index is not None and 0 <= r.index < len(records) for r in result.rejections)
+        whole = [r for r in result.rejections if r.index is None]
+        if whole:  # a pack refused as a whole (RFC 8428 section 4.4) says so once and yields nothing
+            assert [r.reason for r in result.rejections] in (
+                [RejectReason.MUST_UNDERSTAND],
+                [RejectReason.UNSUPPORTED_VERSION],
+            )
+            assert result.readings == []
+        assert all(r.index is None or 0 <= r.index < len(records) for r in result.rejections)
 
 
 # --------------------------------------------------------------------------- round trip
@@ -204,9 +219,16 @@ def test_a_built_pack_parses_back_to_the_same_readings(case):
     result = parse(payload, device_id=device_id)
     assert result.rejections == []
     assert result.ok
-    assert result.readings == readings
-    # Equal floats, and also the same bits (-0.0 aside): nothing was rounded on the way.
-    assert [r.value.hex() for r in result.readings] == [(r.value + 0.0).hex() for r in readings]
+    # Quantities sent in their stored unit come back bit for bit (-0.0 aside); those a producer converts
+    # to a registered unit (kg/m3, m, '/') come back rounded to 9 decimals of the stored unit.
+    assert [(r.device_id, r.quantity, r.time_ms) for r in result.readings] == [
+        (r.device_id, r.quantity, r.time_ms) for r in readings
+    ]
+    for got, sent in zip(result.readings, readings, strict=True):
+        if senml_unit(sent.quantity) == QUANTITIES[sent.quantity].unit:
+            assert got.value.hex() == (sent.value + 0.0).hex()
+        else:
+            assert abs(got.value - sent.value) <= 1e-9 * max(1.0, abs(sent.value)), (got, sent)
 
 
 def test_build_pack_refuses_an_empty_pack_and_a_foreign_reading():
@@ -282,13 +304,13 @@ def test_custom_limits_apply():
         ([{"bn": 7, **record()}], RejectReason.BAD_NAME),
         ([record(n="urn:dev:cs:node-2:pm25")], RejectReason.DEVICE_MISMATCH),
         ([record(n=f"{BN}co2")], RejectReason.UNKNOWN_QUANTITY),
-        ([record(n=BN)], RejectReason.UNKNOWN_QUANTITY),
+        ([record(n=BN)], RejectReason.BAD_NAME),
         ([record(u="mg/m3")], RejectReason.UNIT_MISMATCH),
         ([record(u=None)], RejectReason.UNIT_MISMATCH),
         ([{k: v for k, v in record().items() if k != "u"}], RejectReason.UNIT_MISMATCH),
         ([record("temperature", u="Far")], RejectReason.UNIT_MISMATCH),
         ([{k: v for k, v in record().items() if k != "v"}], RejectReason.MISSING_VALUE),
-        ([{**{k: v for k, v in record().items() if k != "v"}, "vs": "12"}], RejectReason.MISSING_VALUE),
+        ([{**{k: v for k, v in record().items() if k != "v"}, "vs": "12"}], RejectReason.WRONG_VALUE_TYPE),
         ([record(v="12")], RejectReason.MISSING_VALUE),
         ([record(v=True)], RejectReason.MISSING_VALUE),
         ([record(v=None)], RejectReason.MISSING_VALUE),
@@ -329,7 +351,7 @@ def test_a_record_naming_another_device_is_fine_when_no_topic_device_is_given():
     [(q.name, bound) for q in QUANTITIES.values() for bound in (q.minimum, q.maximum)],
 )
 def test_range_bounds_are_inclusive(quantity, value):
-    result = parse(pack(record(quantity, v=value)))
+    result = parse(pack(record(quantity, u=senml_unit(quantity), v=to_senml(quantity, value))))
     assert result.ok
     assert result.readings == [Reading(DEV, quantity, value, NOW_MS)]
 

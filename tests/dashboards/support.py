@@ -55,6 +55,7 @@ def variable_queries(model: Mapping[str, Any]) -> list[Query]:
     return [
         Query(model["uid"], f"variable {v['name']}", v["name"], v["datasource"]["uid"], v["query"])
         for v in model.get("templating", {}).get("list", [])
+        if v.get("type") == "query"  # a textbox (the console's URL) asks no data source
     ]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
 from dashboards.render import build_all
@@ -81,8 +82,42 @@ def test_ticket_panels_show_the_open_flood_and_the_resolved_pollution(city_serve
     assert time_range.start_ms <= start < end <= datetime.now(UTC).timestamp() * 1000
 
 
-def test_districts_now_covers_every_district(city_servers, variables):
+def _registry(servers, district):
+    with psycopg.connect(servers.postgres) as conn:
+        return [row[0] for row in conn.execute("SELECT id FROM devices WHERE district = %s", (district,))]
+
+
+def test_each_district_panel_shows_exactly_its_registry_devices(city_servers, variables):
+    """District is a field of each reading, not a tag: the per-district panels filter on it, and what
+    they show must be what the registry's devices of that district delivered (a tag-indexed query)."""
     servers, time_range = city_servers
-    query = next(q for q in QUERIES if q.dashboard == "citysense-overview" and q.where == "Districts now")
-    rows = servers.run(query, variables["citysense-overview"], time_range)
-    assert {row[0] for row in rows} == set(variables["citysense-overview"]["district"])
+    chosen = variables["citysense-overview"]
+    panel = {q.ref_id: q for q in QUERIES if q.dashboard == "citysense-overview" and q.where == "Now in $district"}
+    assert sorted(panel) == ["A", "B", "C", "D"]
+    for district in chosen["district"]:
+        devices = "|".join(_registry(servers, district))
+        one = {**chosen, "district": [district]}
+        reporting = servers.run(panel["D"], one, time_range)
+        expected = servers.influx(
+            'SELECT count("last") FROM (SELECT last("value") FROM "readings"'
+            f' WHERE time > now() - 30m AND "device" =~ /^({devices})$/ GROUP BY "device")'
+        )
+        assert [row[-1] for row in reporting] == [row[-1] for row in expected], district
+        assert reporting, district
+        assert reporting[0][-1] > 0, district
+        highest = servers.run(panel["B"], one, time_range)
+        expected = servers.influx(
+            'SELECT max("value") FROM "readings" WHERE "quantity" = \'water_level\''
+            f' AND time > now() - 15m AND "device" =~ /^({devices})$/'
+        )
+        assert [row[-1] for row in highest] == [row[-1] for row in expected], district
+
+
+def test_every_per_district_panel_has_rows_for_a_district_with_such_devices(city_servers, variables):
+    servers, time_range = city_servers
+    repeated = [q for q in QUERIES if "$district" in q.where and q.dialect == "influxql"]
+    assert len(repeated) >= 10
+    for query in repeated:
+        chosen = variables[query.dashboard]
+        shown = [d for d in chosen["district"] if servers.run(query, {**chosen, "district": [d]}, time_range)]
+        assert shown, f"{query.id}: no district shows anything"

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from citysense.cli import app
 from dashboards.interpolate import variable_names
 from dashboards.render import build_all, dumps
+from launcher.cli import app
 from tests.dashboards.support import panel_queries, variable_queries
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -79,7 +79,7 @@ def test_every_data_source_a_dashboard_uses_is_provisioned_with_its_type():
         for panel in model["panels"]:
             used.append(panel["datasource"])
             used.extend(target["datasource"] for target in panel.get("targets", []))
-        used.extend(v["datasource"] for v in model.get("templating", {}).get("list", []))
+        used.extend(v["datasource"] for v in model.get("templating", {}).get("list", []) if "datasource" in v)
         used.extend(a["datasource"] for a in model.get("annotations", {}).get("list", []))
     assert used
     for ref in used:
@@ -117,6 +117,15 @@ def test_every_variable_a_query_uses_is_defined_before_it_is_used():
             assert variable_names(query.text) <= set(defined), query.id
 
 
+def test_ticket_numbers_link_to_the_console():
+    model = MODELS["citysense-tickets"]
+    assert any(v["name"] == "console" and v["type"] == "textbox" for v in model["templating"]["list"])
+    (table,) = [p for p in model["panels"] if p.get("title") == "Open tickets by age"]
+    (override,) = [o for o in table["fieldConfig"]["overrides"] if o["matcher"]["options"] == "ticket"]
+    (links,) = [prop["value"] for prop in override["properties"] if prop["id"] == "links"]
+    assert links[0]["url"] == "${console}/console/tickets/${__value.raw}"
+
+
 def test_every_time_series_dashboard_marks_tickets():
     for uid in ("citysense-overview", "citysense-air", "citysense-water", "citysense-noise-traffic"):
         (annotation,) = MODELS[uid]["annotations"]["list"]
@@ -131,14 +140,15 @@ def test_every_time_series_dashboard_marks_tickets():
 )  # fmt: skip
 def test_air_bands_are_the_status_pages_ispu_categories(quantity, value, category):
     from api.categories import assess
+    from citysense.settings import CommonSettings
     from dashboards.scales import ispu_bands
 
-    colours = {"good": "green", "moderate": "blue", "unhealthy": "yellow", "very_unhealthy": "red",
-               "hazardous": "#1f1f1f"}  # fmt: skip
-    assessment = assess(quantity, value, flood_level_m=2.5)
+    colours = {"good": "#2e9e44", "moderate": "#1f5fbf", "unhealthy": "#f2c200", "very_unhealthy": "#d7191c",
+               "hazardous": "#000000"}  # fmt: skip
+    assessment = assess(quantity, value, CommonSettings(air_index="ispu"))
     assert assessment is not None
     assert assessment.category == category
-    colour = next(c for start, c in reversed(ispu_bands(quantity)) if start is None or value >= start)
+    colour = next(c for start, c in reversed(ispu_bands(quantity, "ispu")) if start is None or value >= start)
     assert colour == colours[category]
 
 

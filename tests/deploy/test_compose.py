@@ -4,6 +4,7 @@ Specification's JSON schema, and against citysense itself (commands, settings, m
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,8 @@ import typer
 import yaml
 from pydantic import BaseModel
 
-from citysense.cli import app
 from citysense.settings import AnalyticsSettings, ApiSettings, CommonSettings, IngestSettings, SimulateSettings
+from launcher.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -145,3 +146,35 @@ def test_dockerfile_copies_every_package_and_runs_as_non_root():
     users = re.findall(r"^USER (\S+)$", stages[-1], flags=re.MULTILINE)
     assert users
     assert users[-1] not in ("root", "0")
+
+
+def _requirement_name(spec: str) -> str:
+    return re.split(r"[\[<>=!~; ]", spec, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_the_image_installs_the_hashed_lock_and_the_lock_pins_every_server_dependency():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "--require-hashes" in dockerfile
+    assert "-r requirements/server.lock" in dockerfile
+    assert "--no-index --no-deps" in dockerfile  # the runtime stage installs exactly what was built
+    lock = (ROOT / "requirements" / "server.lock").read_text()
+    pinned = {
+        m.group(1).lower().replace("_", "-"): m.group(2)
+        for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==(\S+) \\$", lock, flags=re.MULTILINE)
+    }
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["server"]]
+    wanted += [s for s in project["optional-dependencies"]["analytics"] if not s.startswith("citysense")]
+    missing = sorted({_requirement_name(s) for s in wanted} - set(pinned))
+    assert not missing, f"requirements/server.lock lacks {missing}: run scripts/lock-server.sh"
+    entries = re.split(r"\n(?=[A-Za-z0-9])", lock.split("\n\n", 1)[-1])
+    unhashed = [e.split()[0] for e in entries if "==" in e.split("\n", 1)[0] and "--hash=sha256:" not in e]
+    assert not unhashed
+    assert "file://" not in lock
+
+
+def test_ingest_healthcheck_is_its_readiness():
+    for name in ("ingest-1", "ingest-2"):
+        service = COMPOSE["services"][name]
+        test = service.get("healthcheck") or COMPOSE["services"]["ingest-1"]["healthcheck"]
+        assert any("/readyz" in part for part in test["test"]), name

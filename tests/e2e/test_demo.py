@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 def start_demo(data_dir: Path, port: int, mqtt_port: int, log: Path) -> subprocess.Popen[bytes]:
     cmd = [
-        sys.executable, "-m", "citysense.cli", "demo",
+        sys.executable, "-m", "launcher.cli", "demo",
         "--data-dir", str(data_dir), "--port", str(port), "--mqtt-port", str(mqtt_port), "--interval", "2",
     ]  # fmt: skip
     env = {**os.environ, "COLUMNS": "200"}

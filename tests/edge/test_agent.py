@@ -92,7 +92,7 @@ def test_reports_are_medians_of_samples_and_the_online_status_carries_health(bro
 
 def test_a_killed_agent_is_marked_offline_by_its_last_will(broker, tmp_path):
     agent = subprocess.Popen(
-        [sys.executable, "-m", "citysense.cli", "edge", "run", "--config", node_toml(tmp_path, broker.url)],
+        [sys.executable, "-m", "launcher.cli", "edge", "run", "--config", node_toml(tmp_path, broker.url)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -130,7 +130,7 @@ def test_power_cut_while_offline_loses_nothing_and_the_backlog_reaches_the_store
     # Phase 1: the mobile link is down (nothing listens on this port); the node queues, then loses power.
     dead_url = f"mqtt://127.0.0.1:{free_port()}"
     agent = subprocess.Popen(
-        [sys.executable, "-m", "citysense.cli", "edge", "run", "--config", node_toml(tmp_path, dead_url)],
+        [sys.executable, "-m", "launcher.cli", "edge", "run", "--config", node_toml(tmp_path, dead_url)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -61,7 +61,7 @@ def test_edge_run_with_a_bad_file_exits_1_with_the_reason(tmp_path):
     path = tmp_path / "node.toml"
     path.write_text("device_id = ")
     result = subprocess.run(
-        [sys.executable, "-m", "citysense.cli", "edge", "run", "--config", str(path)], capture_output=True, text=True
+        [sys.executable, "-m", "launcher.cli", "edge", "run", "--config", str(path)], capture_output=True, text=True
     )
     assert result.returncode == 1
     assert "cannot read" in result.stderr

@@ -23,7 +23,7 @@ def test_base_and_edge_extra_pull_no_server_packages():
 
 def test_edge_code_and_the_command_import_without_the_server_stack():
     probe = (
-        "import sys, edge.agent, edge.drivers, citysense.wire, citysense.settings, citysense.cli\n"
+        "import sys, edge.agent, edge.drivers, citysense.wire, citysense.settings, launcher.cli\n"
         "heavy = {'pandas', 'sklearn', 'fastapi', 'sqlalchemy', 'uvicorn', 'amqtt'} & set(sys.modules)\n"
         "assert not heavy, heavy\n"
     )
@@ -32,7 +32,7 @@ def test_edge_code_and_the_command_import_without_the_server_stack():
 
 def test_citysense_help_lists_the_commands():
     out = subprocess.run(
-        [sys.executable, "-m", "citysense.cli", "--help"], check=True, capture_output=True, text=True
+        [sys.executable, "-m", "launcher.cli", "--help"], check=True, capture_output=True, text=True
     ).stdout
     for command in ("demo", "simulate", "ingest", "analytics", "api", "migrate"):
         assert command in out

@@ -22,7 +22,7 @@ def run(tmp_path, monkeypatch):
 
     def invoke(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "citysense.cli", "devices", *args], capture_output=True, text=True, env=env
+            [sys.executable, "-m", "launcher.cli", "devices", *args], capture_output=True, text=True, env=env
         )
 
     return invoke
@@ -66,3 +66,20 @@ def test_bad_requests_fail_with_a_message_and_change_nothing(run, tmp_path):
     assert unknown.returncode == 1
     assert "no device 'ghost-01'" in unknown.stderr
     assert not (tmp_path / "mosquitto" / "passwd").exists()
+
+
+def test_the_printed_config_lands_in_a_0600_file_whatever_the_umask(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "CITYSENSE_DATA_DIR": str(tmp_path)}
+    redirected = tmp_path / "redirected.toml"
+    # The shell creates the file before citysense runs, with umask 022: 0644.
+    script = f"umask 022; {sys.executable} -m launcher.cli devices add air-01 --district X --kind air > {redirected}"
+    assert subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True).returncode == 0
+    out = tmp_path / "out.toml"
+    args = ["devices", "add", "air-02", "--district", "X", "--kind", "air", "--out", str(out)]
+    script = f"umask 000; {sys.executable} -m launcher.cli {' '.join(args)}"
+    result = subprocess.run(["/bin/sh", "-c", script], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "password" not in result.stdout
+    for path, device in ((redirected, "air-01"), (out, "air-02")):
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert load_config(path).device_id == device

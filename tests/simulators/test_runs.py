@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from citysense import wire
-from citysense.cli import app
 from citysense.settings import SimulateSettings
+from launcher.cli import app
 from simulators.city import default_city
 from simulators.run import RunOptions, run_simulation
 from simulators.scenario import load_scenario

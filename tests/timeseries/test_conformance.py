@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -73,6 +74,52 @@ def test_the_same_reading_written_twice_is_stored_once(adapter):
     adapter.write(batch[:1], devices=TAGS)
     assert adapter.count() == 3
     assert values(adapter) == [1.0, 2.0]
+
+
+# What the registry may say about river-1 over time: a refresh, a move to another district and
+# position, a new kind after a repair, and nothing at all (a device ingest could not look up).
+REGISTRY_STATES = [
+    TAGS,
+    {"river-1": DeviceTags("sungai-barat", "river", -6.2, 106.8)},
+    {"river-1": DeviceTags("kota lama", "water", -6.25, 106.9)},
+    {"river-1": DeviceTags("kota lama", "water")},
+    {},
+]
+
+
+@pytest.mark.parametrize("order", ["forward", "backward"])
+def test_a_reading_written_through_every_registry_state_is_stored_once(adapter, order):
+    batch = [r(1.0, 0), r(2.0, 1000), r(40.0, 0, device="air-1", quantity="pm25")]
+    states = REGISTRY_STATES if order == "forward" else REGISTRY_STATES[::-1]
+    for devices in states:
+        adapter.write(batch, devices=devices)  # redelivered after a registry change
+    assert adapter.count() == 3
+    assert values(adapter) == [1.0, 2.0]
+    assert [(x.device_id, x.quantity, x.value) for x in sorted(adapter.latest())] == [
+        ("air-1", "pm25", 40.0),
+        ("river-1", "water_level", 2.0),
+    ]
+
+
+def test_influxdb_series_are_keyed_by_device_and_quantity_alone(influx_server):
+    url = influx_server.url(f"t{uuid.uuid4().hex[:12]}")
+    store = open_store(url)
+    try:
+        for devices in REGISTRY_STATES:
+            store.write([r(1.0, 0), r(2.0, 1000)], devices=devices)
+    finally:
+        store.close()
+    database = InfluxLocation.from_url(url).database
+
+    def query(q: str) -> list[list[object]]:
+        answer = httpx.post(f"{influx_server.http}/query", data={"db": database, "q": q}).json()
+        return [row for series in answer["results"][0].get("series", []) for row in series["values"]]
+
+    assert query("SHOW SERIES") == [["readings,device=river-1,quantity=water_level"]]
+    assert query('SELECT count("value") FROM "readings"')[0][1] == 2
+    # The last registry state that described the device is what the point carries, as fields.
+    rows = query('SELECT "district", "kind", "value" FROM "readings" WHERE "district" =~ /^kota lama$/')
+    assert [row[1:] for row in rows] == [["kota lama", "water", 1.0], ["kota lama", "water", 2.0]]
 
 
 def test_a_range_is_half_open_and_keeps_series_apart(adapter):
@@ -197,17 +244,12 @@ def test_the_v2_write_api_stores_enriched_readings_once(victoria):
     finally:
         store.close()
     assert victoria.requests_to("/influx/write") == 2  # its one counter for every line-protocol endpoint
-    series = {(s["metric"]["device"], s["metric"]["quantity"]): s for s in victoria.export()}  # type: ignore[index]
-    river = series[("river-1", "water_level")]
+    exported = victoria.export()
+    series = {(s["metric"]["__name__"], s["metric"]["device"], s["metric"]["quantity"]): s for s in exported}  # type: ignore[index]
+    river = series[("readings_value", "river-1", "water_level")]
     # No `db` label: VictoriaMetrics adds one to what arrives through v1 `/write?db=`, not through v2.
-    assert river["metric"] == {
-        "__name__": "readings_value",
-        "device": "river-1",
-        "quantity": "water_level",
-        "district": "sungai-barat",
-        "kind": "river",
-        "lat": "-6.2",
-        "lon": "106.8",
-    }
+    # The registry's description is fields, not labels: the series stays the same when it changes.
+    assert river["metric"] == {"__name__": "readings_value", "device": "river-1", "quantity": "water_level"}
     assert (river["values"], river["timestamps"]) == ([1.0, 2.0], [T0, T0 + 1000])
-    assert series[("air-1", "pm25")]["metric"]["district"] == "kota lama"
+    assert series[("readings_lat", "river-1", "water_level")]["values"] == [-6.2, -6.2]
+    assert {tuple(sorted(s["metric"])) for s in exported} == {("__name__", "device", "quantity")}  # type: ignore[index]

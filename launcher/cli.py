@@ -5,16 +5,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from analytics.cli import evaluate
+from api.tickets_cli import tickets_app
 from citysense.errors import CitysenseError
 from citysense.keys import keys_app
+from citysense.maintenance import maintenance_app
 from citysense.provisioning.cli import devices_app
+from citysense.users import users_app
 from dashboards.cli import dashboards_app
 from edge.cli import edge_app
 from simulators.cli import simulate
@@ -30,7 +35,10 @@ app.add_typer(mqtt_app, name="mqtt")
 app.add_typer(edge_app, name="edge")
 app.add_typer(devices_app, name="devices")
 app.add_typer(keys_app, name="keys")
+app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(users_app, name="users")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(tickets_app, name="tickets")
 app.command()(simulate)
 app.command()(evaluate)
 
@@ -52,10 +60,10 @@ def demo(
     quiet_period: Annotated[float, typer.Option(help="seconds of normal readings before a ticket resolves")] = 120,
 ) -> None:
     """Run the whole city in one process: embedded broker, simulated sensors, ingest, analytics, API."""
-    from citysense.demo import run_demo
     from citysense.runtime import setup_logging
+    from launcher.demo import run_demo
 
-    setup_logging("INFO")
+    setup_logging("INFO", service="demo")
     try:
         run_demo(
             data_dir=data_dir,
@@ -80,10 +88,13 @@ def ingest() -> None:
 
     try:
         settings = IngestSettings()
-        setup_logging(settings.log_level)
-        run_until_signal([IngestService(settings)])
+        setup_logging(settings.log_level, service="ingest", log_format=settings.log_format)
+        service = IngestService(settings)
+        run_until_signal([service])
     except (CitysenseError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    if service.fatal_reason is not None:  # broken, not asked to stop: non-zero for the supervisor
+        raise _fail(f"ingest stopped: {service.fatal_reason}")
 
 
 @app.command()
@@ -95,10 +106,22 @@ def analytics() -> None:
 
     try:
         settings = AnalyticsSettings()
-        setup_logging(settings.log_level)
-        run_until_signal([AnalyticsService(settings)])
+        setup_logging(settings.log_level, service="analytics", log_format=settings.log_format)
+        service = AnalyticsService(settings)
+        run_until_signal([service], foreground=lambda: _until_signal_or(service.fatal_event))
     except (CitysenseError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    if service.fatal is not None:  # exit non-zero so that a supervisor (compose) restarts it
+        raise _fail(f"analytics stopped: {service.fatal}")
+
+
+def _until_signal_or(broken: threading.Event) -> None:
+    """Block until SIGINT/SIGTERM or until the service says it is fatally broken."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5) and not broken.is_set():
+        pass
 
 
 @app.command()
@@ -114,7 +137,7 @@ def api(
     try:
         overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
         settings = ApiSettings(**overrides)  # type: ignore[arg-type]
-        setup_logging(settings.log_level)
+        setup_logging(settings.log_level, service="api", log_format=settings.log_format)
         check_port_free(settings.host, settings.port, "the API")
         typer.echo(f"citysense API on http://{settings.host}:{settings.port}/")
         with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises the Ctrl-C it handled

@@ -1,0 +1,52 @@
+"""One general streaming anomaly detector for any numeric series.
+
+    from analytics.anomaly import make_detector
+    det = make_detector()
+    score = det.update(timestamp, value)   # in [0, 1]; >= 0.5 means alarm
+
+It needs no unit, range or sampling interval; `value` is a float or a mapping of one device's
+channels. See `_detector.py` for how it scores and docs/detection.md for how well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from analytics.anomaly._detector import Detector, Expected
+from analytics.localtime import DEFAULT_TIMEZONE
+
+__all__ = ["ALARM", "Detector", "Expected", "make_detector"]
+
+ALARM = 0.5
+
+
+def make_detector(
+    *,
+    budget: float = 0.01,
+    memory: int = 1000,
+    fast: int = 16,
+    warmup: int = 30,
+    timezone: str = DEFAULT_TIMEZONE,
+    seasonal: bool = True,
+    release: float = 10.0,
+    state: Mapping[str, Any] | None = None,
+) -> Detector:
+    """A fresh detector, or one resumed from `Detector.state()`.
+
+    Args:
+        budget: the fraction of normal readings allowed to alarm (calibration target).
+        memory: readings the slow baselines remember (the "long history").
+        fast: readings in the fast mean that the slow one is compared with.
+        warmup: readings before the first score above 0.
+        timezone: IANA name for hour-of-day and day-of-week cycles (CITYSENSE_TIMEZONE).
+        seasonal: look for daily and weekly cycles once a series spans more than a day.
+        release: hysteresis; an alarm holds while the tail probability stays below release x budget.
+        state: what `Detector.state()` returned, to resume after a restart.
+    """
+    det = Detector(
+        budget=budget, memory=memory, fast=fast, warmup=warmup, timezone=timezone, seasonal=seasonal, release=release
+    )
+    if state is not None:
+        det.restore(state)
+    return det

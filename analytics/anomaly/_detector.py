@@ -1,0 +1,329 @@
+"""The general streaming detector: several unit-free views of each channel, one calibrated score.
+
+Per channel (one number of a reading), after removing a daily or weekly cycle when the data has one:
+- **shift**: a fast running mean against the slow one, in units of how much that difference
+  itself usually wanders (so autocorrelated noise, trends and quantisation are all measured
+  against their own normal, not against a sampling interval or a unit);
+- **point**: the newest value against the fast mean, in units of its usual one-step error.
+The largest of these across channels is the raw score; the raw score's tail probability in its own
+history (`TailCalibrator`) is the calibrated one, mapped so that a tail probability equal to the
+alarm budget scores 0.5. Alarms teach the baselines little at first and fully once they have lasted
+as long as the memory: a short incident stays visible, a lasting new normal is absorbed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from analytics.anomaly._calibrate import TailCalibrator
+from analytics.anomaly._season import Seasons
+from analytics.localtime import DEFAULT_TIMEZONE, LocalClock
+
+__all__ = ["Detector", "Expected"]
+
+STATE_VERSION = 1
+_DAY = 86_400.0
+_TINY = 1e-12
+_HOLD_AFTER = 3
+_ALARM_SHARE = 10.0  # an alarm teaches the shift calibrator this many budgets of an observation
+_POINT_ALARM_SHARE = 1.0  # recurring outliers are a bursty series' normal: learned in full
+
+
+def _floor(ch: _Channel) -> float:
+    """The smallest variance believed: a quantisation step's, or a hair of the level on a flat series."""
+    return ch.res * ch.res / 12.0 if ch.res < math.inf else _TINY * (abs(ch.mean) + _TINY) ** 2
+
+
+class _Channel:
+    __slots__ = (
+        "dm",
+        "dv",
+        "ev",
+        "fast",
+        "last",
+        "mean",
+        "n",
+        "peak",
+        "res",
+        "season",
+        "tolerance",
+        "var",
+    )
+
+    def __init__(self, x: float) -> None:
+        self.n = 0
+        self.mean = x
+        self.var = 0.0
+        self.fast = x
+        self.dm = 0.0
+        self.dv = 0.0
+        self.ev = 0.0
+        self.last = x
+        self.res = math.inf  # the smallest step seen: the series' own resolution
+        self.season: Seasons | None = None
+        self.peak = 0.0  # largest |fast - expected| of the current or last alarm
+        self.tolerance = 0.0  # deviations an operator called normal
+
+
+class Expected:
+    """What a channel was expected to read (`low`..`high` is the usual band) and what it read."""
+
+    __slots__ = ("high", "low", "observed")
+
+    def __init__(self, low: float, high: float, observed: float) -> None:
+        self.low, self.high, self.observed = low, high, observed
+
+    def as_dict(self) -> dict[str, float]:
+        return {"low": self.low, "high": self.high, "observed": self.observed}
+
+
+class Detector:
+    """See `make_detector` for the options. Not thread-safe: one series, one feeder."""
+
+    def __init__(
+        self,
+        *,
+        budget: float = 0.01,
+        memory: int = 1000,
+        fast: int = 16,
+        warmup: int = 30,
+        timezone: str = DEFAULT_TIMEZONE,
+        seasonal: bool = True,
+        release: float = 10.0,
+    ) -> None:
+        if not 0.0 < budget < 0.5:
+            raise ValueError("budget is a fraction of readings in (0, 0.5)")
+        if memory < 10:
+            raise ValueError("memory is at least 10 readings")
+        if not 1 <= fast < memory:
+            raise ValueError("fast is at least 1 reading and less than memory")
+        if release < 1.0:
+            raise ValueError("release is at least 1 (times the budget)")
+        if warmup < 1:
+            raise ValueError("warmup is at least 1 reading")
+        self.budget = budget
+        self.memory = memory
+        self.warmup = warmup
+        self._fast = 2.0 / (fast + 1.0)
+        self._log_budget = math.log(budget)
+        self._log_release = math.log(min(0.5, budget * release))
+        self._level = self._log_budget
+        self._clock = LocalClock(timezone) if seasonal else None
+        self._channels: dict[str, _Channel] = {}
+        self._calibrator = TailCalibrator(memory * 4)  # the shift view
+        self._point_calibrator = TailCalibrator(memory * 4)
+        self._first_t: float | None = None
+        self._taught_default = 0.0
+        self.n = 0
+        self.run = 0  # consecutive readings at alarm
+        self.hot = 0  # readings of the current alarm over the entry level (not only the release level)
+        self.raw = 0.0
+        self.score = 0.0
+
+    # ------------------------------------------------------------------ the stream
+
+    def update(self, timestamp: datetime | float, value: float | Mapping[str, float]) -> float:
+        """Score a reading against what came before, then learn from it; >= 0.5 means alarm."""
+        t = timestamp.timestamp() if isinstance(timestamp, datetime) else float(timestamp)
+        items = (("", value),) if isinstance(value, int | float) else value.items()
+        if self._first_t is None:
+            self._first_t = t
+        how = hour = -1
+        if self._clock is not None and t - self._first_t > _DAY:
+            how, hour = self._clock.hour_of_week(t), int(t // 3600.0)
+        self.n += 1
+        shift = point = 0.0
+        residuals: list[tuple[_Channel, float, float]] = []
+        for name, x in items:
+            x = float(x)
+            if not math.isfinite(x):
+                continue
+            ch = self._channels.get(name)
+            if ch is None:
+                ch = self._channels[name] = _Channel(x)
+                ch.tolerance = self._taught_default
+            s2, p2, y = self._raw(ch, x, how)
+            residuals.append((ch, x, y))
+            shift += s2
+            if p2 > point:
+                point = p2
+        shift, point = math.sqrt(shift), math.sqrt(point)
+        self.raw = shift
+        score = self._calibrated(shift, point)
+        # Learning follows what the data says; an operator's mark only changes what is reported.
+        alarm = score >= 0.5
+        if not alarm:
+            self.hot = 0
+        elif score >= 0.5 * self._log_budget / self._level:
+            self.hot += 1
+        if alarm and residuals and self._taught(residuals):
+            score = 0.49
+        self.run = self.run + 1 if alarm else 0
+        share = 1.0 if not alarm else min(1.0, self.run / self.memory) ** 2
+        for ch, x, y in residuals:
+            self._learn(ch, x, y, how, hour, share, alarm)
+        # A lasting shift stays rare to its calibrator until the baselines absorb it; points that
+        # keep recurring (a bursty series) become its normal, as the point calibrator learns them too.
+        # Nothing is learned while the baselines themselves are still settling (the warm-up).
+        if self.n > self.warmup:
+            self._calibrator.learn(shift, 1.0 if not alarm else max(share, _ALARM_SHARE * self.budget))
+            self._point_calibrator.learn(point, 1.0 if not alarm else _POINT_ALARM_SHARE)
+        self.score = score
+        return score
+
+    def _raw(self, ch: _Channel, x: float, how: int) -> tuple[float, float, float]:
+        """The channel's squared shift and point scores and its deseasonalised value."""
+        y = x
+        if how >= 0 and ch.season is not None:
+            y = x - ch.season.offset(how)
+        if ch.n < 2:
+            return 0.0, 0.0, y
+        floor = _floor(ch)
+        fast = ch.fast + self._fast * (y - ch.fast)
+        d = fast - ch.mean - ch.dm
+        shift = d * d / (ch.dv + floor * self._fast)
+        e = y - ch.fast
+        point = e * e / (ch.ev + floor)
+        return shift, point, y
+
+    def _learn(self, ch: _Channel, x: float, y: float, how: int, hour: int, share: float, alarm: bool) -> None:
+        n = ch.n = ch.n + 1
+        step = abs(x - ch.last)
+        if 0.0 < step < ch.res:
+            ch.res = step
+        ch.last = x
+        a = max(1.0 / n, 1.0 / self.memory) * share
+        e = y - ch.fast
+        ch.fast += self._fast * e
+        if n > 1:
+            ch.ev += a * (e * e - ch.ev)
+        dev = y - ch.mean
+        ch.mean += a * dev
+        ch.var += a * (dev * dev - ch.var)
+        d = ch.fast - ch.mean - ch.dm
+        ch.dm += a * d
+        ch.dv += a * (d * d - ch.dv)
+        if how >= 0:
+            if ch.season is None:
+                ch.season = Seasons(self.memory)
+            if share > 0.5:
+                ch.season.learn(how, hour, x, ch.mean)
+        if alarm:
+            gap = abs(ch.fast - ch.mean)
+            ch.peak = gap if self.run == 1 else max(ch.peak, gap)
+
+    def _calibrated(self, shift: float, point: float) -> float:
+        """Two views, each calibrated on its own history; the rarer decides (Bonferroni: doubled)."""
+        if self._calibrator.effective < self.warmup:
+            return 0.0
+        p = 2.0 * min(self._calibrator.tail(shift), self._point_calibrator.tail(point))
+        # Hysteresis: an alarm holds while the tail stays below `release` times the budget.
+        # Only an alarm confirmed by a few readings at the entry level holds: a lone burst does not.
+        level = self._log_release if self.hot >= _HOLD_AFTER else self._log_budget
+        self._level = level
+        score = 0.5 * math.log(p) / level
+        return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
+
+    def _taught(self, residuals: list[tuple[_Channel, float, float]]) -> bool:
+        """An operator called a deviation this size normal: stay quiet unless it is clearly bigger."""
+        for ch, _, y in residuals:
+            if ch.tolerance <= 0.0:
+                return False
+            fast = ch.fast + self._fast * (y - ch.fast)
+            if abs(fast - ch.mean) > 1.5 * ch.tolerance:
+                return False
+        return True
+
+    # ------------------------------------------------------------------ operators and evidence
+
+    def teach(self, deviation: float | Mapping[str, float] | None = None) -> None:
+        """An alarm was a false one: deviations up to its size are this series' normal.
+
+        `deviation` is the alarm's |smoothed value - expected| (per channel for a mapping, as
+        `deviation_of()` reported it); None takes the last alarm's.
+        """
+        if isinstance(deviation, int | float):
+            self._taught_default = max(self._taught_default, float(deviation))  # for a first reading yet to come
+        for name, ch in self._channels.items():
+            if deviation is None:
+                size = ch.peak
+            elif isinstance(deviation, int | float):
+                size = float(deviation)
+            else:
+                size = float(deviation.get(name, 0.0))
+            ch.tolerance = max(ch.tolerance, size)
+
+    def deviation_of(self) -> dict[str, float]:
+        """Per channel, the largest |smoothed value - expected| of the current or last alarm."""
+        return {name: ch.peak for name, ch in self._channels.items()}
+
+    @property
+    def deviation(self) -> float:
+        """Largest |smoothed value - expected| of the current or last alarm, over channels."""
+        return max((ch.peak for ch in self._channels.values()), default=0.0)
+
+    def expected(self, timestamp: datetime | float) -> dict[str, Expected]:
+        """Each channel's usual band now (mean and season, +- 3 sigma) and its smoothed observed value."""
+        t = timestamp.timestamp() if isinstance(timestamp, datetime) else float(timestamp)
+        how = -1
+        if self._clock is not None and self._first_t is not None and t - self._first_t > _DAY:
+            how = self._clock.hour_of_week(t)
+        out = {}
+        for name, ch in self._channels.items():
+            offset = ch.season.offset(how) if how >= 0 and ch.season is not None else 0.0
+            centre = ch.mean + offset
+            half = 3.0 * math.sqrt(ch.var)
+            out[name] = Expected(centre - half, centre + half, ch.fast + offset)
+        return out
+
+    # ------------------------------------------------------------------ persistence
+
+    def state(self) -> dict[str, Any]:
+        """Everything learned, as JSON-able data (restore with `make_detector(state=...)`)."""
+        channels = {}
+        for name, ch in self._channels.items():
+            item: dict[str, Any] = {slot: getattr(ch, slot) for slot in _Channel.__slots__ if slot != "season"}
+            item["res"] = None if ch.res == math.inf else ch.res
+            if ch.season is not None:
+                item["season"] = ch.season.state()
+            channels[name] = item
+        return {
+            "version": STATE_VERSION,
+            "n": self.n,
+            "run": self.run,
+            "hot": self.hot,
+            "first_t": self._first_t,
+            "taught": self._taught_default,
+            "calibrator": self._calibrator.state(),
+            "point_calibrator": self._point_calibrator.state(),
+            "channels": channels,
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"detector state version {state.get('version')!r}, expected {STATE_VERSION}")
+        self.n = int(state["n"])
+        self.run = int(state["run"])
+        self.hot = int(state["hot"])
+        self._first_t = None if state["first_t"] is None else float(state["first_t"])
+        self._taught_default = float(state.get("taught", 0.0))
+        self._calibrator.restore(state["calibrator"])
+        self._point_calibrator.restore(state["point_calibrator"])
+        self._channels = {}
+        for name, item in state["channels"].items():
+            ch = _Channel(0.0)
+            for slot in _Channel.__slots__:
+                if slot == "season":
+                    continue
+                setattr(
+                    ch,
+                    slot,
+                    int(item[slot]) if slot == "n" else float(item[slot] if item[slot] is not None else math.inf),
+                )
+            if "season" in item:
+                ch.season = Seasons(self.memory)
+                ch.season.restore(item["season"])
+            self._channels[name] = ch

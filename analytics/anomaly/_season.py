@@ -1,0 +1,120 @@
+"""Seasonality found from the data: none, a daily cycle, or a weekly one, whichever predicts best.
+
+Each channel keeps the mean per local hour of day (24 slots) and per hour of week (168 slots), and
+the running squared error each of the three models (flat, daily, weekly) would have made
+predicting the next value before learning it. A cycle is used only once its slots have been seen
+twice (two days, two weeks) and while it predicts clearly better than the flat model; so a series
+without a cycle is never given one, and one with a cycle is corrected for it after two periods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Seasons"]
+
+_GAIN = 0.8  # a cycle must cut the squared error by a fifth to be believed
+_MIN_VISITS = 2
+_STATE = ("day", "day_n", "day_s", "day_last", "week", "week_n", "week_s", "week_last", "err")
+
+
+class Seasons:
+    """Per-channel seasonal profile; `offset(how)` is the value's expected departure from its level."""
+
+    __slots__ = (
+        "day",
+        "day_last",
+        "day_n",
+        "day_s",
+        "day_sum",
+        "err",
+        "memory",
+        "seen",
+        "week",
+        "week_last",
+        "week_n",
+        "week_s",
+        "week_sum",
+    )
+
+    def __init__(self, memory: int) -> None:
+        self.memory = memory
+        self.day = [0.0] * 24
+        self.day_n = [0] * 24  # visits: distinct days the slot was seen on
+        self.day_s = [0] * 24  # samples
+        self.day_last = [-1] * 24  # the absolute hour of the last visit
+        self.week = [0.0] * 168
+        self.week_n = [0] * 168
+        self.week_s = [0] * 168
+        self.week_last = [-1] * 168
+        self.err = [0.0, 0.0, 0.0]  # flat, daily, weekly
+        self.seen = [0, 0]  # slots visited at least once, daily and weekly: an average needs them all
+        self.day_sum = 0.0  # sums of the slots, for each cycle's average
+        self.week_sum = 0.0
+
+    def _shape(self, how: int) -> tuple[float, float]:
+        """The daily and weekly departures at this hour from each cycle's own average.
+
+        Relative to the cycle's average rather than to the series' mean, so a trend (which moves
+        every slot alike) is not mistaken for a season, and switching models moves nothing.
+        """
+        return self.day[how % 24] - self.day_sum / 24.0, self.week[how] - self.week_sum / 168.0
+
+    def offset(self, how: int) -> float:
+        """Expected departure from the series' level this hour by the best model (0.0 for no cycle)."""
+        err = self.err
+        daily, weekly = self._shape(how)
+        best, best_err = 0.0, err[0] * _GAIN
+        if self.day_n[how % 24] >= _MIN_VISITS and self.seen[0] == 24 and err[1] < best_err:
+            best, best_err = daily, err[1]
+        if self.week_n[how] >= _MIN_VISITS and self.seen[1] == 168 and err[2] < best_err * _GAIN:
+            best = weekly
+        return best
+
+    def learn(self, how: int, hour: int, x: float, mean: float) -> None:
+        h = how % 24
+        day, week, day_n, week_n = self.day, self.week, self.day_n, self.week_n
+        if day_n[h] >= _MIN_VISITS:
+            a = 1.0 / self.memory
+            err = self.err
+            flat = x - mean
+            err[0] += a * (flat * flat - err[0])
+            e = flat - (day[h] - self.day_sum / 24.0)
+            err[1] += a * (e * e - err[1])
+            if week_n[how] >= _MIN_VISITS:
+                e = flat - (week[how] - self.week_sum / 168.0)
+                err[2] += a * (e * e - err[2])
+            elif err[2] < err[0]:
+                err[2] = err[0]
+        # Each slot: a running mean of the values it saw, forgetting over about four visits.
+        if self.day_last[h] != hour:
+            self.day_last[h] = hour
+            day_n[h] += 1
+            if day_n[h] == 1:
+                self.seen[0] += 1
+        s = self.day_s[h] = self.day_s[h] + 1
+        step = (x - day[h]) * max(1.0 / s, day_n[h] / (4.0 * s))
+        day[h] += step
+        self.day_sum += step
+        if self.week_last[how] != hour:
+            self.week_last[how] = hour
+            week_n[how] += 1
+            if week_n[how] == 1:
+                self.seen[1] += 1
+        s = self.week_s[how] = self.week_s[how] + 1
+        step = (x - week[how]) * max(1.0 / s, week_n[how] / (4.0 * s))
+        week[how] += step
+        self.week_sum += step
+
+    def state(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in _STATE}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        for name in _STATE:
+            cast = float if name in ("day", "week", "err") else int
+            values = [cast(v) for v in state[name]]
+            if len(values) != len(getattr(self, name)):
+                raise ValueError(f"seasonal state {name!r} has {len(values)} values")
+            setattr(self, name, values)
+        self.day_sum, self.week_sum = sum(self.day), sum(self.week)
+        self.seen = [sum(1 for n in self.day_n if n), sum(1 for n in self.week_n if n)]

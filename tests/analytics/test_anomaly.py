@@ -1,0 +1,151 @@
+"""One conformance check for the general detector over the kinds of series a city has.
+
+For each kind: normal data alarms at about the budget (never far above it), a clear anomaly
+appended to it scores >= 0.5. Further: restart from saved state scores exactly as if never
+stopped, state stays under 64 KiB, a lasting new normal is absorbed, and operators' false-alarm
+marks quiet the same deviation but not one twice its size.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from analytics.anomaly import Detector, make_detector
+
+Series = Callable[[random.Random], Iterator[tuple[float, float]]]
+T0 = 1_767_546_000.0  # 2026-01-05 00:00 Asia/Jakarta, a Monday
+N = 6000
+DAY = 86_400.0
+BUDGET = 0.005
+
+
+def _regular(step: float, value: Callable[[random.Random, float, int], float]) -> Series:
+    def gen(rng: random.Random) -> Iterator[tuple[float, float]]:
+        for i in range(N):
+            t = T0 + i * step
+            yield t, value(rng, t, i)
+
+    return gen
+
+
+def _irregular(rng: random.Random) -> Iterator[tuple[float, float]]:
+    t = T0
+    for _ in range(N):
+        t += rng.expovariate(1 / 90.0) + 1.0
+        yield t, 1013.0 + 2.0 * math.sin(t / 20_000) + rng.gauss(0, 0.3)
+
+
+def _bursty(rng: random.Random, t: float, i: int) -> float:
+    return rng.expovariate(1 / 40.0) if rng.random() < 0.05 else 0.0
+
+
+KINDS: dict[str, tuple[Series, float]] = {
+    # kind: (normal series, the size of a clear anomaly added on top)
+    "flat": (_regular(60.0, lambda rng, t, i: 5.0), 1.0),
+    "quantised": (_regular(60.0, lambda rng, t, i: float(sum(rng.random() < 0.3 for _ in range(10)))), 12.0),
+    "bursty": (_regular(30.0, _bursty), 2000.0),
+    "trending": (_regular(300.0, lambda rng, t, i: 1e6 + 50.0 * i + rng.gauss(0, 400.0)), 20_000.0),
+    "seasonal": (
+        _regular(
+            600.0,
+            lambda rng, t, i: 400.0 + 300.0 * max(0.0, math.sin(2 * math.pi * (t - T0) / 86_400)) + rng.gauss(0, 10),
+        ),
+        250.0,
+    ),
+    "irregular": (_irregular, 6.0),
+    "tiny_scale": (_regular(1.0, lambda rng, t, i: 3e-6 + rng.gauss(0, 1e-8)), 2e-7),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_alarm_rate_near_budget_and_clear_anomalies_found(kind: str) -> None:
+    series, size = KINDS[kind]
+    rng = random.Random(1)
+    det = make_detector(budget=BUDGET)
+    onsets = rows = 0
+    alarm = False
+    last_t = 0.0
+    for t, v in series(rng):
+        now = det.update(t, v) >= 0.5
+        onsets += now and not alarm
+        rows += now
+        alarm = now
+        last_t = t
+    # The budget is of alarms (each could be a ticket); a confirmed alarm holds (hysteresis) for a while.
+    assert onsets <= 2.5 * BUDGET * N, f"{kind}: {onsets} alarms in {N} normal readings"
+    assert rows <= 10 * BUDGET * N, f"{kind}: {rows} of {N} normal readings at alarm"
+    # A clear anomaly: the next readings off by `size` (far beyond anything seen) for a few readings.
+    step = 60.0
+    peak = max(det.update(last_t + (k + 1) * step, v + size) for k, (_, v) in zip(range(5), series(rng), strict=False))
+    assert peak >= 0.5, f"{kind}: clear anomaly scored {peak:.3f}"
+
+
+def test_restart_from_state_resumes_as_if_never_stopped_and_keeps_weekly_cycle() -> None:
+    rng = random.Random(3)
+    det = make_detector()
+    readings = [
+        (T0 + i * 900.0, 50.0 + 30.0 * math.sin(2 * math.pi * i * 900.0 / 86_400) + rng.gauss(0, 2))
+        for i in range(3000)
+    ]  # a month at 15-minute steps
+    for t, v in readings[:2000]:
+        det.update(t, v)
+    saved = json.dumps(det.state())
+    assert len(saved) <= 64 * 1024
+    resumed = make_detector(state=json.loads(saved))
+    assert resumed.state()["channels"][""]["season"]["week_n"] == det.state()["channels"][""]["season"]["week_n"]
+    for t, v in readings[2000:]:
+        assert resumed.update(t, v) == pytest.approx(det.update(t, v), rel=1e-9, abs=1e-12)
+
+
+def test_multichannel_state_stays_small() -> None:
+    det = make_detector()
+    rng = random.Random(4)
+    for i in range(30_000):
+        det.update(T0 + i * 60.0, {"a": rng.gauss(0, 1), "b": rng.gauss(5, 1), "c": float(i % 7)})
+    assert len(json.dumps(det.state())) <= 64 * 1024
+
+
+def test_adapts_to_a_lasting_new_normal() -> None:
+    rng = random.Random(5)
+    det = make_detector(memory=500)
+    t = T0
+    for _ in range(2000):
+        t += 60.0
+        det.update(t, 20.0 + rng.gauss(0, 1))
+    scores = []
+    for _ in range(4000):
+        t += 60.0
+        scores.append(det.update(t, 35.0 + rng.gauss(0, 1)))
+    assert max(scores[:20]) >= 0.5  # the step itself is an anomaly
+    assert sum(s >= 0.5 for s in scores[-1000:]) <= 3 * 0.002 * 1000  # then it is the normal
+
+
+def test_false_alarm_mark_quiets_the_same_deviation_not_twice_it() -> None:
+    rng = random.Random(6)
+
+    def day(det: Detector, start: float, bump: float) -> tuple[float, float]:
+        """A day with a two-hour bump of `bump`: the highest score in the bump, the deviation at its end."""
+        peak = deviation = 0.0
+        for i in range(288):
+            t = start + i * 300.0
+            v = 10.0 + rng.gauss(0, 0.5) + (bump if 120 <= i < 144 else 0.0)
+            s = det.update(t, v)
+            if 120 <= i < 144:
+                peak, deviation = max(peak, s), det.deviation
+        return peak, deviation
+
+    det = make_detector()
+    for d in range(7):
+        day(det, T0 + d * DAY, 0.0)
+    score, deviation = day(det, T0 + 7 * DAY, 4.0)
+    assert score >= 0.5  # a 4-unit bump alarms
+    det.teach(deviation)  # an operator: that was normal
+    taught = json.loads(json.dumps(det.state()))
+    assert day(det, T0 + 8 * DAY, 4.0)[0] < 0.5  # the same bump the next day: quiet
+    twice = make_detector(state=taught)
+    assert day(twice, T0 + 8 * DAY, 8.0)[0] >= 0.5  # twice its size: still an alarm

@@ -1,0 +1,107 @@
+"""The engine's anomaly tickets on any quantity, taught by operators' false-alarm marks."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+
+import pytest
+
+from analytics.engine import DeviceMeta, Engine, EngineConfig
+from analytics.findings import Finding
+from analytics.rules import default_rules
+from citysense.settings import AnalyticsSettings
+from citysense.wire import QUANTITIES, Reading, register_quantity
+
+T0_MS = 1_767_546_000_000  # 2026-01-05 00:00 Asia/Jakarta, a Monday
+STEP_MS = 300_000  # a reading every five minutes
+DAY = 288
+
+
+def _engine() -> Engine:
+    settings = AnalyticsSettings()
+    config = EngineConfig.from_settings(settings)
+    return Engine(config, lambda device_id: DeviceMeta(device_id, "kota-lama", "pump"))
+
+
+def _day(
+    engine: Engine, day: int, bump: float, rng: random.Random, quantity: str = "water_pressure", at: int = 120
+) -> list[Finding]:
+    """One day of a pump's pressure around 4 bar, `bump` added for two hours from reading `at` (10:00)."""
+    found = []
+    for i in range(DAY):
+        value = 4.0 + rng.gauss(0, 0.05) + (bump if at <= i < at + 24 else 0.0)
+        reading = Reading("pump-7", quantity, value, T0_MS + (day * DAY + i) * STEP_MS)
+        found += [f for f in engine.process(reading) if f.service_code == "anomaly"]
+    return found
+
+
+@pytest.fixture
+def water_pressure() -> Iterator[None]:
+    """A quantity from configuration, gone again after the test (the registry is process-wide)."""
+    register_quantity("water_pressure", "bar", 0.0, 20.0)
+    yield
+    QUANTITIES.pop("water_pressure", None)
+
+
+def test_a_configured_quantity_gets_anomaly_tickets_one_per_device_and_quantity(water_pressure: None) -> None:
+    assert "water_pressure" in QUANTITIES
+    engine, rng = _engine(), random.Random(1)
+    for day in range(7):
+        assert _day(engine, day, 0.0, rng) == []  # a normal week opens nothing
+    found = _day(engine, 7, 1.0, rng)
+    assert found, "a 1-bar jump in a pump's pressure (20 sigma) opens an anomaly ticket"
+    first = found[0]
+    assert {f.dedupe_key for f in found} == {"anomaly:kota-lama:pump-7:water_pressure"}
+    assert (first.kind, first.scope, first.public) == ("anomaly", "device", False)
+    band = first.evidence["expected"]
+    assert band["low"] < 4.0 < band["high"] < first.value
+    assert first.evidence["deviation"] > 0.3
+    assert len(first.evidence["window"]) == engine.config.evidence_window
+    # Confirm count: the first finding comes on the third reading in a row at alarm, not the first.
+    assert first.time_ms >= T0_MS + (7 * DAY + 120 + 2) * STEP_MS
+
+
+def test_unregistered_quantity_is_scored_without_a_keyerror() -> None:
+    engine, rng = _engine(), random.Random(2)
+    for day in range(3):
+        _day(engine, day, 0.0, rng, quantity="not_registered_here")
+    assert _day(engine, 3, 1.0, rng, quantity="not_registered_here")
+
+
+def test_false_alarm_mark_quiets_the_same_deviation_the_next_day_not_twice_it(water_pressure: None) -> None:
+    rng = random.Random(3)
+    taught, untaught = _engine(), _engine()
+    for engine in (taught, untaught):
+        for day in range(7):
+            _day(engine, day, 0.0, random.Random(day))
+    found = _day(taught, 7, 0.5, random.Random(7))
+    _day(untaught, 7, 0.5, random.Random(7))
+    assert found
+    deviation = max(f.evidence["deviation"] for f in found)
+    assert taught.teach("pump-7", "water_pressure", deviation)
+    # The same deviation the next day (in the afternoon): no ticket; without the mark it would open one.
+    assert _day(taught, 8, 0.5, random.Random(8), at=180) == []
+    assert _day(untaught, 8, 0.5, random.Random(8), at=180)
+    assert _day(taught, 9, 1.0, rng)  # twice its size still does
+
+
+def test_a_mark_for_a_series_not_seen_yet_waits_for_it() -> None:
+    engine = _engine()
+    assert not engine.teach("pump-9", "water_pressure", 0.5)
+    engine.process(Reading("pump-9", "water_pressure", 4.0, T0_MS))
+    assert engine._series[("pump-9", "water_pressure")].anomaly._channels[""].tolerance == 0.5
+
+
+def test_rules_still_open_their_own_tickets_not_anomaly_ones() -> None:
+    """A flood is the flood rule's ticket; the anomaly detector stays out of it."""
+    settings = AnalyticsSettings()
+    engine = Engine(EngineConfig(rules=default_rules(settings)), lambda d: DeviceMeta(d, "riverside", "water"))
+    rng = random.Random(4)
+    codes = []
+    for i in range(7 * DAY):
+        engine.process(Reading("river-1", "water_level", 1.0 + rng.gauss(0, 0.01), T0_MS + i * STEP_MS))
+    for i in range(7 * DAY, 7 * DAY + 20):
+        codes += [f.service_code for f in engine.process(Reading("river-1", "water_level", 3.0, T0_MS + i * STEP_MS))]
+    assert "flood" in codes
+    assert "anomaly" not in codes
