@@ -319,7 +319,7 @@ def _api_process(data_dir: Path, timeseries_url: str) -> Iterator[tuple[str, int
         "CITYSENSE_LOG_LEVEL": "WARNING",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "citysense.cli", "api", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
+        [sys.executable, "-m", "launcher.cli", "api", "--port", str(port)], env=env, stdout=subprocess.DEVNULL
     )
     try:
         wait_for_port(port, timeout_s=60)
