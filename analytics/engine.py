@@ -168,7 +168,6 @@ class Engine:
         self._series: dict[tuple[str, str], _Series] = {}
         self._health: dict[str, _DeviceHealth] = {}
         self._drift: dict[tuple[str, str, str], NeighbourDrift] = {}
-        self._flat: dict[tuple[str, str, str], dict[str, int]] = {}
         self._rain_ms: dict[str, int] = {}
         self._lessons: dict[tuple[str, str], float] = {}  # false-alarm marks for series not seen yet
         self._saved: dict[tuple[str, str], dict[str, Any]] = {}  # restored detector states not used yet
@@ -259,12 +258,6 @@ class Engine:
             return False
         return received_ms - health.skew_since_ms >= self.config.skew_hold_s * 1000
 
-    def _common_cause(self, meta: DeviceMeta, reading: Reading) -> bool:
-        """Neighbours flat at the same moment: the world is flat (a river held at a weir), not one sensor stuck."""
-        flat = self._flat.get((meta.district, meta.kind, reading.quantity), {})
-        recent = reading.time_ms - 600_000
-        return any(device != reading.device_id and since >= recent for device, since in flat.items())
-
     # ------------------------------------------------------------------ the stream
 
     def warm(self, readings: Iterable[Reading]) -> int:
@@ -317,16 +310,9 @@ class Engine:
 
         stuck = series.stuck.score_one(reading) if series.profile.stuck_check else 0.0
         series.stuck.learn_one(reading)
-        if stuck >= 0.5 or reading.device_id in self._flat.get((meta.district, meta.kind, reading.quantity), ()):
-            flat = self._flat.setdefault((meta.district, meta.kind, reading.quantity), {})
-            if stuck >= 0.5:
-                flat[reading.device_id] = reading.time_ms
-            else:
-                flat.pop(reading.device_id, None)
-        in_breach = series.tracker is not None and series.tracker.active
-        # A value held flat by the incident itself (a river at its flood crest) is the incident's
-        # evidence, not a broken sensor: the incident ticket covers it.
-        if stuck >= 1.0 and report and not in_breach and not self._common_cause(meta, reading):
+        # Real crests carry noise: a value held flat over a rule's limit, or by two neighbours at
+        # once, is a stuck sensor (or two), not the incident (docs/detection.md).
+        if stuck >= 1.0 and report:
             health.faulty_until_ms = reading.time_ms + int(self.config.faulty_hold_s * 1000)
             findings.append(self._fault(meta, reading, "stuck", stuck, {"run": series.stuck.run}))
 
