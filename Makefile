@@ -39,6 +39,7 @@ lint: $(STAMP)
 bench: bench-api bench-scoring bench-ingest bench-analytics bench-console bench-latency
 bench-api: $(STAMP) system-deps
 	$(BIN)/python bench/api_load.py run
+	$(BIN)/python bench/api_load.py pages
 
 # Analytics: readings/s per process through every detector and rule (two simulated days of the whole city).
 bench-scoring: $(STAMP)

@@ -42,7 +42,8 @@ router = APIRouter(prefix="/api/v1", tags=["operator"], dependencies=[OperatorDe
 
 MAX_RANGE = timedelta(days=31)
 # Points per /readings response: raw readings per page, and buckets per request.
-MAX_POINTS = 50_000
+MAX_POINTS = 10_000
+MAX_BUCKETS = 10_100  # a week of minutes, whatever the alignment of start
 
 TicketState = Literal["open", "acknowledged", "assigned", "resolved"]
 TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -228,7 +229,7 @@ def readings(
     """One device's readings of one quantity in [start, end), raw or averaged per bucket.
 
     Raw readings come in pages of `limit`, the next page linked by `Link: rel="next"` (and `next`
-    in the body). A bucketed request may span at most 50 000 buckets; more is a 422 that says so.
+    in the body). A bucketed request may span at most 10 100 buckets (a week of minutes); more is a 422 that says so.
     """
     if not is_valid_device_id(device_id):
         raise HTTPException(422, detail=f"invalid device_id {device_id!r}")
@@ -239,10 +240,10 @@ def readings(
     start_ms, end_ms = int(start_at.timestamp() * 1000), int(end_at.timestamp() * 1000)
     if bucket is not None:
         buckets = -(-(end_ms - start_ms // (bucket * 1000) * bucket * 1000) // (bucket * 1000))
-        if buckets > MAX_POINTS:
+        if buckets > MAX_BUCKETS:
             raise HTTPException(
                 422,
-                detail=f"{buckets} buckets of {bucket} s in range (max {MAX_POINTS} per request);"
+                detail=f"{buckets} buckets of {bucket} s in range (max {MAX_BUCKETS} per request);"
                 " ask for a wider bucket or a shorter range",
             )
     # The store stops after one row more than the page: enough to know there is a next page.

@@ -80,7 +80,7 @@ def api_process(workdir: Path, tickets_url: str, timeseries_url: str | None = No
         log = workdir / f"api-{port}.log"
         with log.open("ab") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "citysense.cli", "api", "--port", str(port)], env=environ, stdout=out, stderr=out
+                [sys.executable, "-m", "launcher.cli", "api", "--port", str(port)], env=environ, stdout=out, stderr=out
             )
         if _started(process, port):
             break

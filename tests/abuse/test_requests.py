@@ -21,13 +21,21 @@ def _raw(api: Api, head: str) -> socket.socket:
 
 
 def _status(sock: socket.socket) -> tuple[int, bytes]:
+    """The response's status and bytes, its body read to its Content-Length."""
     data = b""
-    while b"\r\n\r\n" not in data:
+    while b"\r\n\r\n" not in data or len(data.split(b"\r\n\r\n", 1)[1]) < _length(data):
         chunk = sock.recv(65536)
         if not chunk:
             break
         data += chunk
     return int(data.split(b" ", 2)[1]), data
+
+
+def _length(data: bytes) -> int:
+    for line in data.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return int(line.split(b":", 1)[1])
+    return 0
 
 
 def test_a_100_mb_unauthenticated_body_is_refused_before_it_is_sent(api: Api):

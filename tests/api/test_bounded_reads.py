@@ -169,7 +169,7 @@ def test_raw_readings_are_paged_in_the_store_and_buckets_capped(counted):
     month = {**params, "start": _iso(END_MS - 31 * 86_400_000), "bucket": 1}
     refused = client.get("/api/v1/readings", params=month)
     assert refused.status_code == 422
-    assert "max 50000" in refused.json()["detail"]
+    assert "max 10100" in refused.json()["detail"]
     assert "wider bucket" in refused.json()["detail"]
     assert store.rows == 0  # refused before reading anything
 
