@@ -18,9 +18,12 @@ from citysense.db.devices import DeviceInfo, register_devices
 from citysense.settings import IngestSettings
 from citysense.timeseries import HealthPoint, TimeSeriesStore, open_store
 from citysense.wire import Reading
+from ingest.counters import IngestCounters
+from ingest.health import HealthReporter
 from ingest.service import IngestService
 from tests.support.influxdb import InfluxDB, influxdb
 from tests.support.mqtt import publish, wait_until
+from tests.support.servers import free_port
 
 HOUR_MS = 3_600_000
 
@@ -126,3 +129,33 @@ def test_rejects_and_lag_become_ingest_series_that_readings_never_show(broker, t
     assert "queue_depth" not in status
     assert "lag_" not in status
     assert "rejected" not in status
+
+
+def test_a_window_the_store_refused_is_written_with_the_next_one(tmp_path):
+    counters = IngestCounters()
+    down = open_store(f"influxdb://127.0.0.1:{free_port()}/fleet?timeout_s=1")  # nothing listens there
+    up = open_store(f"sqlite:///{tmp_path / 'timeseries.db'}")
+    now_ms = int(time.time() * 1000)
+    try:
+        reporter = HealthReporter(down, counters, worker="ingest-w", every_s=10)
+        counters.reject("not_json", 3)
+        counters.stored_up_to(now_ms - 5000)
+        reporter.sample(now_ms)
+        assert reporter.flush(now_ms) == 0
+        reporter.store = up
+        counters.reject("not_json")
+        counters.reject("time_in_future")
+        reporter.sample(now_ms + 10_000)
+        assert reporter.flush(now_ms + 10_000) == 5  # rejected, two reasons, lag p50 and max
+        window = (now_ms - HOUR_MS, now_ms + HOUR_MS)
+
+        def values(metric: str) -> list[float]:
+            points = up.read_health(scope="ingest", metric=metric, start_ms=window[0], end_ms=window[1])
+            return [p.value for p in points]
+
+        assert values("rejected.not_json") == [4.0]  # the refused window's 3 and the next one's 1
+        assert values("rejected") == [5.0]
+        assert values("lag_max_s") == [15.0]  # the lag sampled in the lost window is gone, the new one is kept
+    finally:
+        down.close()
+        up.close()
