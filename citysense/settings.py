@@ -186,6 +186,10 @@ class IngestSettings(CommonSettings):
     log_every_s: float = Field(default=30.0, gt=0)
     # Keep each node's retained status (agent version, queue depth, battery) in the device registry.
     record_status: bool = True
+    # Fleet health in the time-series store (apart from readings, for Grafana): ingest's rejects and
+    # lag every health_every_s; a node's queue depth and battery at most every status_health_every_s.
+    health_every_s: float = Field(default=10.0, gt=0)
+    status_health_every_s: float = Field(default=60.0, ge=0)
     # Ingest is fatally broken (its /readyz says why and it exits non-zero, for a supervisor to
     # restart it) when the store has refused writes, or the registry database failed, this long.
     store_outage_s: float = Field(default=600.0, gt=0)

@@ -27,6 +27,8 @@ class IngestCounters:
     # Seconds from the arrival of the oldest message of the last acknowledged batch to its ack.
     lag_s: float = 0.0
     rejected: Counter[str] = field(default_factory=Counter)
+    # Reading time (ms) of the newest reading stored so far, for the lag health series (0: none yet).
+    newest_ms: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **deltas: int) -> None:
@@ -41,6 +43,12 @@ class IngestCounters:
     def set_lag(self, seconds: float) -> None:
         with self._lock:
             self.lag_s = seconds
+
+    def stored_up_to(self, time_ms: int) -> None:
+        """Once per batch: the batch's last reading is stored (a batch is read in arrival order)."""
+        with self._lock:
+            if time_ms > self.newest_ms:
+                self.newest_ms = time_ms
 
     @property
     def in_flight(self) -> int:
@@ -62,4 +70,5 @@ class IngestCounters:
                 "in_flight": self.messages - self.acknowledged,
                 "lag_s": round(self.lag_s, 3),
                 "rejected": dict(self.rejected),
+                "newest_ms": self.newest_ms,
             }

@@ -19,6 +19,7 @@ from citysense.runtime import tune_gc_for_streams
 from citysense.settings import IngestSettings
 from citysense.timeseries import TimeSeriesStore, open_store
 from ingest.fleet_status import StatusRecorder
+from ingest.health import HealthReporter
 from ingest.metrics import MetricsServer
 from ingest.processors import Processor
 from ingest.retention import RetentionTask
@@ -54,6 +55,7 @@ class IngestService:
         self.metrics: MetricsServer | None = None
         self.retention: RetentionTask | None = None
         self.status: StatusRecorder | None = None
+        self.health: HealthReporter | None = None
 
     @property
     def fatal_reason(self) -> str | None:
@@ -82,9 +84,17 @@ class IngestService:
             # No migration from ingest (the `migrate` step owns the schema): an unreachable registry
             # database must not stop ingest from starting; the supervisor reports it instead.
             self.status = StatusRecorder(
-                settings.broker, connect(settings.tickets_url, upgrade=False), client_id=f"{settings.client_id}-status"
+                settings.broker,
+                connect(settings.tickets_url, upgrade=False),
+                client_id=f"{settings.client_id}-status",
+                store=self.store,
+                health_every_s=settings.status_health_every_s,
             )
             self.status.start()
+        self.health = HealthReporter(
+            self.store, self.worker.counters, worker=settings.client_id, every_s=settings.health_every_s
+        )
+        self.health.start()
         self.supervisor = Supervisor(self.worker, outage_s=settings.store_outage_s, on_fatal=self.on_fatal)
         self.supervisor.start()
 
@@ -95,6 +105,8 @@ class IngestService:
             self.status.stop()
         if self.worker is not None:
             self.worker.stop()
+        if self.health is not None:
+            self.health.stop()
         if self.retention is not None:
             self.retention.stop()
         if self.metrics is not None:

@@ -168,6 +168,8 @@ class IngestWorker:
 
     def _finish(self, batch: Batch) -> None:
         stored = self.sink.write(batch) if batch.readings else 0
+        if batch.readings:
+            self.counters.stored_up_to(batch.readings[-1].time_ms)
         self._deadletter(batch)
         acked = self.source.ack(batch.deliveries)
         self.counters.set_lag(time.monotonic() - min(d.received_at for d in batch.deliveries))

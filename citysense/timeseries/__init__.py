@@ -7,9 +7,9 @@ Every adapter passes the same conformance tests.
 
 from __future__ import annotations
 
-from citysense.timeseries.base import DeviceTags, TimeSeriesStore
+from citysense.timeseries.base import DeviceTags, HealthPoint, TimeSeriesStore
 
-__all__ = ["DeviceTags", "TimeSeriesStore", "open_store"]
+__all__ = ["DeviceTags", "HealthPoint", "TimeSeriesStore", "open_store"]
 
 
 def open_store(url: str) -> TimeSeriesStore:

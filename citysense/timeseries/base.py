@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from citysense.wire import Reading
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Bucket", "DeviceTags", "TimeSeriesStore"]
+__all__ = ["Bucket", "DeviceTags", "HealthPoint", "HealthScope", "TimeSeriesStore"]
 
 # One bucket of one device's readings: (device_id, bucket start ms, mean, min, max, count).
 Bucket = tuple[str, int, float, float, float, int]
@@ -31,6 +31,28 @@ class DeviceTags:
     kind: str
     lat: float | None = None
     lon: float | None = None
+
+
+# Whose health a point describes: a node (from its status message) or an ingest worker.
+HealthScope = Literal["device", "ingest"]
+
+
+@dataclass(frozen=True, slots=True)
+class HealthPoint:
+    """One figure of the platform's own health: a node's queue depth or battery, ingest's rejects or lag.
+
+    Kept apart from readings (their own measurement or table): readings are what the city measures,
+    and everything that reads every stored series (the public status, analytics' warm-up, `count`)
+    must never see these. The series key is (scope, source, metric) only; `tags` describe the
+    device, as for readings, and are stored beside the value, never as part of its identity.
+    """
+
+    scope: HealthScope
+    source: str  # the device id, or the ingest worker's name
+    metric: str  # e.g. queue_depth, battery_pct, rejected.bad_unit, lag_p50_s
+    value: float
+    time_ms: int
+    tags: DeviceTags | None = None
 
 
 class TimeSeriesStore(Protocol):
@@ -89,6 +111,17 @@ class TimeSeriesStore(Protocol):
         server expires data itself, as InfluxDB does with its retention policy). Must not hold
         up concurrent writes for long.
         """
+        ...
+
+    def write_health(self, points: Sequence[HealthPoint]) -> int:
+        """Store health points durably, apart from readings; how many were taken. A point written
+        again (same scope, source, metric and time) is stored once."""
+        ...
+
+    def read_health(
+        self, *, scope: HealthScope, metric: str, start_ms: int, end_ms: int, source: str | None = None
+    ) -> list[HealthPoint]:
+        """Health points of one metric in [start_ms, end_ms), of one source or all, by source then time."""
         ...
 
     def close(self) -> None: ...

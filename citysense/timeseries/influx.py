@@ -32,7 +32,7 @@ import httpx
 import pandas as pd
 
 from citysense.errors import StoreError
-from citysense.timeseries.base import Bucket, DeviceTags
+from citysense.timeseries.base import Bucket, DeviceTags, HealthPoint, HealthScope
 from citysense.wire import Reading
 
 __all__ = ["InfluxLocation", "InfluxStore"]
@@ -40,6 +40,8 @@ __all__ = ["InfluxLocation", "InfluxStore"]
 log = logging.getLogger(__name__)
 
 MEASUREMENT = "readings"
+# Health points by scope: (measurement, tag naming the source).
+HEALTH_MEASUREMENTS: dict[str, tuple[str, str]] = {"device": ("fleet_health", "device"), "ingest": ("ingest", "worker")}
 _MIN_RETENTION_S = 3600  # InfluxDB refuses shorter retention policies
 _DROPPED = re.compile(r"dropped=(\d+)")
 _MS: Any = "ms"  # influxdb-client's WritePrecision.MS, which is this string
@@ -178,6 +180,35 @@ class InfluxStore:
                 parts = cache[key] = _line_parts(*key)
             lines.append(f"{parts[0]}{value!r}{parts[1]} {time_ms}")
         return "\n".join(lines).encode()
+
+    def write_health(self, points: Sequence[HealthPoint]) -> int:
+        if not points:
+            return 0
+        self._ensure_database()
+        lines = []
+        for p in points:
+            measurement, tag = HEALTH_MEASUREMENTS[p.scope]
+            _, tail = _line_parts(p.source, p.metric, p.tags)  # the device's registry fields
+            head = f"{measurement},{tag}={_tag(p.source)},metric={_tag(p.metric)} value="
+            lines.append(f"{head}{float(p.value)!r}{tail} {p.time_ms}")
+        body = "\n".join(lines).encode()
+        dropped = self._post_v1(body) if self._use_v1_write else self._post_v2(body)
+        return len(points) - dropped
+
+    def read_health(
+        self, *, scope: HealthScope, metric: str, start_ms: int, end_ms: int, source: str | None = None
+    ) -> list[HealthPoint]:
+        measurement, tag = HEALTH_MEASUREMENTS[scope]
+        where = f"metric = {_literal(metric)} AND time >= {int(start_ms)}ms AND time < {int(end_ms)}ms"
+        if source is not None:
+            where += f' AND "{tag}" = {_literal(source)}'
+        found = [
+            HealthPoint(scope, s["tags"][tag], metric, float(v), int(t))
+            for s in self._query(f'SELECT value FROM "{measurement}" WHERE {where} GROUP BY "{tag}"')
+            for t, v in s["values"]
+        ]
+        found.sort(key=lambda p: (p.source, p.time_ms))
+        return found
 
     def _post_v2(self, body: bytes) -> int:
         from influxdb_client.client.exceptions import InfluxDBError

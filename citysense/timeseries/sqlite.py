@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from citysense.errors import StoreError
-from citysense.timeseries.base import Bucket, DeviceTags
+from citysense.timeseries.base import Bucket, DeviceTags, HealthPoint, HealthScope
 from citysense.wire import Reading
 
 __all__ = ["SqliteStore"]
@@ -45,7 +45,18 @@ CREATE TABLE IF NOT EXISTS devices (
     lat       REAL,
     lon       REAL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS health (
+    scope   TEXT NOT NULL,
+    source  TEXT NOT NULL,
+    metric  TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    value   REAL NOT NULL,
+    PRIMARY KEY (scope, source, metric, time_ms)
+) WITHOUT ROWID;
 """
+
+# Health points (citysense.timeseries.base.HealthPoint) live in their own table, never in `readings`.
+_INSERT_HEALTH = "INSERT OR IGNORE INTO health (scope, source, metric, time_ms, value) VALUES (?, ?, ?, ?, ?)"
 
 _UPSERT_DEVICE = """
 INSERT INTO devices (device_id, district, kind, lat, lon) VALUES (?, ?, ?, ?, ?)
@@ -168,7 +179,45 @@ class SqliteStore:
                     (device_id, quantity, cutoff),
                 )
                 self._db.execute("COMMIT")
+        with self._lock:
+            # Health points are few (one per node and metric a minute at most): one statement.
+            before = self._db.total_changes
+            self._db.execute("DELETE FROM health WHERE time_ms < ?", (cutoff,))
+            removed += self._db.total_changes - before
         return removed
+
+    def write_health(self, points: Sequence[HealthPoint]) -> int:
+        if not points:
+            return 0
+        if not all(math.isfinite(p.value) for p in points):
+            raise StoreError(f"SQLite store {self.path} refuses a non-finite health value", retryable=False)
+        rows = [(p.scope, p.source, p.metric, p.time_ms, p.value) for p in points]
+        with self._lock:
+            try:
+                before = self._db.total_changes
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(_INSERT_HEALTH, rows)
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                retryable = isinstance(exc, sqlite3.OperationalError)
+                raise StoreError(f"SQLite health write to {self.path} failed: {exc}", retryable=retryable) from exc
+            return self._db.total_changes - before
+
+    def read_health(
+        self, *, scope: HealthScope, metric: str, start_ms: int, end_ms: int, source: str | None = None
+    ) -> list[HealthPoint]:
+        sql = (
+            "SELECT source, time_ms, value FROM health WHERE scope = ? AND metric = ? AND time_ms >= ? AND time_ms < ?"
+        )
+        params: tuple[str | int, ...] = (scope, metric, start_ms, end_ms)
+        if source is not None:
+            sql += " AND source = ?"
+            params += (source,)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY source, time_ms", params).fetchall()
+        return [HealthPoint(scope, src, metric, float(v), int(t)) for src, t, v in rows]
 
     def latest(self, *, quantity: str | None = None) -> list[Reading]:
         sql = "SELECT device_id, quantity, value, time_ms FROM latest"

@@ -1,7 +1,10 @@
-"""Device health: which devices report, which went silent and when each was last heard from.
+"""Device health: which devices report, which went silent and when each was last heard from, and
+what the nodes say about themselves: the packs queued on their disk and their battery.
 
-Queue depth and battery are in each node's retained MQTT status, which nothing stores yet, so
-they have no panel here: a panel whose query cannot return rows would only mislead.
+Queue depth and battery come from each node's retained MQTT status; ingest stores them in the
+measurement `fleet_health` (tags `device`, `metric`; the registry's `district` and `kind` as
+fields, so the same district and kind filters apply), at most one point per device and metric a
+minute. A node whose sensors report no battery has no battery series.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from grafana_foundation_sdk.models.dashboard import (
 
 from dashboards.boards.common import REPORTING_WINDOW
 from dashboards.datasources import INFLUX
-from dashboards.panels import Board, stat_panel, state_timeline, table_panel
+from dashboards.panels import Board, stat_panel, state_timeline, table_panel, time_series
 from dashboards.queries import InfluxQL, district_filter
 from dashboards.variables import district_variable, kind_variable
 
@@ -113,5 +116,38 @@ def build() -> Board:
         ),
         width=24,
         height=10,
+    )
+    board.add(
+        time_series(
+            "Queue depth, per device",
+            "Packs waiting on each node's disk, from its status message: a queue that grows means the node "
+            "measures but cannot deliver (network, broker or credentials), and its readings will arrive late.",
+            INFLUX,
+            [
+                InfluxQL(
+                    f'SELECT max("value") FROM "fleet_health" WHERE "metric" = \'queue_depth\' AND $timeFilter'
+                    f' AND {_CHOSEN} GROUP BY time($__interval), "device" fill(none)'
+                ).alias("$tag_device")
+            ],
+            unit="short",
+        ),
+        width=12,
+    )
+    board.add(
+        time_series(
+            "Battery, per device",
+            "Battery level each node reports in its status message (nodes that know it); a falling line "
+            "is a visit to plan before the node goes silent.",
+            INFLUX,
+            [
+                InfluxQL(
+                    f'SELECT min("value") FROM "fleet_health" WHERE "metric" = \'battery_pct\' AND $timeFilter'
+                    f' AND {_CHOSEN} GROUP BY time($__interval), "device" fill(none)'
+                ).alias("$tag_device")
+            ],
+            unit="percent",
+            bands=((None, "red"), (20, "orange"), (40, "green")),
+        ),
+        width=12,
     )
     return board

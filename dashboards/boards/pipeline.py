@@ -1,7 +1,9 @@
-"""The platform itself: readings arriving in the store, devices delivering, tickets flowing.
+"""The platform itself: readings arriving in the store, devices delivering, ingest's rejects and
+lag, tickets flowing.
 
-Ingest's reject and retry counters and its lag live in the ingest process (its log and
-counters), not in a store Grafana can query, so they have no panel yet.
+Ingest writes its own health every few seconds to the measurement `ingest` (tags `worker` and
+`metric`): `rejected.<reason>` (refused in the window, per reason) and `lag_p50_s`/`lag_max_s`
+(now minus the reading time of the newest stored reading, sampled each second over the window).
 """
 
 from __future__ import annotations
@@ -61,6 +63,45 @@ def build() -> Board:
             ],
             unit="short",
         )
+    )
+    board.add(
+        time_series(
+            "Ingest rejects per minute, by reason",
+            "Records or messages ingest refused and dead-lettered, per reason, all ingest workers: a burst "
+            "of one reason usually points at one device's firmware or clock.",
+            INFLUX,
+            [
+                InfluxQL(
+                    'SELECT sum("value") FROM "ingest" WHERE "metric" =~ /^rejected\\./ AND $timeFilter'
+                    ' GROUP BY time(1m), "metric" fill(0)'
+                ).alias("$tag_metric")
+            ],
+            unit="short",
+            bars=True,
+        ),
+        width=12,
+    )
+    board.add(
+        time_series(
+            "Ingest lag",
+            "Now minus the reading time of the newest reading in the store, per ingest worker: the median and "
+            "the largest seen each window. It grows when ingest falls behind, and also when the whole fleet "
+            "goes quiet.",
+            INFLUX,
+            [
+                InfluxQL(
+                    'SELECT max("value") FROM "ingest" WHERE "metric" = \'lag_max_s\' AND $timeFilter'
+                    ' GROUP BY time($__interval), "worker" fill(none)'
+                ).alias("max $tag_worker"),
+                InfluxQL(
+                    'SELECT median("value") FROM "ingest" WHERE "metric" = \'lag_p50_s\' AND $timeFilter'
+                    ' GROUP BY time($__interval), "worker" fill(none)',
+                    ref_id="B",
+                ).alias("p50 $tag_worker"),
+            ],
+            unit="s",
+        ),
+        width=12,
     )
     board.add(
         time_series(

@@ -21,7 +21,7 @@ import pytest
 
 from citysense.db import Ticket, TicketEvent, TicketStatus, connect
 from citysense.settings import AnalyticsSettings, SimulateSettings
-from citysense.timeseries import DeviceTags, open_store
+from citysense.timeseries import DeviceTags, HealthPoint, open_store
 from citysense.wire import Reading
 from dashboards.interpolate import TimeRange
 from simulators.city import load_city
@@ -65,6 +65,7 @@ def city_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ser
         store = open_store(server.url())
         try:
             store.write(readings, devices=tags)
+            store.write_health(health_points(readings[0].time_ms, readings[-1].time_ms, tags))
         finally:
             store.close()
         register(tickets_url, list(city.devices))
@@ -72,6 +73,38 @@ def city_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ser
         now_ms = int(time.time() * 1000)
         servers = Servers(server.http, "citysense", tickets_url.replace("postgresql+psycopg://", "postgresql://"))
         yield servers, TimeRange(now_ms - 2 * HOUR_S * 1000, now_ms, interval="1m")
+
+
+MINUTE_MS = 60_000
+SILENCE_START_S = 1500
+DEEP_QUEUE = 120.0  # packs the silent gauge's node holds at the end of the hour
+
+
+def health_points(start_ms: int, end_ms: int, tags: dict[str, DeviceTags]) -> list[HealthPoint]:
+    """What ingest would have stored from the fleet's status messages (a point per node and metric a
+    minute) and its own health (every 10 s): every queue empty but the silent gauge's, which grows
+    from when it went silent; batteries draining slowly; a rejected pack every 5 minutes."""
+    points: list[HealthPoint] = []
+    for t in range(start_ms, end_ms, MINUTE_MS):
+        minute = (t - start_ms) // MINUTE_MS
+        for device, tag in tags.items():
+            silent_for = (t - start_ms) / 1000 - SILENCE_START_S
+            depth = (
+                DEEP_QUEUE * silent_for / (HOUR_S - SILENCE_START_S)
+                if device == SILENT_DEVICE and silent_for > 0
+                else 0
+            )
+            points.append(HealthPoint("device", device, "queue_depth", round(depth), t, tag))
+            points.append(HealthPoint("device", device, "battery_pct", 90.0 - 0.1 * minute, t, tag))
+    for t in range(start_ms, end_ms, 10_000):
+        rejected = 1.0 if (t - start_ms) % (5 * MINUTE_MS) == 0 else 0.0
+        points += [
+            HealthPoint("ingest", "citysense-ingest", "rejected", rejected, t),
+            HealthPoint("ingest", "citysense-ingest", "rejected.not_json", rejected, t),
+            HealthPoint("ingest", "citysense-ingest", "lag_p50_s", 0.4, t),
+            HealthPoint("ingest", "citysense-ingest", "lag_max_s", 1.5, t),
+        ]
+    return points
 
 
 QUIET_S = 600.0

@@ -121,3 +121,23 @@ def test_every_per_district_panel_has_rows_for_a_district_with_such_devices(city
         chosen = variables[query.dashboard]
         shown = [d for d in chosen["district"] if servers.run(query, {**chosen, "district": [d]}, time_range)]
         assert shown, f"{query.id}: no district shows anything"
+
+
+def test_fleet_health_panels_show_the_silent_nodes_queue_and_ingests_rejects(city_servers, variables):
+    servers, time_range = city_servers
+    chosen = variables["citysense-devices"]
+    depth = servers.run(_query("citysense-devices", "Queue depth, per device"), chosen, time_range)
+    deepest: dict[str, float] = {}
+    for device, _time, value in depth:
+        if value is not None:
+            deepest[device] = max(deepest.get(device, 0.0), value)
+    assert max(deepest, key=deepest.__getitem__) == SILENT_DEVICE
+    assert deepest[SILENT_DEVICE] >= 100
+    assert sorted(v for d, v in deepest.items() if d != SILENT_DEVICE)[-1] == 0
+    rejects = servers.run(
+        _query("citysense-platform", "Ingest rejects per minute, by reason"),
+        variables["citysense-platform"],
+        time_range,
+    )
+    assert {row[0] for row in rejects} == {"rejected.not_json"}
+    assert sum(row[-1] for row in rejects) == 12  # one every 5 minutes of the simulated hour
