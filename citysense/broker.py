@@ -37,9 +37,7 @@ class EmbeddedBroker:
         }
 
     async def _serve(self) -> None:
-        from amqtt.broker import Broker
-
-        broker = Broker(self._config())
+        broker = _own_retained_only()(self._config())
         self._stopped = asyncio.Event()
         try:
             await broker.start()
@@ -71,3 +69,24 @@ class EmbeddedBroker:
         self._loop.call_soon_threadsafe(self._stopped.set)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+def _own_retained_only() -> type[Any]:
+    """amqtt's Broker, sending a (re)connecting client the retained messages of its OWN subscriptions.
+
+    amqtt 0.12 walks every filter any client holds when a client connects, so a new client that
+    asked for `cs/v1/deadletter` was sent every device's retained status as soon as some other
+    client (ingest's status recorder) subscribed to `cs/v1/+/status`. Mosquitto never does this;
+    the embedded broker must not either.
+    """
+    from amqtt.broker import Broker
+
+    class OwnRetainedBroker(Broker):  # type: ignore[misc]
+        async def _publish_retained_messages_for_subscription(
+            self, subscription: tuple[str, int], session: Any
+        ) -> None:
+            holders = self._subscriptions.get(subscription[0], [])
+            if any(held.client_id == session.client_id for held, _ in holders):
+                await super()._publish_retained_messages_for_subscription(subscription, session)
+
+    return OwnRetainedBroker
