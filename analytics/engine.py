@@ -338,6 +338,7 @@ class Engine:
         else:
             series.anomaly_streak = 0
 
+        in_breach = False
         if series.rule is not None and series.tracker is not None:
             findings.extend(self._rules(reading, meta, series, health, anomaly, report))
             in_breach = series.tracker.active
