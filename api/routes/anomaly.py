@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Path
 
 from api.deps import OperatorDep, SessionsDep, require
-from api.queries import list_tickets
+from api.routes.operator import ticket_after
 from api.schemas import NoteBody, TicketOperator
-from api.workflow import InvalidTransitionError, TicketNotFoundError, confirm_anomaly, mark_false_alarm
+from api.workflow import confirm_anomaly, mark_false_alarm
 from citysense.keys import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["operator"], dependencies=[OperatorDep])
@@ -26,23 +26,13 @@ _RESPONSES: dict[int | str, dict[str, str]] = {
 }
 
 
-def _answer(sessions: SessionsDep, ticket_id: int) -> TicketOperator:
-    found, _ = list_tickets(sessions, ids=[ticket_id], limit=1)
-    return found[0]
-
-
 @router.post("/tickets/{ticket_id}/confirm", responses=_RESPONSES)
 def confirm(
     ticket_id: TicketId, sessions: SessionsDep, principal: _Writer, body: NoteBody | None = None
 ) -> TicketOperator:
     """The unusual readings are real: the anomaly ticket becomes public."""
-    try:
-        confirm_anomaly(sessions, ticket_id, principal, note=body.note if body else None)
-    except TicketNotFoundError as exc:
-        raise HTTPException(404, detail=str(exc)) from None
-    except InvalidTransitionError as exc:
-        raise HTTPException(409, detail=str(exc)) from None
-    return _answer(sessions, ticket_id)
+    note = body.note if body else None
+    return ticket_after(sessions, ticket_id, lambda: confirm_anomaly(sessions, ticket_id, principal, note=note))
 
 
 @router.post("/tickets/{ticket_id}/false-alarm", responses=_RESPONSES)
@@ -50,10 +40,5 @@ def false_alarm(
     ticket_id: TicketId, sessions: SessionsDep, principal: _Writer, body: NoteBody | None = None
 ) -> TicketOperator:
     """The readings were normal: recorded (analytics learns it for the series) and the ticket resolved."""
-    try:
-        mark_false_alarm(sessions, ticket_id, principal, note=body.note if body else None)
-    except TicketNotFoundError as exc:
-        raise HTTPException(404, detail=str(exc)) from None
-    except InvalidTransitionError as exc:
-        raise HTTPException(409, detail=str(exc)) from None
-    return _answer(sessions, ticket_id)
+    note = body.note if body else None
+    return ticket_after(sessions, ticket_id, lambda: mark_false_alarm(sessions, ticket_id, principal, note=note))

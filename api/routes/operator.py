@@ -7,6 +7,7 @@ one agency sees and changes only that agency's tickets; other tickets answer 404
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -153,15 +154,21 @@ def ticket_audit(
     return AuditLog(data=data, count=len(data))
 
 
-def _act(sessions: SessionsDep, ticket_id: int, action: str, principal: Principal, **params: object) -> TicketOperator:
+def ticket_after(sessions: SessionsDep, ticket_id: int, step: Callable[[], object]) -> TicketOperator:
+    """Run one workflow step on a ticket and answer with the ticket as it now is; the workflow's
+    errors become 404 (no such ticket, or not this key's agency) and 409 (not allowed from its state)."""
     try:
-        apply_action(sessions, ticket_id, action, principal, **params)
+        step()
     except TicketNotFoundError as exc:
         raise HTTPException(404, detail=str(exc)) from None
     except InvalidTransitionError as exc:
         raise HTTPException(409, detail=str(exc)) from None
     found, _ = list_tickets(sessions, ids=[ticket_id], limit=1)
     return found[0]
+
+
+def _act(sessions: SessionsDep, ticket_id: int, action: str, principal: Principal, **params: object) -> TicketOperator:
+    return ticket_after(sessions, ticket_id, lambda: apply_action(sessions, ticket_id, action, principal, **params))
 
 
 _Writer = Annotated[Principal, require("tickets:write")]

@@ -7,12 +7,14 @@ and a relaxed count check; tests/timeseries/test_conformance.py runs the shared 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from citysense.timeseries import TimeSeriesStore, open_store
+from tests.support.influxdb import InfluxDB, influxdb
 
 ADAPTERS = ["sqlite"]
 
@@ -30,3 +32,23 @@ def store(store_url: str) -> Iterator[TimeSeriesStore]:
     opened = open_store(store_url)
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="module")
+def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
+    """A real InfluxDB server for one test module."""
+    with influxdb(tmp_path_factory.mktemp("influxdb")) as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "influxdb"])
+def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TimeSeriesStore]:
+    """An empty store of each adapter (InfluxDB: a fresh database on the module's server)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'timeseries.db'}"
+    else:
+        server: InfluxDB = request.getfixturevalue("influx_server")
+        url = server.url(f"t{uuid.uuid4().hex[:12]}")
+    store = open_store(url)
+    yield store
+    store.close()

@@ -21,31 +21,12 @@ from citysense.errors import StoreError
 from citysense.timeseries import DeviceTags, TimeSeriesStore, open_store
 from citysense.timeseries.influx import InfluxLocation
 from citysense.wire import Reading
-from tests.support.influxdb import InfluxDB, VictoriaMetrics, influxdb, victoria_metrics
+from tests.support.influxdb import VictoriaMetrics, influxdb, victoria_metrics
 
 NOW_MS = int(time.time() * 1000)
 T0 = (NOW_MS - 86_400_000) // 60_000 * 60_000  # yesterday, on a whole minute: buckets start at T0
 MINUTE = 60_000
 TAGS = {"river-1": DeviceTags("sungai-barat", "river", -6.2, 106.8), "air-1": DeviceTags("kota lama", "air")}
-
-
-@pytest.fixture(scope="module")
-def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
-    with influxdb(tmp_path_factory.mktemp("influxdb")) as server:
-        yield server
-
-
-@pytest.fixture(params=["sqlite", "influxdb"])
-def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TimeSeriesStore]:
-    """An empty store of each adapter (InfluxDB: a fresh database on the module's server)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'timeseries.db'}"
-    else:
-        server: InfluxDB = request.getfixturevalue("influx_server")
-        url = server.url(f"t{uuid.uuid4().hex[:12]}")
-    store = open_store(url)
-    yield store
-    store.close()
 
 
 def r(value: float, offset_ms: int = 0, device: str = "river-1", quantity: str = "water_level") -> Reading:

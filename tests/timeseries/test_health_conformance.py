@@ -5,38 +5,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
-from citysense.timeseries import DeviceTags, HealthPoint, TimeSeriesStore, open_store
+from citysense.timeseries import DeviceTags, HealthPoint, open_store
 from citysense.timeseries.influx import InfluxLocation
 from citysense.wire import Reading
-from tests.support.influxdb import InfluxDB, influxdb
 
 NOW_MS = int(time.time() * 1000)
 T0 = (NOW_MS - 86_400_000) // 60_000 * 60_000
 MINUTE = 60_000
-
-
-@pytest.fixture(scope="module")
-def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
-    with influxdb(tmp_path_factory.mktemp("influxdb")) as server:
-        yield server
-
-
-@pytest.fixture(params=["sqlite", "influxdb"])
-def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TimeSeriesStore]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'timeseries.db'}"
-    else:
-        server: InfluxDB = request.getfixturevalue("influx_server")
-        url = server.url(f"t{uuid.uuid4().hex[:12]}")
-    store = open_store(url)
-    yield store
-    store.close()
 
 
 def device_point(value: float, offset_ms: int = 0, device: str = "gauge-1", metric: str = "queue_depth") -> HealthPoint:
