@@ -30,6 +30,7 @@ def make_detector(
     timezone: str = DEFAULT_TIMEZONE,
     seasonal: bool = True,
     release: float = 10.0,
+    change: float = 8.0,
     state: Mapping[str, Any] | None = None,
 ) -> Detector:
     """A fresh detector, or one resumed from `Detector.state()`.
@@ -42,10 +43,18 @@ def make_detector(
         timezone: IANA name for hour-of-day and day-of-week cycles (CITYSENSE_TIMEZONE).
         seasonal: look for daily and weekly cycles once a series spans more than a day.
         release: hysteresis; an alarm holds while the tail probability stays below release x budget.
+        change: CUSUM level, in residual sigmas, at which a change is marked (a fresh alarm onset).
         state: what `Detector.state()` returned, to resume after a restart.
     """
     det = Detector(
-        budget=budget, memory=memory, fast=fast, warmup=warmup, timezone=timezone, seasonal=seasonal, release=release
+        budget=budget,
+        memory=memory,
+        fast=fast,
+        warmup=warmup,
+        timezone=timezone,
+        seasonal=seasonal,
+        release=release,
+        change=change,
     )
     if state is not None:
         det.restore(state)

@@ -9,6 +9,14 @@ The largest of these across channels is the raw score; the raw score's tail prob
 history (`TailCalibrator`) is the calibrated one, mapped so that a tail probability equal to the
 alarm budget scores 0.5. Alarms teach the baselines little at first and fully once they have lasted
 as long as the memory: a short incident stays visible, a lasting new normal is absorbed.
+
+A third view, **change**, marks the moments the series changes: a two-sided CUSUM per channel of
+the value against the mean of the current segment (everything since the last change), in units of
+that residual's usual spread. When one channel's sum passes `change` the segment ends there, every
+channel starts a new one, and the alarm *turns on* at that reading, even when it was already on (it
+is re-armed: the reading before scores just under 0.5). So each change, the return to normal
+included, is one alarm onset a consumer can count, while the two views above keep the alarm on for
+as long as the series stays away from its long-run normal.
 """
 
 from __future__ import annotations
@@ -24,12 +32,18 @@ from analytics.localtime import DEFAULT_TIMEZONE, LocalClock
 
 __all__ = ["Detector", "Expected"]
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+_READABLE_VERSIONS = (1, 2)  # version 1 had no change view: it starts fresh from the restored level
 _DAY = 86_400.0
 _TINY = 1e-12
 _HOLD_AFTER = 3
 _ALARM_SHARE = 10.0  # an alarm teaches the shift calibrator this many budgets of an observation
 _POINT_ALARM_SHARE = 1.0  # recurring outliers are a bursty series' normal: learned in full
+_ALLOWANCE = 1.0  # CUSUM drift allowance, in residual sigmas: shifts smaller than this never add up
+_CLIP = 4.0  # a reading adds at most this many sigmas: a change takes several readings
+_SEGMENT = 100  # a new segment's mean settles over about this many readings
+_MAX_MEMORYFUL = 100.0
+_REARM = 0.49  # the score of the reading that re-arms an alarm already on (an onset follows)
 
 
 def _floor(ch: _Channel) -> float:
@@ -43,12 +57,17 @@ class _Channel:
         "dv",
         "ev",
         "fast",
+        "gn",
+        "gp",
         "last",
         "mean",
         "n",
         "peak",
         "res",
         "season",
+        "seg",
+        "slope",
+        "sv",
         "tolerance",
         "var",
     )
@@ -66,6 +85,11 @@ class _Channel:
         self.season: Seasons | None = None
         self.peak = 0.0  # largest |fast - expected| of the current or last alarm
         self.tolerance = 0.0  # deviations an operator called normal
+        self.seg = x  # mean of the current segment (since the last change)
+        self.slope = 0.0  # the segment's trend per reading (Holt), so a steady trend is no change
+        self.sv = 0.0  # usual squared residual against the segment mean
+        self.gp = 0.0  # CUSUM of upward and downward moves against the segment mean
+        self.gn = 0.0
 
 
 class Expected:
@@ -93,6 +117,7 @@ class Detector:
         timezone: str = DEFAULT_TIMEZONE,
         seasonal: bool = True,
         release: float = 10.0,
+        change: float = 8.0,
     ) -> None:
         if not 0.0 < budget < 0.5:
             raise ValueError("budget is a fraction of readings in (0, 0.5)")
@@ -104,6 +129,9 @@ class Detector:
             raise ValueError("release is at least 1 (times the budget)")
         if warmup < 1:
             raise ValueError("warmup is at least 1 reading")
+        if change <= 0.0:
+            raise ValueError("change is a CUSUM level in residual sigmas, above 0")
+        self.change = change
         self.budget = budget
         self.memory = memory
         self.warmup = warmup
@@ -122,6 +150,9 @@ class Detector:
         self.hot = 0  # readings of the current alarm over the entry level (not only the release level)
         self.raw = 0.0
         self.score = 0.0
+        self.since = 0  # readings since the last change (the current segment's length)
+        self.changes = 0  # changes marked so far
+        self._onset_due = False  # a change re-armed the alarm: the next reading turns it on
 
     # ------------------------------------------------------------------ the stream
 
@@ -135,7 +166,7 @@ class Detector:
         if self._clock is not None and t - self._first_t > _DAY:
             how, hour = self._clock.hour_of_week(t), int(t // 3600.0)
         self.n += 1
-        shift = point = 0.0
+        shift = point = cusum = 0.0
         residuals: list[tuple[_Channel, float, float]] = []
         for name, x in items:
             x = float(x)
@@ -150,6 +181,10 @@ class Detector:
             shift += s2
             if p2 > point:
                 point = p2
+            if ch.n >= 2:
+                g = self._cusum(ch, y)
+                if g > cusum:
+                    cusum = g
         shift, point = math.sqrt(shift), math.sqrt(point)
         self.raw = shift
         score = self._calibrated(shift, point)
@@ -163,6 +198,13 @@ class Detector:
             score = 0.49
         self.run = self.run + 1 if alarm else 0
         share = 1.0 if not alarm else min(1.0, self.run / self.memory) ** 2
+        changed = cusum > self.change and self.n > self.warmup
+        if changed:
+            self.changes += 1
+            self.since = 0
+            for ch, _, _ in residuals:
+                ch.gp = ch.gn = 0.0
+        self.since += 1
         for ch, x, y in residuals:
             self._learn(ch, x, y, how, hour, share, alarm)
         # A lasting shift stays rare to its calibrator until the baselines absorb it; points that
@@ -171,8 +213,34 @@ class Detector:
         if self.n > self.warmup:
             self._calibrator.learn(shift, 1.0 if not alarm else max(share, _ALARM_SHARE * self.budget))
             self._point_calibrator.learn(point, 1.0 if not alarm else _POINT_ALARM_SHARE)
+        score = self._marked(score, min(1.0, 0.5 * cusum / self.change) if changed else 0.0, residuals)
         self.score = score
         return score
+
+    def _marked(self, score: float, change: float, residuals: list[tuple[_Channel, float, float]]) -> float:
+        """The reported score: the two views' alarm, with each change made an onset of its own."""
+        if self._onset_due:
+            self._onset_due = False
+            return max(score, 0.5, change)
+        if change < 0.5 or (residuals and self._taught(residuals)):
+            return score
+        if self.score >= 0.5:  # already at alarm: re-arm now, so that the next reading is an onset
+            self._onset_due = True
+            return _REARM
+        return max(score, change)
+
+    def _cusum(self, ch: _Channel, y: float) -> float:
+        """Add this reading to the channel's two-sided CUSUM against its segment; the larger side."""
+        z = (y - ch.seg - ch.slope) / math.sqrt((ch.sv + _floor(ch)) * math.sqrt(self._memoryful(ch)))
+        z = -_CLIP if z < -_CLIP else _CLIP if z > _CLIP else z  # one wild reading is a point, not a change
+        ch.gp = max(0.0, ch.gp + z - _ALLOWANCE)
+        ch.gn = max(0.0, ch.gn - z - _ALLOWANCE)
+        return ch.gp if ch.gp > ch.gn else ch.gn
+
+    def _memoryful(self, ch: _Channel) -> float:
+        """How much more a mean of recent residuals wanders than it would on independent noise (>= 1)."""
+        white = ch.var * self._fast / (2.0 - self._fast)
+        return 1.0 if white <= 0.0 else min(_MAX_MEMORYFUL, max(1.0, ch.dv / white))
 
     def _raw(self, ch: _Channel, x: float, how: int) -> tuple[float, float, float]:
         """The channel's squared shift and point scores and its deseasonalised value."""
@@ -206,6 +274,12 @@ class Detector:
         d = ch.fast - ch.mean - ch.dm
         ch.dm += a * d
         ch.dv += a * (d * d - ch.dv)
+        e = y - ch.seg - ch.slope
+        step = ch.slope + max(1.0 / self.since, 1.0 / _SEGMENT) * e
+        ch.seg += step
+        if n > 1:
+            ch.slope += (step - ch.slope) * max(1.0 / n, 1.0 / self.memory)
+        ch.sv += max(1.0 / n, 1.0 / self.memory) * (e * e - ch.sv)
         if how >= 0:
             if ch.season is None:
                 ch.season = Seasons(self.memory)
@@ -295,6 +369,9 @@ class Detector:
             "n": self.n,
             "run": self.run,
             "hot": self.hot,
+            "since": self.since,
+            "changes": self.changes,
+            "onset_due": self._onset_due,
             "first_t": self._first_t,
             "taught": self._taught_default,
             "calibrator": self._calibrator.state(),
@@ -303,11 +380,14 @@ class Detector:
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        if state.get("version") != STATE_VERSION:
+        if state.get("version") not in _READABLE_VERSIONS:
             raise ValueError(f"detector state version {state.get('version')!r}, expected {STATE_VERSION}")
         self.n = int(state["n"])
         self.run = int(state["run"])
         self.hot = int(state["hot"])
+        self.since = int(state.get("since", 0))
+        self.changes = int(state.get("changes", 0))
+        self._onset_due = bool(state.get("onset_due", False))
         self._first_t = None if state["first_t"] is None else float(state["first_t"])
         self._taught_default = float(state.get("taught", 0.0))
         self._calibrator.restore(state["calibrator"])
@@ -315,14 +395,12 @@ class Detector:
         self._channels = {}
         for name, item in state["channels"].items():
             ch = _Channel(0.0)
+            fresh = {"seg": item["mean"], "sv": item["var"], "slope": 0.0, "gp": 0.0, "gn": 0.0}  # version 1
             for slot in _Channel.__slots__:
                 if slot == "season":
                     continue
-                setattr(
-                    ch,
-                    slot,
-                    int(item[slot]) if slot == "n" else float(item[slot] if item[slot] is not None else math.inf),
-                )
+                value = item[slot] if slot in item else fresh[slot]
+                setattr(ch, slot, int(value) if slot == "n" else float(value if value is not None else math.inf))
             if "season" in item:
                 ch.season = Seasons(self.memory)
                 ch.season.restore(item["season"])

@@ -149,3 +149,48 @@ def test_false_alarm_mark_quiets_the_same_deviation_not_twice_it() -> None:
     assert day(det, T0 + 8 * DAY, 4.0)[0] < 0.5  # the same bump the next day: quiet
     twice = make_detector(state=taught)
     assert day(twice, T0 + 8 * DAY, 8.0)[0] >= 0.5  # twice its size: still an alarm
+
+
+def _onsets(scores: list[float]) -> list[int]:
+    return [i for i, s in enumerate(scores) if s >= 0.5 and (i == 0 or scores[i - 1] < 0.5)]
+
+
+def test_each_change_is_an_alarm_onset_of_its_own_the_return_to_normal_included() -> None:
+    """A consumer counting onsets (a changepoint benchmark, an operator's log) sees every change."""
+    rng = random.Random(7)
+    det = make_detector()
+    level = [0.0] * 3000 + [5.0] * 300 + [10.0] * 300 + [0.0] * 300  # up, further up while at alarm, back
+    scores = [det.update(T0 + i, v + rng.gauss(0, 1)) for i, v in enumerate(level)]
+    onsets = _onsets(scores)
+    for change in (3000, 3300, 3600):
+        assert any(change <= o <= change + 15 for o in onsets), f"no onset within 15 readings of {change}: {onsets}"
+    assert scores[3000:3300].count(0.49) <= 2  # the alarm stays on through the anomaly: re-armed, not dropped
+    assert sum(s >= 0.5 for s in scores[3000:3300]) >= 250
+
+
+def test_one_wild_reading_or_a_steady_trend_is_no_change() -> None:
+    rng = random.Random(8)
+    det = make_detector()
+    for i in range(4000):
+        det.update(T0 + i * 60.0, 100.0 + 0.5 * i + rng.gauss(0, 5.0) + (500.0 if i == 3000 else 0.0))
+    assert det.changes == 0
+
+
+def test_state_of_the_previous_version_resumes() -> None:
+    """Detectors saved before the change view existed (state version 1) resume and keep scoring."""
+    rng = random.Random(9)
+    det = make_detector()
+    for i in range(2000):
+        det.update(T0 + i * 60.0, 20.0 + rng.gauss(0, 1))
+    old = det.state()
+    old["version"] = 1
+    for key in ("since", "changes", "onset_due"):
+        del old[key]
+    for channel in old["channels"].values():
+        for key in ("seg", "slope", "sv", "gp", "gn"):
+            del channel[key]
+    resumed = make_detector(state=json.loads(json.dumps(old)))
+    quiet = [resumed.update(T0 + (2000 + i) * 60.0, 20.0 + rng.gauss(0, 1)) for i in range(200)]
+    assert sum(s >= 0.5 for s in quiet) <= 5
+    step = [resumed.update(T0 + (2200 + i) * 60.0, 30.0 + rng.gauss(0, 1)) for i in range(20)]
+    assert max(step) >= 0.5
