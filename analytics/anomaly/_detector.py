@@ -181,7 +181,7 @@ class Detector:
             shift += s2
             if p2 > point:
                 point = p2
-            if ch.n >= 2:
+            if ch.n >= 2 and self.n > self.warmup:  # the spreads are not yet known in the warm-up
                 g = self._cusum(ch, y)
                 if g > cusum:
                     cusum = g
@@ -198,7 +198,7 @@ class Detector:
             score = 0.49
         self.run = self.run + 1 if alarm else 0
         share = 1.0 if not alarm else min(1.0, self.run / self.memory) ** 2
-        changed = cusum > self.change and self.n > self.warmup
+        changed = cusum > self.change
         if changed:
             self.changes += 1
             self.since = 0
