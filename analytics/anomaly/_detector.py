@@ -131,9 +131,11 @@ class Detector:
         items = (("", value),) if isinstance(value, int | float) else value.items()
         if self._first_t is None:
             self._first_t = t
-        how = hour = -1
-        if self._clock is not None and t - self._first_t > _DAY:
-            how, hour = self._clock.hour_of_week(t), int(t // 3600.0)
+        # Seasons learn from the first reading (they are used once a day was seen: `_season.py`);
+        # `how` is the local hour of the week with its fraction, `hour` the absolute hour (visits).
+        how, hour = -1.0, -1
+        if self._clock is not None:
+            how, hour = self._clock.hours_of_week(t), int(t // 3600.0)
         self.n += 1
         shift = point = 0.0
         residuals: list[tuple[_Channel, float, float]] = []
@@ -174,7 +176,7 @@ class Detector:
         self.score = score
         return score
 
-    def _raw(self, ch: _Channel, x: float, how: int) -> tuple[float, float, float]:
+    def _raw(self, ch: _Channel, x: float, how: float) -> tuple[float, float, float]:
         """The channel's squared shift and point scores and its deseasonalised value."""
         y = x
         if how >= 0 and ch.season is not None:
@@ -189,7 +191,7 @@ class Detector:
         point = e * e / (ch.ev + floor)
         return shift, point, y
 
-    def _learn(self, ch: _Channel, x: float, y: float, how: int, hour: int, share: float, alarm: bool) -> None:
+    def _learn(self, ch: _Channel, x: float, y: float, how: float, hour: int, share: float, alarm: bool) -> None:
         n = ch.n = ch.n + 1
         step = abs(x - ch.last)
         if 0.0 < step < ch.res:
@@ -268,9 +270,9 @@ class Detector:
     def expected(self, timestamp: datetime | float) -> dict[str, Expected]:
         """Each channel's usual band now (mean and season, +- 3 sigma) and its smoothed observed value."""
         t = timestamp.timestamp() if isinstance(timestamp, datetime) else float(timestamp)
-        how = -1
-        if self._clock is not None and self._first_t is not None and t - self._first_t > _DAY:
-            how = self._clock.hour_of_week(t)
+        how = -1.0
+        if self._clock is not None and self._first_t is not None:
+            how = self._clock.hours_of_week(t)
         out = {}
         for name, ch in self._channels.items():
             offset = ch.season.offset(how) if how >= 0 and ch.season is not None else 0.0
