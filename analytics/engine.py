@@ -279,7 +279,9 @@ class Engine:
         findings: list[Finding] = []
         self.silence.learn_one(reading)
 
+        clock_off = False  # the receiver disputes this reading's time: its time of day says nothing
         if received_ms is not None:
+            clock_off = self.clock.score(reading, received_ms) >= 1.0
             skew = self._skewed(health, reading, received_ms)
             if skew and report:
                 score = self.clock.score(reading, received_ms)
@@ -347,6 +349,9 @@ class Engine:
             and report
             and not in_breach  # the rule's own ticket covers it
             and health.faulty_until_ms <= reading.time_ms  # a broken sensor's readings are its fault ticket's
+            # A reading stamped far from when it arrived (a wrong device clock, a late backlog) is not
+            # judged against its time of day, and its own time would resolve the ticket at once.
+            and not clock_off
         ):
             findings.append(self._anomaly(meta, reading, series, anomaly))
         return findings

@@ -35,3 +35,8 @@ class LocalClock:
         local_hours = int((t + self._offset) // _HOUR)
         # 1970-01-01 was a Thursday: hour 0 of the epoch is hour 72 of its week.
         return (local_hours + 72) % 168
+
+    def hours_of_week(self, t: float) -> float:
+        """`hour_of_week` with the fraction of the hour: 0.0 <= hours < 168.0."""
+        how = self.hour_of_week(t)
+        return how + ((t + self._offset) % _HOUR) / _HOUR

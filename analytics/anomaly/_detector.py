@@ -34,7 +34,6 @@ __all__ = ["Detector", "Expected"]
 
 STATE_VERSION = 2
 _READABLE_VERSIONS = (1, 2)  # version 1 had no change view: it starts fresh from the restored level
-_DAY = 86_400.0
 _TINY = 1e-12
 _HOLD_AFTER = 3
 _ALARM_SHARE = 5.0  # an alarm teaches the shift calibrator this many budgets of an observation
@@ -162,9 +161,11 @@ class Detector:
         items = (("", value),) if isinstance(value, int | float) else value.items()
         if self._first_t is None:
             self._first_t = t
-        how = hour = -1
-        if self._clock is not None and t - self._first_t > _DAY:
-            how, hour = self._clock.hour_of_week(t), int(t // 3600.0)
+        # Seasons learn from the first reading (they are used once a day was seen: `_season.py`);
+        # `how` is the local hour of the week with its fraction, `hour` the absolute hour (visits).
+        how, hour = -1.0, -1
+        if self._clock is not None:
+            how, hour = self._clock.hours_of_week(t), int(t // 3600.0)
         self.n += 1
         shift = point = cusum = 0.0
         residuals: list[tuple[_Channel, float, float]] = []
@@ -242,7 +243,7 @@ class Detector:
         white = ch.var * self._fast / (2.0 - self._fast)
         return 1.0 if white <= 0.0 else min(_MAX_MEMORYFUL, max(1.0, ch.dv / white))
 
-    def _raw(self, ch: _Channel, x: float, how: int) -> tuple[float, float, float]:
+    def _raw(self, ch: _Channel, x: float, how: float) -> tuple[float, float, float]:
         """The channel's squared shift and point scores and its deseasonalised value."""
         y = x
         if how >= 0 and ch.season is not None:
@@ -257,7 +258,7 @@ class Detector:
         point = e * e / (ch.ev + floor)
         return shift, point, y
 
-    def _learn(self, ch: _Channel, x: float, y: float, how: int, hour: int, share: float, alarm: bool) -> None:
+    def _learn(self, ch: _Channel, x: float, y: float, how: float, hour: int, share: float, alarm: bool) -> None:
         n = ch.n = ch.n + 1
         step = abs(x - ch.last)
         if 0.0 < step < ch.res:
@@ -342,9 +343,9 @@ class Detector:
     def expected(self, timestamp: datetime | float) -> dict[str, Expected]:
         """Each channel's usual band now (mean and season, +- 3 sigma) and its smoothed observed value."""
         t = timestamp.timestamp() if isinstance(timestamp, datetime) else float(timestamp)
-        how = -1
-        if self._clock is not None and self._first_t is not None and t - self._first_t > _DAY:
-            how = self._clock.hour_of_week(t)
+        how = -1.0
+        if self._clock is not None and self._first_t is not None:
+            how = self._clock.hours_of_week(t)
         out = {}
         for name, ch in self._channels.items():
             offset = ch.season.offset(how) if how >= 0 and ch.season is not None else 0.0

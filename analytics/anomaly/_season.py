@@ -1,14 +1,19 @@
 """Seasonality found from the data: none, a daily cycle, or a weekly one, whichever predicts best.
 
-Each channel keeps the mean per local hour of day (24 slots) and per hour of week (168 slots), and
-the running squared error each of the three models (flat, daily, weekly) would have made
-predicting the next value before learning it. A cycle is used only once its slots have been seen
-twice (two days, two weeks) and while it predicts clearly better than the flat model; so a series
-without a cycle is never given one, and one with a cycle is corrected for it after two periods.
+Each channel keeps the mean departure from its level per local hour of day (24 slots) and per hour
+of week (168 slots), and the running squared error each of the three models (flat, daily, weekly)
+would have made predicting the next value before learning it. A cycle is read as a smooth curve through its slot
+means (each slot's mean stands for the middle of its hour; between two middles the curve is a
+straight line), so a rush hour that ramps up within an hour, or a step from one hour to the next,
+does not leave a saw-tooth in what the detector compares. A cycle is used once every slot was seen
+and the current one on an earlier day (week), and while it predicts clearly better than the flat
+model; so a series without a cycle is never given one, and one with a cycle is corrected for it
+from its second period on.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = ["Seasons"]
@@ -16,6 +21,16 @@ __all__ = ["Seasons"]
 _GAIN = 0.8  # a cycle must cut the squared error by a fifth to be believed
 _MIN_VISITS = 2
 _STATE = ("day", "day_n", "day_s", "day_last", "week", "week_n", "week_s", "week_last", "err")
+
+
+def _curve(slots: list[float], at: float) -> float:
+    """The cycle at `at` (in slots): straight lines between the slots' middles, wrapping around."""
+    n = len(slots)
+    pos = at - 0.5
+    k = math.floor(pos)
+    w = pos - k
+    a = slots[k % n]
+    return a + w * (slots[(k + 1) % n] - a)
 
 
 class Seasons:
@@ -52,58 +67,63 @@ class Seasons:
         self.day_sum = 0.0  # sums of the slots, for each cycle's average
         self.week_sum = 0.0
 
-    def _shape(self, how: int) -> tuple[float, float]:
-        """The daily and weekly departures at this hour from each cycle's own average.
+    def _shape(self, how: float) -> tuple[float, float]:
+        """The daily and weekly departures at this time of the week from each cycle's own average.
 
         Relative to the cycle's average rather than to the series' mean, so a trend (which moves
         every slot alike) is not mistaken for a season, and switching models moves nothing.
         """
-        return self.day[how % 24] - self.day_sum / 24.0, self.week[how] - self.week_sum / 168.0
+        return _curve(self.day, how % 24.0) - self.day_sum / 24.0, _curve(self.week, how) - self.week_sum / 168.0
 
-    def offset(self, how: int) -> float:
-        """Expected departure from the series' level this hour by the best model (0.0 for no cycle)."""
+    def offset(self, how: float) -> float:
+        """Expected departure from the series' level now (`how`: local hours into the week; 0.0 for no cycle)."""
         err = self.err
+        slot = int(how)
         daily, weekly = self._shape(how)
         best, best_err = 0.0, err[0] * _GAIN
-        if self.day_n[how % 24] >= _MIN_VISITS and self.seen[0] == 24 and err[1] < best_err:
+        if self.day_n[slot % 24] >= _MIN_VISITS and self.seen[0] == 24 and err[1] < best_err:
             best, best_err = daily, err[1]
-        if self.week_n[how] >= _MIN_VISITS and self.seen[1] == 168 and err[2] < best_err * _GAIN:
+        if self.week_n[slot] >= _MIN_VISITS and self.seen[1] == 168 and err[2] < best_err * _GAIN:
             best = weekly
         return best
 
-    def learn(self, how: int, hour: int, x: float, mean: float) -> None:
-        h = how % 24
+    def learn(self, how: float, hour: int, x: float, mean: float) -> None:
+        slot = int(how)
+        h = slot % 24
         day, week, day_n, week_n = self.day, self.week, self.day_n, self.week_n
+        flat = x - mean
         if day_n[h] >= _MIN_VISITS:
             a = 1.0 / self.memory
             err = self.err
-            flat = x - mean
+            daily, weekly = self._shape(how)
             err[0] += a * (flat * flat - err[0])
-            e = flat - (day[h] - self.day_sum / 24.0)
+            e = flat - daily
             err[1] += a * (e * e - err[1])
-            if week_n[how] >= _MIN_VISITS:
-                e = flat - (week[how] - self.week_sum / 168.0)
+            if week_n[slot] >= _MIN_VISITS:
+                e = flat - weekly
                 err[2] += a * (e * e - err[2])
             elif err[2] < err[0]:
                 err[2] = err[0]
-        # Each slot: a running mean of the values it saw, forgetting over about four visits.
+        # Each slot: a running mean of the departures from the level it saw, forgetting over about
+        # four visits. Departures, not values: on a trend the values of each later hour are higher,
+        # which a profile of values would take for a daily saw-tooth.
         if self.day_last[h] != hour:
             self.day_last[h] = hour
             day_n[h] += 1
             if day_n[h] == 1:
                 self.seen[0] += 1
         s = self.day_s[h] = self.day_s[h] + 1
-        step = (x - day[h]) * max(1.0 / s, day_n[h] / (4.0 * s))
+        step = (flat - day[h]) * max(1.0 / s, day_n[h] / (4.0 * s))
         day[h] += step
         self.day_sum += step
-        if self.week_last[how] != hour:
-            self.week_last[how] = hour
-            week_n[how] += 1
-            if week_n[how] == 1:
+        if self.week_last[slot] != hour:
+            self.week_last[slot] = hour
+            week_n[slot] += 1
+            if week_n[slot] == 1:
                 self.seen[1] += 1
-        s = self.week_s[how] = self.week_s[how] + 1
-        step = (x - week[how]) * max(1.0 / s, week_n[how] / (4.0 * s))
-        week[how] += step
+        s = self.week_s[slot] = self.week_s[slot] + 1
+        step = (flat - week[slot]) * max(1.0 / s, week_n[slot] / (4.0 * s))
+        week[slot] += step
         self.week_sum += step
 
     def state(self) -> dict[str, Any]:

@@ -105,3 +105,23 @@ def test_rules_still_open_their_own_tickets_not_anomaly_ones() -> None:
         codes += [f.service_code for f in engine.process(Reading("river-1", "water_level", 3.0, T0_MS + i * STEP_MS))]
     assert "flood" in codes
     assert "anomaly" not in codes
+
+
+def test_a_device_whose_clock_is_off_gets_no_anomaly_ticket_for_its_time_of_day(water_pressure: None) -> None:
+    """Readings stamped 20 minutes before they arrive: the clock fault is the ticket, not "unusual readings"."""
+    on_time, skewed = _engine(), _engine()
+    for day in range(7):
+        for engine in (on_time, skewed):
+            _day(engine, day, 0.0, random.Random(day))
+    late_ms = 20 * 60_000
+    found: dict[str, list[Finding]] = {"on_time": [], "skewed": []}
+    rng = random.Random(7)
+    for i in range(DAY):
+        value = 4.0 + rng.gauss(0, 0.05) + (1.0 if 120 <= i < 144 else 0.0)
+        time_ms = T0_MS + (7 * DAY + i) * STEP_MS
+        reading = Reading("pump-7", "water_pressure", value, time_ms)
+        found["on_time"] += [f for f in on_time.process(reading, received_ms=time_ms) if f.service_code == "anomaly"]
+        found["skewed"] += skewed.process(reading, received_ms=time_ms + late_ms)
+    assert found["on_time"], "the same jump on a device with a right clock opens an anomaly ticket"
+    # The skewed device gets its clock fault ticket and nothing else.
+    assert {(f.service_code, f.detector) for f in found["skewed"]} == {("device_fault", "clock_skew")}

@@ -1,0 +1,32 @@
+"""The daily cycle a detector finds from the data: used from the second day, smooth across the hours."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from analytics.anomaly import make_detector
+
+T0 = 1_767_546_000.0  # 2026-01-05 00:00 Asia/Jakarta, a Monday
+STEP = 60.0
+
+
+def _cycle(t: float) -> float:
+    """A street's noise: quiet at night, loud by day (one broad hump, 20 units high, peaking at 14:00)."""
+    hour = ((t - T0) / 3600.0) % 24.0
+    return 50.0 + 20.0 * math.exp(-(((hour - 14.0) / 4.0) ** 2))
+
+
+def test_the_daily_cycle_is_expected_from_the_second_day_and_runs_smoothly_across_each_hour() -> None:
+    det, rng = make_detector(budget=1e-4), random.Random(5)
+    for i in range(int(86_400 / STEP) + 900):  # the first day and fifteen hours of the second
+        t = T0 + i * STEP
+        det.update(t, _cycle(t) + rng.gauss(0, 0.3))
+    second_day = T0 + 86_400.0
+    morning, afternoon = (det.expected(second_day + h * 3600.0)[""] for h in (4.0, 14.0))
+    centre = [(e.low + e.high) / 2 for e in (morning, afternoon)]
+    # The afternoon is expected about 20 units above the night: the cycle, learned on day one, is in use.
+    assert centre[1] - centre[0] > 15.0
+    # Between two hours the expected level moves by what the cycle moves, not in a step at the hour.
+    before, after = (det.expected(second_day + 12 * 3600.0 + s)[""] for s in (-1.0, 1.0))
+    assert abs((before.low + before.high) - (after.low + after.high)) / 2 < 0.1
