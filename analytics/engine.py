@@ -82,6 +82,9 @@ class EngineConfig:
     anomaly_budget: float = 1e-4
     anomaly_confirm: int = 3
     anomaly_public: bool = False  # False: residents see anomaly tickets once an operator confirms one
+    # A device's readings are not its own anomaly while a neighbour (same district, kind and quantity)
+    # was at alarm too within this window: that is the world moving (a shower, a storm), not one device.
+    anomaly_common_window_s: float = 3600.0
 
     @classmethod
     def from_settings(cls, settings: AnalyticsSettings, thresholds: Thresholds | None = None) -> EngineConfig:
@@ -94,6 +97,7 @@ class EngineConfig:
             anomaly_budget=settings.anomaly_budget,
             anomaly_confirm=settings.anomaly_confirm,
             anomaly_public=not settings.anomaly_public_after_confirm,
+            anomaly_common_window_s=settings.anomaly_common_window_s,
         )
 
 
@@ -176,6 +180,8 @@ class Engine:
         self.models = models or {}
         self.readings = 0
         self.anomalies = 0
+        self.anomalies_in_common = 0  # anomaly findings withheld because a neighbour was at alarm too
+        self._alarm_ms: dict[tuple[str, str, str], dict[str, int]] = {}  # group -> device -> last alarm
 
     # ------------------------------------------------------------------ lookup
 
@@ -337,6 +343,9 @@ class Engine:
         if anomaly >= 0.5:
             self.anomalies += 1
             series.anomaly_streak += 1
+            self._alarm_ms.setdefault((meta.district, meta.kind, reading.quantity), {})[meta.device_id] = (
+                reading.time_ms
+            )
         else:
             series.anomaly_streak = 0
 
@@ -353,8 +362,25 @@ class Engine:
             # judged against its time of day, and its own time would resolve the ticket at once.
             and not clock_off
         ):
-            findings.append(self._anomaly(meta, reading, series, anomaly))
+            if self._in_common(meta, reading):
+                self.anomalies_in_common += 1
+            else:
+                findings.append(self._anomaly(meta, reading, series, anomaly))
         return findings
+
+    def _in_common(self, meta: DeviceMeta, reading: Reading) -> bool:
+        """Whether another device of this district, kind and quantity was at alarm lately.
+
+        Many sensors of one kind unusual at once is the world (the first shower after a dry week on
+        every rain gauge, a river after a storm), which the rules speak for; an anomaly ticket asks
+        an operator to inspect one device. Neighbours handled by another analytics process are not
+        seen here.
+        """
+        if self.config.anomaly_common_window_s <= 0:
+            return False
+        since = reading.time_ms - int(self.config.anomaly_common_window_s * 1000)
+        group = self._alarm_ms.get((meta.district, meta.kind, reading.quantity), {})
+        return any(t >= since for device, t in group.items() if device != meta.device_id)
 
     def _anomaly(self, meta: DeviceMeta, reading: Reading, series: _Series, score: float) -> Finding:
         det = series.anomaly

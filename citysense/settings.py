@@ -231,6 +231,9 @@ class AnalyticsSettings(CommonSettings):
     anomaly_budget: float = Field(default=1e-4, gt=0, lt=0.5)
     anomaly_confirm: int = Field(default=3, ge=1, le=1000)
     anomaly_public_after_confirm: bool = True
+    # No anomaly ticket for a device while a neighbour (same district, kind and quantity) was at alarm
+    # within this many seconds: many sensors unusual at once is the world, not one device (0: off).
+    anomaly_common_window_s: float = Field(default=3600.0, ge=0)
 
     @property
     def water_level_flood_m(self) -> float:

@@ -125,3 +125,27 @@ def test_a_device_whose_clock_is_off_gets_no_anomaly_ticket_for_its_time_of_day(
     assert found["on_time"], "the same jump on a device with a right clock opens an anomaly ticket"
     # The skewed device gets its clock fault ticket and nothing else.
     assert {(f.service_code, f.detector) for f in found["skewed"]} == {("device_fault", "clock_skew")}
+
+
+def test_neighbours_unusual_at_once_are_the_world_not_an_anomaly_ticket(water_pressure: None) -> None:
+    """Two pumps of one district jump together (the mains pressure changed): no anomaly ticket for
+    either; one pump jumping alone, a day later, still gets its ticket."""
+    engine, rng = _engine(), random.Random(5)
+
+    def day(n: int, bumps: dict[str, float]) -> list[Finding]:
+        found = []
+        for i in range(DAY):
+            for device in ("pump-7", "pump-8"):
+                bump = bumps.get(device, 0.0) if 120 <= i < 144 else 0.0
+                reading = Reading(
+                    device, "water_pressure", 4.0 + rng.gauss(0, 0.05) + bump, T0_MS + (n * DAY + i) * STEP_MS
+                )
+                found += [f for f in engine.process(reading) if f.service_code == "anomaly"]
+        return found
+
+    for n in range(7):
+        assert day(n, {}) == []
+    assert day(7, {"pump-7": 1.0, "pump-8": 1.0}) == []
+    assert engine.anomalies_in_common > 0
+    alone = day(8, {"pump-8": 1.0})
+    assert {f.device_id for f in alone} == {"pump-8"}
