@@ -22,7 +22,6 @@ from citysense.db.models import Ticket, TicketStatus
 __all__ = ["CAP_NS", "WARNING_SERVICES", "Warning", "cap_document", "warnings"]
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
-SENDER = "citysense@city.invalid"
 # service code -> (CAP category, English event, Indonesian event, English instruction, Indonesian instruction)
 WARNING_SERVICES: dict[str, tuple[str, str, str, str, str]] = {
     "flood": (
@@ -157,14 +156,18 @@ def _sub(parent: ET.Element, tag: str, value: str | None = None) -> ET.Element:
     return element
 
 
-def cap_document(warning: Warning, city: City, *, base_url: str) -> bytes:
-    """One CAP 1.2 `<alert>` for the warning's newest message, with English and Indonesian `info` blocks."""
+def cap_document(warning: Warning, city: City, *, base_url: str, sender: str) -> bytes:
+    """One CAP 1.2 `<alert>` for the warning's newest message, with English and Indonesian `info` blocks.
+
+    `sender` is the city's CAP identifier (`cap_sender`, checked when the settings are built); it is
+    the `<sender>` and the first part of every `<references>` entry.
+    """
     category, event_en, event_id, instruction_en, instruction_id = WARNING_SERVICES[warning.service_code]
     district_name = next((d.name for d in city.districts if d.slug == warning.district), warning.district)
     stage = warning.stages[-1]
     alert = ET.Element(f"{{{CAP_NS}}}alert")
     _sub(alert, "identifier", warning.identifier())
-    _sub(alert, "sender", SENDER)
+    _sub(alert, "sender", sender)
     _sub(alert, "sent", cap_time(warning.sent()))
     _sub(alert, "status", "Actual")
     _sub(alert, "msgType", warning.msg_type)
@@ -174,7 +177,7 @@ def cap_document(warning: Warning, city: City, *, base_url: str) -> bytes:
         _sub(
             alert,
             "references",
-            " ".join(f"{SENDER},{warning.identifier(n)},{cap_time(warning.sent(n))}" for n in range(last)),
+            " ".join(f"{sender},{warning.identifier(n)},{cap_time(warning.sent(n))}" for n in range(last)),
         )
     _sub(alert, "incidents", f"citysense-ticket-{warning.ticket_id}")
     page = f"{base_url}/tickets/{warning.ticket_id}"

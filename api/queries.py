@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -291,38 +292,50 @@ def devices_with_health(
     district: str | None = None,
     health: str | None = None,
     now: datetime | None = None,
-) -> list[DeviceOperator]:
-    """Every registered device with the time of its newest reading and whether it is still reporting."""
-    query = select(Device).order_by(Device.id)
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[DeviceOperator], int]:
+    """Registered devices in id order, each with the time of its newest reading and whether it still
+    reports, `limit` of them from `offset` (all without a limit); and how many match the filters.
+
+    Health follows from the store's newest reading of every series (one row per series, not per
+    reading) and the registry's columns, so the filter and the count cost one pass over the fleet;
+    only the page's devices are built.
+    """
+    query = select(Device.id, Device.district, Device.kind, Device.lat, Device.lon).order_by(Device.id)
     if district is not None:
         query = query.where(Device.district == district)
     with sessions() as session:
-        rows = session.scalars(query).all()
+        rows = session.execute(query).all()
     last_ms: dict[str, int] = {}
     quantities: dict[str, set[str]] = defaultdict(set)
     for reading in store.latest():
         quantities[reading.device_id].add(reading.quantity)
         last_ms[reading.device_id] = max(last_ms.get(reading.device_id, 0), reading.time_ms)
     cutoff = (now or datetime.now(UTC)) - timedelta(seconds=silent_after_s)
-    found = []
-    for device in rows:
-        seen = _at(last_ms[device.id]) if device.id in last_ms else None
-        state = "never_seen" if seen is None else ("silent" if seen < cutoff else "ok")
-        if health is not None and state != health:
-            continue
-        found.append(
-            DeviceOperator(
-                id=device.id,
-                district=device.district,
-                kind=device.kind,
-                lat=device.lat,
-                lon=device.lon,
-                last_seen=seen,
-                health=state,
-                quantities=sorted(quantities[device.id]),
-            )
+
+    def state_of(device_id: str) -> Literal["ok", "silent", "never_seen"]:
+        if device_id not in last_ms:
+            return "never_seen"
+        return "silent" if _at(last_ms[device_id]) < cutoff else "ok"
+
+    if health is not None:
+        rows = [row for row in rows if state_of(row.id) == health]
+    page = rows[offset:] if limit is None else rows[offset : offset + limit]
+    found = [
+        DeviceOperator(
+            id=row.id,
+            district=row.district,
+            kind=row.kind,
+            lat=row.lat,
+            lon=row.lon,
+            last_seen=_at(last_ms[row.id]) if row.id in last_ms else None,
+            health=state_of(row.id),
+            quantities=sorted(quantities[row.id]),
         )
-    return found
+        for row in page
+    ]
+    return found, len(rows)
 
 
 def anomalies(

@@ -3,7 +3,8 @@
 A pure ASGI middleware (no per-request task or body copy), so its cost stays in microseconds.
 Behind a reverse proxy, name the proxy in `trusted_proxies` (CIDRs): `X-Forwarded-For` is then read
 from the right, skipping trusted hops, and the first untrusted address is the client. From any
-other peer, loopback included, the header is ignored: anyone could send one.
+other peer, loopback included, the header is ignored: anyone could send one. The 429 is in the
+GeoReport v2 error shape under /open311 (`api.open311_errors`), `{"detail": "..."}` elsewhere.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from api.open311_errors import error_document, format_of, is_open311
 
 __all__ = ["RateLimitMiddleware"]
 
@@ -80,13 +83,18 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         retry = str(max(1, math.ceil(wait)))
-        body = b'{"detail":"too many requests from this address; retry after ' + retry.encode() + b' s"}'
+        description = f"too many requests from this address; retry after {retry} s"
+        path = scope["path"]
+        if is_open311(path):
+            body, content_type = error_document(format_of(path), 429, description)
+        else:
+            body, content_type = b'{"detail":"' + description.encode() + b'"}', "application/json"
         await send(
             {
                 "type": "http.response.start",
                 "status": 429,
                 "headers": [
-                    (b"content-type", b"application/json"),
+                    (b"content-type", content_type.encode()),
                     (b"content-length", str(len(body)).encode()),
                     (b"retry-after", retry.encode()),
                 ],

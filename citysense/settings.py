@@ -258,6 +258,10 @@ class ApiSettings(CommonSettings):
     city_geojson: Path | None = None
     # Public responses are cached this long, here and in browsers (Cache-Control max-age).
     public_cache_s: float = Field(default=5.0, ge=0, le=3600)
+    # The `<sender>` of the CAP 1.2 warnings (/public/v1/alerts/{id}.cap): the city's alerting
+    # identifier, unique worldwide (e.g. an address at a domain the city owns). CAP 1.2 forbids
+    # spaces, commas, '<' and '&' in it; the default is a placeholder for the demo.
+    cap_sender: str = "citysense@city.invalid"
     # Per client (IP) on /public, /open311 and the status page: sustained rate and burst.
     rate_limit_per_s: float = Field(default=10.0, gt=0)
     rate_limit_burst: int = Field(default=60, ge=1)
@@ -310,6 +314,17 @@ class ApiSettings(CommonSettings):
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise ValueError(f"{cidr!r} is not an address or network like 10.20.0.0/16") from None
+        return value
+
+    @field_validator("cap_sender")
+    @classmethod
+    def _cap_identifier(cls, value: str) -> str:
+        refused = sorted({c for c in value if c.isspace() or c in ",<&" or not c.isprintable()})
+        if not value or refused:
+            raise ValueError(
+                f"CITYSENSE_CAP_SENDER {value!r} is not a CAP 1.2 sender: it must be non-empty, without spaces,"
+                " commas, '<' or '&' (CAP 1.2, 3.2.1), e.g. warnings@bpbd.example.go.id"
+            )
         return value
 
     @field_validator("cors_origins")

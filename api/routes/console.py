@@ -493,7 +493,7 @@ def devices_page(
 ) -> HTMLResponse:
     """Devices with health, last seen and their open tickets; faulty means an open sensor-fault ticket names it."""
     _allow(login, "devices:read")
-    found = devices_with_health(store, sessions, silent_after_s=settings.device_silent_after_s)
+    found, _ = devices_with_health(store, sessions, silent_after_s=settings.device_silent_after_s)
     with sessions() as session:
         reported = {
             row.id: row

@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from api.alerts import cap_document, cap_time, warnings
 from api.caching import PublicCache
-from api.deps import CityDep, SessionsDep
+from api.deps import CityDep, SessionsDep, SettingsDep
 from api.queries import list_tickets
 from api.services import SERVICES, agency_of
 
@@ -138,14 +138,18 @@ async def alerts_atom(request: Request, sessions: SessionsDep, city: CityDep) ->
 
 @router.get("/alerts/{alert_id}.cap", responses={200: {"content": {"application/cap+xml": {}}}, 404: {}})
 async def alert_cap(
-    request: Request, alert_id: Annotated[int, Path(ge=1, le=2**31 - 1)], sessions: SessionsDep, city: CityDep
+    request: Request,
+    alert_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    sessions: SessionsDep,
+    city: CityDep,
+    settings: SettingsDep,
 ) -> Response:
     """One warning's newest CAP 1.2 message: Alert, Update (stage changed) or Cancel (ended)."""
     base = _base(request)
 
     def render() -> bytes:
         found = warnings(sessions, now=datetime.now(UTC), ticket_id=alert_id)
-        return cap_document(found[0], city, base_url=base) if found else b""
+        return cap_document(found[0], city, base_url=base, sender=settings.cap_sender) if found else b""
 
     response = await _cache(request).respond(request, ("alert.cap", alert_id, base), render, CAP)
     if response.status_code == 200 and not response.body:

@@ -5,7 +5,8 @@ URL's suffix (`services.xml`, `services.json`). Field names follow the specifica
 ticket is a service request: `open` while unresolved, `closed` once resolved, with the newest
 public timeline step as `status_notes`. Errors, every one under /open311 (unknown paths and
 over-long parameters included), use the specification's shape: `[{"code": 400, "description":
-"..."}]`, or `<errors><error><code>400</code><description>...</description></error></errors>`.
+"..."}]`, or `<errors><error><code>400</code><description>...</description></error></errors>`,
+rendered by `api.open311_errors` (which the body limit and rate limiter use too, for 413 and 429).
 Reports go through `api.open311_reports.submit_report`, the function the status page's form uses.
 """
 
@@ -20,8 +21,10 @@ from fastapi import APIRouter, Request
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 
+from api.bodylimit import BodyTooLargeError
 from api.deps import CityDep, SessionsDep, SettingsDep
 from api.media import public_photo_urls
+from api.open311_errors import error_document
 from api.open311_reports import MAX_LENGTHS, ReportRefusedError, address_ids, submit_report
 from api.queries import list_tickets
 from api.schemas import TicketOperator
@@ -42,7 +45,6 @@ Format = Literal["json", "xml"]
 _ITEM_NAMES = {
     "services": "service",
     "service_requests": "request",
-    "errors": "error",
     "attributes": "attribute",
     "values": "value",
     "endpoints": "endpoint",
@@ -101,7 +103,8 @@ def _render(fmt: str, root: str, body: Any, status_code: int = 200) -> Response:
 
 
 def _error(fmt: str, code: int, description: str) -> Response:
-    return _render(fmt, "errors", [{"code": code, "description": description}], code)
+    body, media_type = error_document(fmt, code, description)
+    return Response(body, status_code=code, media_type=media_type)
 
 
 def _format(name: str) -> tuple[str, str] | None:
@@ -351,6 +354,8 @@ async def create_request(
     fmt = parsed[1]
     try:
         form = await request.form(max_files=0, max_fields=50)
+    except BodyTooLargeError as exc:  # a body that grew past the limit while it was read
+        return _error(fmt, 413, exc.detail)
     except Exception:  # malformed multipart or too many fields: the client's fault
         return _error(fmt, 400, "the body must be a form (application/x-www-form-urlencoded)")
     values: dict[str, str | None] = {}

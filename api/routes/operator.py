@@ -45,6 +45,7 @@ MAX_RANGE = timedelta(days=31)
 # Points per /readings response: raw readings per page, and buckets per request.
 MAX_POINTS = 10_000
 MAX_BUCKETS = 10_100  # a week of minutes, whatever the alignment of start
+MAX_DEVICES = 5000  # devices per /devices page (1000 by default)
 
 TicketState = Literal["open", "acknowledged", "assigned", "resolved"]
 TicketId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -65,18 +66,37 @@ def _agency(principal: Principal, asked: str | None) -> str | None:
 
 @router.get("/devices")
 def devices(
+    request: Request,
+    response: Response,
     store: StoreDep,
     sessions: SessionsDep,
     settings: SettingsDep,
     _: Annotated[Principal, require("devices:read")],
     district: Annotated[str | None, Query(max_length=64)] = None,
     health: Annotated[Literal["ok", "silent", "never_seen"] | None, Query()] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_DEVICES, description="devices per page (the rest follow `Link: rel=next`)")
+    ] = 1000,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="devices before this page")] = 0,
 ) -> DevicesOperator:
-    """Registered devices with the time of their last reading and whether they still report."""
-    found = devices_with_health(
-        store, sessions, silent_after_s=settings.device_silent_after_s, district=district, health=health
+    """Registered devices in id order with the time of their last reading and whether they still report.
+
+    Paged: `count` and `X-Total-Count` are how many devices match the filters; while more follow,
+    `Link: <...>; rel="next"` is the next page's address.
+    """
+    found, total = devices_with_health(
+        store,
+        sessions,
+        silent_after_s=settings.device_silent_after_s,
+        district=district,
+        health=health,
+        limit=limit,
+        offset=offset,
     )
-    return DevicesOperator(data=found, count=len(found))
+    response.headers["X-Total-Count"] = str(total)
+    if offset + limit < total:
+        response.headers["Link"] = f'<{request.url.include_query_params(offset=offset + limit)}>; rel="next"'
+    return DevicesOperator(data=found, count=total)
 
 
 @router.get("/anomalies")

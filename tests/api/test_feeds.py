@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
@@ -13,17 +16,22 @@ from fastapi.testclient import TestClient
 
 from analytics.findings import Finding
 from api.app import create_app
+from citysense.settings import ApiSettings
 from citysense.wire import Reading
 from tests.api.support import key, policy_of, sensor_ticket
+from tests.support.servers import free_port
 
 CAP_SCHEMA = xmlschema.XMLSchema(Path(__file__).parent / "data" / "CAP-v1.2.xsd")
 CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
 ATOM = "{http://www.w3.org/2005/Atom}"
+SENDER = "peringatan@bpbd.kota.example.id"  # the city's CAP identifier (CITYSENSE_CAP_SENDER)
 
 
 @pytest.fixture
 def fresh(settings, city):
-    with TestClient(create_app(settings.model_copy(update={"public_cache_s": 0, "ticket_events": False}))) as c:
+    """The app without caching, its CAP sender configured as a city would."""
+    update = {"public_cache_s": 0, "ticket_events": False, "cap_sender": SENDER}
+    with TestClient(create_app(settings.model_copy(update=update))) as c:
         yield c
 
 
@@ -117,6 +125,7 @@ def test_a_flood_warning_is_an_alert_then_an_update_when_the_stage_rises_then_a_
 
     first = _cap(fresh, ticket_id)
     assert first.findtext(f"{CAP}msgType") == "Alert"
+    assert first.findtext(f"{CAP}sender") == SENDER
     assert first.findtext(f"{CAP}status") == "Actual"
     assert first.findtext(f"{CAP}scope") == "Public"
     infos = first.findall(f"{CAP}info")
@@ -135,7 +144,8 @@ def test_a_flood_warning_is_an_alert_then_an_update_when_the_stage_rises_then_a_
     update = _cap(fresh, ticket_id)
     assert update.findtext(f"{CAP}msgType") == "Update"
     assert update.findtext(f"{CAP}identifier") != first_id
-    assert update.findtext(f"{CAP}references") == f"citysense@city.invalid,{first_id},{first_sent}"
+    assert update.findtext(f"{CAP}sender") == SENDER
+    assert update.findtext(f"{CAP}references") == f"{SENDER},{first_id},{first_sent}"
     assert [i.findtext(f"{CAP}severity") for i in update.findall(f"{CAP}info")] == ["Extreme", "Extreme"]
     # Same stage again: nothing new to say.
     _flood(city, 3.3, "critical", t0_ms + 900_000)
@@ -147,7 +157,7 @@ def test_a_flood_warning_is_an_alert_then_an_update_when_the_stage_rises_then_a_
     cancel = _cap(fresh, ticket_id)
     assert cancel.findtext(f"{CAP}msgType") == "Cancel"
     references = (cancel.findtext(f"{CAP}references") or "").split()
-    assert [r.split(",")[1] for r in references] == [first_id, update.findtext(f"{CAP}identifier")]
+    assert [r.split(",")[:2] for r in references] == [[SENDER, first_id], [SENDER, update.findtext(f"{CAP}identifier")]]
     assert [i.findtext(f"{CAP}responseType") for i in cancel.findall(f"{CAP}info")] == ["AllClear", "AllClear"]
     ended = _atom(fresh.get("/public/v1/alerts.atom").content).findall(f"{ATOM}entry")
     assert [e.find(f"{ATOM}category").get("term") for e in ended] == ["Cancel"]  # type: ignore[union-attr]
@@ -162,3 +172,35 @@ def test_unhealthy_air_is_a_public_warning_too_and_unknown_ids_are_404(city, fre
     assert [i.findtext(f"{CAP}category") for i in infos] == ["Env", "Env"]
     assert fresh.get("/public/v1/alerts/999.cap").status_code == 404
     assert fresh.get("/public/v1/alerts/abc.cap").status_code == 422
+
+
+def test_without_a_configured_sender_cap_messages_carry_the_placeholder(city, client):
+    city.devices(("air-1", "kota-lama", "air"))
+    ticket_id = sensor_ticket(city, Reading("air-1", "pm25", 90.0, int(time.time() * 1000)), "kota-lama").ticket_id
+    assert _cap(client, ticket_id).findtext(f"{CAP}sender") == "citysense@city.invalid"
+
+
+@pytest.mark.parametrize(
+    "sender", ["city warnings", "bpbd,kota", "<bpbd>", "bpbd&kota", "", "bpbd\tkota", "bpbd\u0000"]
+)
+def test_a_sender_cap_forbids_is_refused_when_the_settings_are_built(sender):
+    with pytest.raises(ValueError, match=r"CITYSENSE_CAP_SENDER .* is not a CAP 1\.2 sender"):
+        ApiSettings(cap_sender=sender)
+
+
+def test_the_api_does_not_start_with_a_sender_cap_forbids(tmp_path):
+    """`citysense api` exits 1 naming the setting and what CAP allows, before it listens."""
+    env = {name: value for name, value in os.environ.items() if not name.upper().startswith("CITYSENSE_")}
+    env |= {"CITYSENSE_CAP_SENDER": "BPBD Kota, warnings", "CITYSENSE_DATA_DIR": str(tmp_path)}
+    port = free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "launcher.cli", "api", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "CITYSENSE_CAP_SENDER 'BPBD Kota, warnings' is not a CAP 1.2 sender" in result.stderr
+    assert "without spaces, commas, '<' or '&'" in result.stderr
+    assert "citysense API on" not in result.stdout

@@ -171,3 +171,60 @@ def test_discovery_errors_and_posts_validate_in_both_formats(live, checked, fmt)
     )
     assert by_address.status_code == 201
     assert len(checked.validated) == 2 + len(errors) + 1
+
+
+@pytest.fixture
+def guarded(settings, city) -> Iterator[str]:
+    """The API under uvicorn with the smallest body limit and a rate limit a test can reach quickly."""
+    tight = settings.model_copy(
+        update={"max_body_bytes": 1024, "rate_limit_per_s": 0.05, "rate_limit_burst": 3, "ticket_events": False}
+    )
+    with served(tight) as base:
+        yield base
+
+
+@pytest.mark.parametrize("fmt", ["json", "xml"])
+def test_body_limit_and_rate_limit_answer_open311_errors_under_open311_only(guarded, fmt):
+    """413 and 429 come from middleware in front of the routes; under /open311 they still speak GeoReport v2."""
+    base, seen = guarded, Checked()
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    announced = _fetch(seen, "POST", f"{base}/open311/v2/requests.{fmt}", data={"description": "x" * 2000})
+    assert announced.status_code == 413
+    assert _described(announced, fmt) == (413, "request body larger than 1024 bytes")
+
+    # A chunked body has no Content-Length: it is cut off at the chunk that crosses the limit.
+    chunks = iter([b"service_code=waste&description=" + b"y" * 600, b"y" * 600, b"y" * 600])
+    streamed = _fetch(seen, "POST", f"{base}/open311/v2/requests.{fmt}", content=chunks, headers=form)
+    assert streamed.status_code == 413
+    assert streamed.headers["connection"] == "close"
+    assert _described(streamed, fmt) == (413, "request body larger than 1024 bytes")
+
+    # The streamed request reached the rate limiter and took one of the burst's three; two more, then
+    # the limiter answers: 429, Retry-After, the specification's shape.
+    statuses = [_fetch(seen, "GET", f"{base}/open311/v2/services.{fmt}").status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    limited = _fetch(seen, "GET", f"{base}/open311/v2/requests.{fmt}", params={"status": "open"})
+    assert limited.status_code == 429
+    assert int(limited.headers["retry-after"]) >= 1
+    code, description = _described(limited, fmt)
+    assert code == 429
+    assert description.startswith("too many requests from this address; retry after ")
+    assert len(seen.validated) == 2 + 3 + 1
+
+    # Everywhere else the same refusals keep the API's own shape.
+    public = httpx.get(f"{base}/public/v1/tickets", timeout=10)
+    assert public.status_code == 429
+    assert public.headers["retry-after"] == limited.headers["retry-after"]
+    assert "too many requests" in public.json()["detail"]
+    operator = httpx.post(f"{base}/api/v1/webhooks", content=b"{}" + b" " * 2000, timeout=10)
+    assert operator.status_code == 413
+    assert operator.json() == {"detail": "request body larger than 1024 bytes"}
+
+
+def _described(response: httpx.Response, fmt: str) -> tuple[int, str]:
+    """The (code, description) of a GeoReport v2 error list of one error."""
+    if fmt == "xml":
+        (error,) = ET.fromstring(response.content).findall("error")
+        return int(error.findtext("code", "")), error.findtext("description", "")
+    (error,) = response.json()
+    return error["code"], error["description"]

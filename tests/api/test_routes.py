@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from citysense import __version__
 from citysense.wire import Reading
+from tests.api.conftest import City
 
 T0 = datetime(2026, 9, 21, 12, 0, tzinfo=UTC)  # on a whole minute, so 60 s buckets start at T0
 T0_MS = int(T0.timestamp() * 1000)
@@ -371,6 +372,98 @@ def test_dates_at_the_edge_of_the_calendar_are_refused_not_crashed(settings, aut
     with TestClient(create_app(settings), headers=auth, raise_server_exceptions=False) as operator:
         response = operator.get("/api/v1/readings", params={"device_id": "river-1", "quantity": "pm25", **params})
     assert response.status_code == 422
+
+
+# --------------------------------------------------------------------------- operator devices
+
+DEVICE_FIELDS = {"id", "district", "kind", "lat", "lon", "last_seen", "health", "quantities"}
+
+
+@pytest.fixture
+def fleet(settings, tickets_url, auth):
+    """Seven registered sensors on SQLite or PostgreSQL: three reporting, two silent, two never seen."""
+    on_backend = settings.model_copy(update={"tickets_url": tickets_url})
+    city = City(on_backend)
+    city.devices(*[(f"sensor-{n:02}", "riverside" if n % 2 else "old-town", "air") for n in range(1, 8)])
+    now_ms = int(time.time() * 1000)
+    long_ago_ms = now_ms - 3_600_000  # an hour: past the 300 s after which a device is silent
+    city.readings(
+        Reading("sensor-01", "pm25", 12.0, now_ms),
+        Reading("sensor-02", "pm25", 14.0, now_ms),
+        Reading("sensor-02", "temperature", 29.0, now_ms),
+        Reading("sensor-04", "pm25", 11.0, now_ms),
+        Reading("sensor-03", "pm25", 15.0, long_ago_ms),
+        Reading("sensor-06", "pm25", 16.0, long_ago_ms),
+    )
+    with TestClient(create_app(on_backend), headers=auth) as operator:
+        yield operator
+
+
+def _all_pages(operator: TestClient, url: str) -> list[dict]:
+    """Follow `Link: rel=next` from `url`; every page's JSON body, in order."""
+    pages = []
+    while url:
+        response = operator.get(url)
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+        assert response.headers["x-total-count"] == str(response.json()["count"])
+        link = response.headers.get("link")
+        url = link[1 : link.index(">")] if link else ""
+        if link:
+            assert link.endswith('>; rel="next"')
+    return pages
+
+
+def test_devices_come_in_pages_linked_by_next_with_the_total(fleet):
+    everyone = fleet.get("/api/v1/devices")
+    assert everyone.status_code == 200
+    assert "link" not in everyone.headers  # seven fit in the default page
+    assert set(everyone.json()) == {"data", "count"}
+    assert everyone.json()["count"] == 7
+    assert [d["id"] for d in everyone.json()["data"]] == [f"sensor-{n:02}" for n in range(1, 8)]
+    assert all(set(d) == DEVICE_FIELDS for d in everyone.json()["data"])
+
+    pages = _all_pages(fleet, "/api/v1/devices?limit=3")
+    assert [len(p["data"]) for p in pages] == [3, 3, 1]
+    assert [p["count"] for p in pages] == [7, 7, 7]
+    assert [d for p in pages for d in p["data"]] == everyone.json()["data"]  # the same devices, each once
+
+    past_the_end = fleet.get("/api/v1/devices", params={"offset": 7})
+    assert past_the_end.json() == {"data": [], "count": 7}
+    assert "link" not in past_the_end.headers
+
+
+def test_device_filters_are_counted_and_paged_together(fleet):
+    silent = _all_pages(fleet, "/api/v1/devices?health=silent&limit=1")
+    assert [[d["id"] for d in p["data"]] for p in silent] == [["sensor-03"], ["sensor-06"]]
+    assert all(p["count"] == 2 for p in silent)
+    assert {d["health"] for p in silent for d in p["data"]} == {"silent"}
+
+    never = _all_pages(fleet, "/api/v1/devices?health=never_seen&limit=5")
+    assert [d["id"] for p in never for d in p["data"]] == ["sensor-05", "sensor-07"]
+    assert never[0]["data"][0]["last_seen"] is None
+
+    riverside_ok = _all_pages(fleet, "/api/v1/devices?district=riverside&health=ok&limit=1")
+    assert [d["id"] for p in riverside_ok for d in p["data"]] == ["sensor-01"]
+    old_town = _all_pages(fleet, "/api/v1/devices?district=old-town&limit=2")
+    assert [[d["id"] for d in p["data"]] for p in old_town] == [["sensor-02", "sensor-04"], ["sensor-06"]]
+    assert old_town[0]["data"][0]["quantities"] == ["pm25", "temperature"]
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 5001}, "limit"),
+        ({"limit": "all"}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"health": "asleep"}, "health"),
+    ],
+)
+def test_devices_refuse_a_bad_page_with_a_message_naming_it(operator, params, named):
+    response = operator.get("/api/v1/devices", params=params)
+    assert response.status_code == 422
+    assert response.json()["message"].startswith(f"{named}: ")
 
 
 # --------------------------------------------------------------------------- operator token
