@@ -284,11 +284,25 @@ class Detector:
         if how >= 0:
             if ch.season is None:
                 ch.season = Seasons(self.memory)
-            if share > 0.5:
-                ch.season.learn(how, hour, x, ch.mean)
+            if share > 0.5 and ch.season.learn(how, hour, x, ch.mean):
+                self._relearn(ch)
         if alarm:
             gap = abs(ch.fast - ch.mean)
             ch.peak = gap if self.run == 1 else max(ch.peak, gap)
+
+    def _relearn(self, ch: _Channel) -> None:
+        """A cycle was just taken up: the spreads learned around the raw values are the cycle's own.
+
+        Left alone, the first day's swing would stay the yardstick for days (the learning rate is
+        1/n until the memory is full), and every deviation from the cycle would look small. The
+        channel learns its spreads afresh around the cycle, and the calibrators start again (no score
+        until they have seen a warm-up's worth).
+        """
+        ch.n = 1
+        ch.dv = ch.ev = ch.var = ch.sv = ch.dm = 0.0
+        ch.fast = ch.mean
+        self._calibrator = TailCalibrator(self.memory * 4)
+        self._point_calibrator = TailCalibrator(self.memory * 4)
 
     def _calibrated(self, shift: float, point: float) -> float:
         """Two views, each calibrated on its own history; the rarer decides (Bonferroni: doubled)."""

@@ -2,13 +2,13 @@
 
 Each channel keeps the mean departure from its level per local hour of day (24 slots) and per hour
 of week (168 slots), and the running squared error each of the three models (flat, daily, weekly)
-would have made predicting the next value before learning it. A cycle is read as a smooth curve through its slot
-means (each slot's mean stands for the middle of its hour; between two middles the curve is a
-straight line), so a rush hour that ramps up within an hour, or a step from one hour to the next,
-does not leave a saw-tooth in what the detector compares. A cycle is used once every slot was seen
-and the current one on an earlier day (week), and while it predicts clearly better than the flat
-model; so a series without a cycle is never given one, and one with a cycle is corrected for it
-from its second period on.
+would have made predicting the next value before learning it. A cycle is read as a smooth curve
+through its slot means (each slot's mean stands for the middle of its hour; between two middles the
+curve is a straight line), so a rush hour that ramps up within an hour, or a step from one hour to
+the next, does not leave a saw-tooth in what the detector compares. A cycle is taken up once every
+slot was seen and it predicts clearly better than the model in use, and kept while it predicts at
+least as well as no cycle (`_choose`); so a series without a cycle is never given one, one with a
+cycle is corrected for it from its second period on, and an unusual day does not switch it off.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ __all__ = ["Seasons"]
 
 _GAIN = 0.8  # a cycle must cut the squared error by a fifth to be believed
 _MIN_VISITS = 2
-_STATE = ("day", "day_n", "day_s", "day_last", "week", "week_n", "week_s", "week_last", "err")
+_STATE = ("day", "day_n", "day_s", "day_last", "week", "week_n", "week_s", "week_last", "err", "using")
+_CLIP = 9.0  # one reading adds at most this many times a model's usual squared error to it
 
 
 def _curve(slots: list[float], at: float) -> float:
@@ -45,6 +46,7 @@ class Seasons:
         "err",
         "memory",
         "seen",
+        "using",
         "week",
         "week_last",
         "week_n",
@@ -63,6 +65,7 @@ class Seasons:
         self.week_s = [0] * 168
         self.week_last = [-1] * 168
         self.err = [0.0, 0.0, 0.0]  # flat, daily, weekly
+        self.using = 0  # the model in use: 0 flat, 1 daily, 2 weekly (chosen as it learns, kept while it helps)
         self.seen = [0, 0]  # slots visited at least once, daily and weekly: an average needs them all
         self.day_sum = 0.0  # sums of the slots, for each cycle's average
         self.week_sum = 0.0
@@ -77,17 +80,34 @@ class Seasons:
 
     def offset(self, how: float) -> float:
         """Expected departure from the series' level now (`how`: local hours into the week; 0.0 for no cycle)."""
-        err = self.err
-        slot = int(how)
         daily, weekly = self._shape(how)
-        best, best_err = 0.0, err[0] * _GAIN
-        if self.day_n[slot % 24] >= _MIN_VISITS and self.seen[0] == 24 and err[1] < best_err:
-            best, best_err = daily, err[1]
-        if self.week_n[slot] >= _MIN_VISITS and self.seen[1] == 168 and err[2] < best_err * _GAIN:
-            best = weekly
-        return best
+        # Every slot has been seen (the cycle is in use only then); the curve stands for any time.
+        if self.using == 2:
+            return weekly
+        if self.using == 1:
+            return daily
+        return 0.0
 
-    def learn(self, how: float, hour: int, x: float, mean: float) -> None:
+    def _choose(self) -> bool:
+        """Pick the model to use from the errors; True when a cycle is taken up for the first time.
+
+        A cycle is taken up when it predicts clearly better than the one in use (by a fifth) and
+        kept while it predicts at least as well as no cycle: an unusual day (which is what the
+        detector is for) should not switch the cycle off and make itself look ordinary.
+        """
+        err, before = self.err, self.using
+        if self.using == 0 and self.seen[0] == 24 and err[1] < err[0] * _GAIN:
+            self.using = 1
+        if self.using <= 1 and self.seen[1] == 168 and err[2] < min(err[0], err[1]) * _GAIN:
+            self.using = 2
+        if self.using == 2 and err[2] > min(err[0], err[1]):
+            self.using = 1
+        if self.using == 1 and err[1] > err[0]:
+            self.using = 0
+        return before == 0 and self.using > 0
+
+    def learn(self, how: float, hour: int, x: float, mean: float) -> bool:
+        """Learn one reading; True when a cycle has just been taken up (the spreads around it are new)."""
         slot = int(how)
         h = slot % 24
         day, week, day_n, week_n = self.day, self.week, self.day_n, self.week_n
@@ -96,12 +116,12 @@ class Seasons:
             a = 1.0 / self.memory
             err = self.err
             daily, weekly = self._shape(how)
-            err[0] += a * (flat * flat - err[0])
+            err[0] += a * (self._clip(flat * flat, err[0]) - err[0])
             e = flat - daily
-            err[1] += a * (e * e - err[1])
+            err[1] += a * (self._clip(e * e, err[1]) - err[1])
             if week_n[slot] >= _MIN_VISITS:
                 e = flat - weekly
-                err[2] += a * (e * e - err[2])
+                err[2] += a * (self._clip(e * e, err[2]) - err[2])
             elif err[2] < err[0]:
                 err[2] = err[0]
         # Each slot: a running mean of the departures from the level it saw, forgetting over about
@@ -125,12 +145,20 @@ class Seasons:
         step = (flat - week[slot]) * max(1.0 / s, week_n[slot] / (4.0 * s))
         week[slot] += step
         self.week_sum += step
+        return self._choose()
+
+    @staticmethod
+    def _clip(e2: float, usual: float) -> float:
+        return e2 if usual <= 0.0 or e2 < _CLIP * usual else _CLIP * usual
 
     def state(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _STATE}
 
     def restore(self, state: dict[str, Any]) -> None:
+        self.using = int(state.get("using", 0))
         for name in _STATE:
+            if name == "using":
+                continue
             cast = float if name in ("day", "week", "err") else int
             values = [cast(v) for v in state[name]]
             if len(values) != len(getattr(self, name)):

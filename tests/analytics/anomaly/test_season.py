@@ -30,3 +30,23 @@ def test_the_daily_cycle_is_expected_from_the_second_day_and_runs_smoothly_acros
     # Between two hours the expected level moves by what the cycle moves, not in a step at the hour.
     before, after = (det.expected(second_day + 12 * 3600.0 + s)[""] for s in (-1.0, 1.0))
     assert abs((before.low + before.high) - (after.low + after.high)) / 2 < 0.1
+
+
+def test_an_unusual_afternoon_is_judged_against_the_cycle_not_switched_off_by_it() -> None:
+    """The afternoon hump fails to come on day four (the street is closed): the cycle stays in use,
+    so the detector still expects the hump at the height of the closed afternoon, the closure
+    alarms, and the next day is normal again."""
+    det, rng = make_detector(budget=1e-4), random.Random(6)
+    day = int(86_400 / STEP)
+    scores = []
+    for i in range(5 * day):
+        t = T0 + i * STEP
+        hour = (i % day) * STEP / 3600.0
+        closed = 3 * day <= i < 4 * day and 10.0 <= hour < 18.0
+        value = (50.0 if closed else _cycle(t)) + rng.gauss(0, 0.3)
+        scores.append(det.update(t, value))
+        if closed and hour == 14.0:
+            band = det.expected(t)[""]
+            assert (band.low + band.high) / 2 > value + 10.0, "the hump is still expected on the closed afternoon"
+    assert max(scores[3 * day + 600 : 3 * day + 1080]) >= 0.5, "the closure alarms"
+    assert sum(s >= 0.5 for s in scores[4 * day :]) <= 10, "the day after is normal again"
