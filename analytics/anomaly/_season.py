@@ -20,7 +20,8 @@ __all__ = ["Seasons"]
 
 _GAIN = 0.8  # a cycle must cut the squared error by a fifth to be believed
 _MIN_VISITS = 2
-_STATE = ("day", "day_n", "day_s", "day_last", "week", "week_n", "week_s", "week_last", "err", "using")
+_STATE = ("day", "day_n", "day_s", "day_last", "week", "week_n", "week_s", "week_last", "err", "using", "scored")
+_CLIP_AFTER = 30
 _CLIP = 9.0  # one reading adds at most this many times a model's usual squared error to it
 
 
@@ -45,6 +46,7 @@ class Seasons:
         "day_sum",
         "err",
         "memory",
+        "scored",
         "seen",
         "using",
         "week",
@@ -65,6 +67,7 @@ class Seasons:
         self.week_s = [0] * 168
         self.week_last = [-1] * 168
         self.err = [0.0, 0.0, 0.0]  # flat, daily, weekly
+        self.scored = 0  # readings the three models' errors were measured on
         self.using = 0  # the model in use: 0 flat, 1 daily, 2 weekly (chosen as it learns, kept while it helps)
         self.seen = [0, 0]  # slots visited at least once, daily and weekly: an average needs them all
         self.day_sum = 0.0  # sums of the slots, for each cycle's average
@@ -113,7 +116,8 @@ class Seasons:
         day, week, day_n, week_n = self.day, self.week, self.day_n, self.week_n
         flat = x - mean
         if day_n[h] >= _MIN_VISITS:
-            a = 1.0 / self.memory
+            self.scored += 1
+            a = max(1.0 / self.scored, 1.0 / self.memory)
             err = self.err
             daily, weekly = self._shape(how)
             err[0] += a * (self._clip(flat * flat, err[0]) - err[0])
@@ -147,17 +151,18 @@ class Seasons:
         self.week_sum += step
         return self._choose()
 
-    @staticmethod
-    def _clip(e2: float, usual: float) -> float:
-        return e2 if usual <= 0.0 or e2 < _CLIP * usual else _CLIP * usual
+    def _clip(self, e2: float, usual: float) -> float:
+        """Once the errors are known, one reading moves them by at most `_CLIP` times the usual."""
+        return e2 if self.scored <= _CLIP_AFTER or e2 < _CLIP * usual else _CLIP * usual
 
     def state(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _STATE}
 
     def restore(self, state: dict[str, Any]) -> None:
         self.using = int(state.get("using", 0))
+        self.scored = int(state.get("scored", self.memory))
         for name in _STATE:
-            if name == "using":
+            if name in ("using", "scored"):
                 continue
             cast = float if name in ("day", "week", "err") else int
             values = [cast(v) for v in state[name]]
