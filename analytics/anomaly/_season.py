@@ -22,6 +22,7 @@ _GAIN = 0.8  # a cycle must cut the squared error by a fifth to be believed
 _MIN_VISITS = 2
 _STATE = ("day", "day_n", "day_s", "day_last", "week", "week_n", "week_s", "week_last", "err", "using", "scored")
 _CLIP_AFTER = 30
+_MIN_SCORED = 100  # readings a cycle's error is measured on before it can be taken up
 _CLIP = 9.0  # one reading adds at most this many times a model's usual squared error to it
 
 
@@ -99,6 +100,8 @@ class Seasons:
         detector is for) should not switch the cycle off and make itself look ordinary.
         """
         err, before = self.err, self.using
+        if self.scored < _MIN_SCORED:  # errors from a handful of readings decide nothing
+            return False
         if self.using == 0 and self.seen[0] == 24 and err[1] < err[0] * _GAIN:
             self.using = 1
         if self.using <= 1 and self.seen[1] == 168 and err[2] < min(err[0], err[1]) * _GAIN:
