@@ -20,7 +20,7 @@ from citysense import __version__, wire
 from edge.config import AgentConfig, ConfigError, apply_remote, parse_remote_config
 from edge.drivers.base import Closeable, Driver
 from edge.drivers.registry import build_driver
-from edge.health import cpu_temperature_c, disk_free_mb
+from edge.health import POWER_SUPPLY, BatteryGauge, cpu_temperature_c, disk_free_mb
 from edge.link import Link
 from edge.queue import DiskQueue
 from edge.sampler import Sampler
@@ -32,7 +32,13 @@ log = logging.getLogger(__name__)
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, *, drivers: Mapping[str, Driver] | None = None) -> None:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        drivers: Mapping[str, Driver] | None = None,
+        battery: BatteryGauge | None = None,
+    ) -> None:
         self.file_config = config
         self.config = config
         self.queue = DiskQueue(config.queue.path, max_packs=config.queue.max_packs, durable=config.queue.durable)
@@ -47,6 +53,11 @@ class Agent:
             raise
         self.drivers = built
         self.sampler = Sampler(config.device_id, config.sensors, built, self.submit)
+        # A simulated device (an agent without sensors) must not report the battery of the machine
+        # that runs the simulation: only a node reads the kernel's power supplies.
+        self.battery = battery or BatteryGauge(
+            file=config.battery_file, power_supply=POWER_SUPPLY if config.sensors else None
+        )
         self.link = Link(config, self.queue, status=self.health, on_config=self.apply_remote_config)
         self.config_version: int | None = None
         self.config_error: str | None = None
@@ -80,6 +91,7 @@ class Agent:
             "uptime_s": round(time.monotonic() - self._started, 1),
             "cpu_temp_c": cpu_temperature_c(),
             "disk_free_mb": disk_free_mb(self.queue.path),
+            "battery_pct": self.battery.read(),
             "queue_depth": counters["depth"],
             "dropped_readings": counters["dropped_readings"],
             "sensor_errors": dict(self.sampler.errors),

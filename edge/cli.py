@@ -24,6 +24,14 @@ def run(
             envvar="CITYSENSE_EDGE_CONFIG",
         ),
     ],
+    battery_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="a file holding the battery level in percent, for a HAT the kernel does not list in "
+            "/sys/class/power_supply (overrides the config file's battery_file)",
+            envvar="CITYSENSE_EDGE_BATTERY_FILE",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
 ) -> None:
     """Run the agent until SIGTERM/SIGINT. Readings are on disk before they are sent, so a power
@@ -39,7 +47,10 @@ def run(
 
     setup_logging(log_level.upper())
     try:
-        agent = Agent(load_config(config))
+        node = load_config(config)
+        if battery_file is not None:
+            node = node.model_copy(update={"battery_file": battery_file})
+        agent = Agent(node)
     except (CitysenseError, ValueError) as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(code=1) from None

@@ -124,6 +124,9 @@ class AgentConfig(_Strict):
     reconnect: BackoffConfig = BackoffConfig()
     # Seconds between health updates on the retained status topic.
     health_interval_s: float = Field(default=60.0, ge=1)
+    # A file holding the battery level in percent, for a HAT the kernel does not know; unset, the
+    # agent reads the kernel's /sys/class/power_supply (see edge.health.BatteryGauge).
+    battery_file: Path | None = None
     # Empty only for an agent fed through `Agent.submit` (a simulated device); a node's file needs one.
     sensors: list[SensorConfig] = Field(default_factory=list)
 
