@@ -106,19 +106,21 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=STATIC, check_dir=True), name="static")
     app.include_router(maintenance_routes.router)
     app.include_router(console.router)
-    app.add_middleware(SplitCORSMiddleware, operator_origins=settings.cors_origins)
     app.add_middleware(
         RateLimitMiddleware,
         rate_per_s=settings.rate_limit_per_s,
         burst=settings.rate_limit_burst,
         trusted_proxies=settings.trusted_proxies,
     )
-    # Outermost of ours: an oversize body is refused before the rate limiter, CORS or any route sees it.
+    # An oversize body is refused before the rate limiter or any route sees it.
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
         per_path={"/report": max(settings.max_body_bytes, REPORT_MAX_BODY_BYTES)},  # a photo of up to 5 MB
     )
+    # CORS wraps both limits, so their 413 and 429 carry the headers the route would have had (a browser
+    # on another site can read them and Retry-After). It reads no body; it answers preflights itself.
+    app.add_middleware(SplitCORSMiddleware, operator_origins=settings.cors_origins)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(InvalidateOnTicketWrites)

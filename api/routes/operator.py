@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from sqlalchemy import func, select
 
 from api.deps import OperatorDep, SessionsDep, SettingsDep, StoreDep, require
+from api.paging import page_headers
 from api.queries import anomalies as find_anomalies
 from api.queries import audit_of_agency, devices_with_health, list_tickets
 from api.schemas import (
@@ -93,14 +94,14 @@ def devices(
         limit=limit,
         offset=offset,
     )
-    response.headers["X-Total-Count"] = str(total)
-    if offset + limit < total:
-        response.headers["Link"] = f'<{request.url.include_query_params(offset=offset + limit)}>; rel="next"'
+    response.headers.update(page_headers(request, total=total, offset=offset, limit=limit))
     return DevicesOperator(data=found, count=total)
 
 
 @router.get("/anomalies")
 def anomalies(
+    request: Request,
+    response: Response,
     sessions: SessionsDep,
     principal: Annotated[Principal, require("anomalies:read")],
     district: Annotated[str | None, Query(max_length=64)] = None,
@@ -109,7 +110,11 @@ def anomalies(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Anomalies:
-    """Readings analytics found out of bounds (the evidence of its tickets), newest first."""
+    """Readings analytics found out of bounds (the evidence of its tickets), newest first.
+
+    Paged: `count` and `X-Total-Count` are how many match the filters; while more follow,
+    `Link: <...>; rel="next"` is the next page's address.
+    """
     found, total = find_anomalies(
         sessions,
         agency=principal.agency,
@@ -119,11 +124,14 @@ def anomalies(
         limit=limit,
         offset=offset,
     )
+    response.headers.update(page_headers(request, total=total, offset=offset, limit=limit))
     return Anomalies(data=found, count=total)
 
 
 @router.get("/tickets")
 def tickets(
+    request: Request,
+    response: Response,
     sessions: SessionsDep,
     principal: Annotated[Principal, require("tickets:read")],
     status: Annotated[TicketState | None, Query()] = None,
@@ -133,7 +141,11 @@ def tickets(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> TicketsOperator:
-    """The ticket queue, newest first, filtered; an agency-limited key sees only its agency's tickets."""
+    """The ticket queue, newest first, filtered; an agency-limited key sees only its agency's tickets.
+
+    Paged: `count` and `X-Total-Count` are how many match the filters; while more follow,
+    `Link: <...>; rel="next"` is the next page's address.
+    """
     if agency is not None and agency not in AGENCIES:
         raise HTTPException(422, detail=f"unknown agency {agency!r}; known: {', '.join(AGENCIES)}")
     found, total = list_tickets(
@@ -145,6 +157,7 @@ def tickets(
         limit=limit,
         offset=offset,
     )
+    response.headers.update(page_headers(request, total=total, offset=offset, limit=limit))
     return TicketsOperator(data=found, count=total)
 
 
@@ -314,6 +327,8 @@ _POINT_FIELDS = ("value", "mean", "min", "max", "count")
 
 @router.get("/audit")
 def audit_log(
+    request: Request,
+    response: Response,
     sessions: SessionsDep,
     principal: Annotated[Principal, require("audit:read")],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -322,7 +337,9 @@ def audit_log(
     """Every change made through the API or the key commands, newest first.
 
     A key limited to an agency sees only the changes to that agency's tickets, webhooks and keys:
-    other agencies' comments, key names and webhook URLs stay theirs.
+    other agencies' comments, key names and webhook URLs stay theirs. Paged: `count` and
+    `X-Total-Count` are how many entries this key may see; while more follow, `Link: <...>; rel="next"`
+    is the next page's address.
     """
     query = select(AuditEntry)
     if principal.agency is not None:
@@ -331,6 +348,7 @@ def audit_log(
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit).offset(offset)).all()
         data = [AuditRecord.model_validate(r, from_attributes=True) for r in rows]
+    response.headers.update(page_headers(request, total=total, offset=offset, limit=limit))
     return AuditLog(data=data, count=total)
 
 

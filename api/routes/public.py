@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from api.caching import PublicCache
 from api.deps import CityDep, SessionsDep, SettingsDep, StoreDep
 from api.export import ExportGrid
+from api.paging import page_headers
 from api.queries import city_status, districts, list_tickets
 from api.schemas import (
     DistrictsPublic,
@@ -239,10 +240,8 @@ def export_readings(
         when = datetime.fromtimestamp(time_ms / 1000, UTC).isoformat()
         row = [when, device_id, registered[device_id], quantity, unit, f"{mean:.6g}", f"{low:.6g}", f"{high:.6g}"]
         writer.writerow([*row, count])
-    headers = {"X-Total-Count": str(grid.slots), "Cache-Control": f"public, max-age={int(settings.public_cache_s)}"}
-    if offset + limit < grid.slots:
-        next_url = request.url.include_query_params(
-            offset=offset + limit, start=start_at.isoformat(), end=end_at.isoformat()
-        )
-        headers["Link"] = f'<{next_url}>; rel="next"'
+    headers = {"Cache-Control": f"public, max-age={int(settings.public_cache_s)}"}
+    headers |= page_headers(
+        request, total=grid.slots, offset=offset, limit=limit, start=start_at.isoformat(), end=end_at.isoformat()
+    )
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)

@@ -192,6 +192,60 @@ def test_cors_lets_browsers_on_other_sites_read_public_data_but_not_use_keys(set
         assert other.status_code == 400
 
 
+def _exposed(response) -> set[str]:
+    return {name.strip().lower() for name in response.headers.get("access-control-expose-headers", "").split(",")}
+
+
+def test_a_site_reading_public_data_can_read_413_and_429_and_when_to_retry(settings, city):
+    """The body limit and the rate limiter answer before any route: their refusals still carry CORS."""
+    tight = settings.model_copy(update={"rate_limit_per_s": 0.01, "rate_limit_burst": 1, "max_body_bytes": 1024})
+    site = {"Origin": "https://data.example.org"}
+    with TestClient(create_app(tight)) as client:
+        too_big = client.post(
+            "/open311/v2/requests.json",
+            content=b"description=" + b"x" * 2048,
+            headers={**site, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert too_big.status_code == 413
+        assert too_big.json()[0]["code"] == 413
+        assert too_big.headers["access-control-allow-origin"] == "*"
+        assert "access-control-allow-credentials" not in too_big.headers
+
+        assert client.get("/public/v1/status", headers=site).status_code == 200  # the burst of one
+        refused = client.get("/public/v1/status", headers=site)
+        assert refused.status_code == 429
+        assert refused.headers["access-control-allow-origin"] == "*"
+        assert "access-control-allow-credentials" not in refused.headers
+        assert "retry-after" in _exposed(refused)
+        assert int(refused.headers["retry-after"]) >= 1
+
+        # A request that needs a preflight (a conditional GET) is still let through to its 429.
+        preflight = client.options(
+            "/public/v1/status",
+            headers={**site, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "if-none-match"},
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "*"
+
+
+def _json_from(origin: str) -> dict[str, str]:
+    return {"Origin": origin, "Content-Type": "application/json"}
+
+
+def test_operator_api_refusals_carry_cors_for_its_own_origins_only(settings, city):
+    console = settings.model_copy(update={"cors_origins": ["https://ops.example.org"], "max_body_bytes": 1024})
+    body = b'{"url": "https://ops.example.org/hook", "pad": "' + b"x" * 2048 + b'"}'
+    with TestClient(create_app(console)) as client:
+        allowed = client.post("/api/v1/webhooks", content=body, headers=_json_from("https://ops.example.org"))
+        assert allowed.status_code == 413
+        assert allowed.headers["access-control-allow-origin"] == "https://ops.example.org"
+        assert "origin" in allowed.headers["vary"].lower()
+
+        other = client.post("/api/v1/webhooks", content=body, headers=_json_from("https://evil.example"))
+        assert other.status_code == 413
+        assert "access-control-allow-origin" not in other.headers
+
+
 def test_cors_wildcard_for_the_operator_api_is_refused_at_startup():
     with pytest.raises(ValueError, match="cors_origins"):
         ApiSettings(cors_origins=["*"])

@@ -12,6 +12,7 @@ from api.app import create_app
 from citysense import __version__
 from citysense.wire import Reading
 from tests.api.conftest import City
+from tests.api.support import key
 
 T0 = datetime(2026, 9, 21, 12, 0, tzinfo=UTC)  # on a whole minute, so 60 s buckets start at T0
 T0_MS = int(T0.timestamp() * 1000)
@@ -399,11 +400,11 @@ def fleet(settings, tickets_url, auth):
         yield operator
 
 
-def _all_pages(operator: TestClient, url: str) -> list[dict]:
+def _all_pages(operator: TestClient, url: str, headers: dict[str, str] | None = None) -> list[dict]:
     """Follow `Link: rel=next` from `url`; every page's JSON body, in order."""
     pages = []
     while url:
-        response = operator.get(url)
+        response = operator.get(url, headers=headers)
         assert response.status_code == 200, response.text
         pages.append(response.json())
         assert response.headers["x-total-count"] == str(response.json()["count"])
@@ -448,6 +449,75 @@ def test_device_filters_are_counted_and_paged_together(fleet):
     old_town = _all_pages(fleet, "/api/v1/devices?district=old-town&limit=2")
     assert [[d["id"] for d in p["data"]] for p in old_town] == [["sensor-02", "sensor-04"], ["sensor-06"]]
     assert old_town[0]["data"][0]["quantities"] == ["pm25", "temperature"]
+
+
+# --------------------------------------------------------------------------- operator listings
+
+
+@pytest.fixture
+def queue(settings, tickets_url, auth):
+    """Six sensor tickets on SQLite or PostgreSQL (four floods, two of bad air), three acknowledged, two
+    commented: six anomalies and a dozen audit entries. Yields the operator's client and the city."""
+    on_backend = settings.model_copy(update={"tickets_url": tickets_url})
+    city = City(on_backend)
+    rivers = {"river-1": "riverside", "river-2": "old-town", "river-3": "harbour", "river-4": "hillside"}
+    city.devices(*[(d, district, "water") for d, district in rivers.items()])
+    city.devices(("air-1", "riverside", "air"), ("air-2", "harbour", "air"))
+    for n, device_id in enumerate(rivers):
+        city.breach(Reading(device_id, "water_level", 3.0, ms(n)))
+    city.breach(Reading("air-1", "pm25", 60.0, ms(10)))
+    city.breach(Reading("air-2", "pm25", 70.0, ms(11)))
+    with TestClient(create_app(on_backend), headers=auth) as operator:
+        ids = [t["id"] for t in operator.get("/api/v1/tickets").json()["data"]]
+        assert len(ids) == 6
+        for ticket_id in ids[:3]:
+            assert operator.post(f"/api/v1/tickets/{ticket_id}/acknowledge").status_code == 200
+        for ticket_id in ids[3:5]:
+            assert operator.post(f"/api/v1/tickets/{ticket_id}/comment", json={"message": "crew on the way"}).is_success
+        yield operator, city
+
+
+@pytest.mark.parametrize(
+    ("listing", "per_page"),
+    [
+        ("/api/v1/tickets", 4),
+        ("/api/v1/tickets?status=open&service_code=flood", 2),
+        ("/api/v1/anomalies", 4),
+        ("/api/v1/anomalies?district=riverside", 1),
+        ("/api/v1/audit", 5),
+    ],
+)
+def test_operator_listings_come_in_pages_linked_by_next_with_the_total(queue, listing, per_page):
+    operator, _ = queue
+    sep = "&" if "?" in listing else "?"
+    whole = operator.get(f"{listing}{sep}limit=1000")
+    assert whole.status_code == 200, whole.text
+    everything = whole.json()["data"]
+    assert whole.headers["x-total-count"] == str(len(everything)) == str(whole.json()["count"])
+    assert "link" not in whole.headers  # all on one page
+    assert len(everything) > per_page  # so the listing below really is paged
+
+    pages = _all_pages(operator, f"{listing}{sep}limit={per_page}")
+    assert len(pages) == -(-len(everything) // per_page)
+    assert [item for page in pages for item in page["data"]] == everything  # the same items, each once, filters kept
+
+    past_the_end = operator.get(f"{listing}{sep}offset={len(everything)}")
+    assert past_the_end.json()["data"] == []
+    assert past_the_end.headers["x-total-count"] == str(len(everything))
+    assert "link" not in past_the_end.headers
+
+
+def test_audit_pages_count_only_what_an_agency_key_may_see(queue):
+    operator, city = queue
+    water = key(city, "audit:read", agency="water")
+    everyone = operator.get("/api/v1/audit", params={"limit": 1000}).json()["data"]
+    visible = operator.get("/api/v1/audit", params={"limit": 1000}, headers=water).json()["data"]
+    assert 1 < len(visible) < len(everyone)
+
+    first = operator.get("/api/v1/audit", params={"limit": 1}, headers=water)
+    assert first.headers["x-total-count"] == str(len(visible))
+    pages = _all_pages(operator, first.headers["link"][1 : first.headers["link"].index(">")], headers=water)
+    assert [first.json()["data"][0], *(e for p in pages for e in p["data"])] == visible
 
 
 @pytest.mark.parametrize(
