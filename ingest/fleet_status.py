@@ -45,6 +45,9 @@ class NodeStatus:
     agent_version: str | None
     queue_depth: int | None
     battery_pct: float | None
+    # An online node that says `"battery_pct": null` has no battery level any more (a HAT removed):
+    # the registry forgets the old one instead of showing it for ever.
+    battery_gone: bool = False
 
 
 def _number(value: Any) -> float | None:
@@ -73,6 +76,7 @@ def parse_status(topic: str, payload: bytes, *, received_at: datetime | None = N
         agent_version=str(version)[:32] if isinstance(version, str) else None,
         queue_depth=int(depth) if depth is not None and depth >= 0 else None,
         battery_pct=battery if battery is not None and 0 <= battery <= 100 else None,
+        battery_gone=body["state"] == "online" and "battery_pct" in body and body["battery_pct"] is None,
     )
 
 
@@ -84,6 +88,8 @@ def record(sessions: sessionmaker[Session], status: NodeStatus) -> DeviceTags | 
     for name in ("agent_version", "queue_depth", "battery_pct"):
         if getattr(status, name) is not None:
             values[name] = getattr(status, name)
+    if status.battery_gone:
+        values["battery_pct"] = None
     statement = update(Device).where(Device.id == status.device_id).values(**values)
     with sessions.begin() as session:
         row = session.execute(statement.returning(Device.district, Device.kind)).first()

@@ -9,7 +9,7 @@ from citysense.db import connect
 from citysense.db.devices import DeviceInfo, register_devices
 from citysense.db.models import Device
 from citysense.settings import IngestSettings
-from ingest.fleet_status import parse_status
+from ingest.fleet_status import parse_status, record
 from ingest.service import IngestService
 from tests.support.mqtt import publish, wait_until
 
@@ -60,3 +60,24 @@ def test_a_status_that_is_not_one_is_refused():
     )
     assert odd is not None
     assert (odd.queue_depth, odd.battery_pct, odd.agent_version) == (None, None, None)
+
+
+def test_a_node_that_loses_its_battery_level_stops_showing_the_old_one(tickets_url):
+    """A UPS HAT taken off: the node says `battery_pct: null` and the registry forgets 61.5 %; a will
+    (no health at all) still keeps what the node last said."""
+    sessions = connect(tickets_url)
+    register_devices(sessions, [DeviceInfo("gauge-1", "sungai-barat", "river")])
+    topic = wire.status_topic("gauge-1")
+    for payload in (
+        wire.status_payload(online=True, queue_depth=3, battery_pct=61.5),
+        wire.status_payload(online=False),
+    ):
+        status = parse_status(topic, payload)
+        assert status is not None
+        record(sessions, status)
+    assert _device(sessions, "gauge-1").battery_pct == 61.5
+    status = parse_status(topic, wire.status_payload(online=True, queue_depth=3, battery_pct=None))
+    assert status is not None
+    record(sessions, status)
+    gauge = _device(sessions, "gauge-1")
+    assert (gauge.status_state, gauge.queue_depth, gauge.battery_pct) == ("online", 3, None)
