@@ -80,16 +80,22 @@ class Seasons:
         Relative to the cycle's average rather than to the series' mean, so a trend (which moves
         every slot alike) is not mistaken for a season, and switching models moves nothing.
         """
-        return _curve(self.day, how % 24.0) - self.day_sum / 24.0, _curve(self.week, how) - self.week_sum / 168.0
+        return self._daily(how), self._weekly(how)
+
+    def _daily(self, how: float) -> float:
+        return _curve(self.day, how % 24.0) - self.day_sum / 24.0
+
+    def _weekly(self, how: float) -> float:
+        return _curve(self.week, how) - self.week_sum / 168.0
 
     def offset(self, how: float) -> float:
         """Expected departure from the series' level now (`how`: local hours into the week; 0.0 for no cycle)."""
-        daily, weekly = self._shape(how)
         # Every slot has been seen (the cycle is in use only then); the curve stands for any time.
+        # Called for every reading: only the cycle in use is read off.
         if self.using == 2:
-            return weekly
+            return self._weekly(how)
         if self.using == 1:
-            return daily
+            return self._daily(how)
         return 0.0
 
     def _choose(self) -> bool:
