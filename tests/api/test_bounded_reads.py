@@ -11,9 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import time
-import uuid
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +24,6 @@ from citysense.settings import ApiSettings
 from citysense.timeseries import TimeSeriesStore, open_store
 from citysense.timeseries.base import Bucket
 from citysense.wire import Reading
-from tests.support.influxdb import InfluxDB, influxdb
 
 MINUTE = 60_000
 DEVICES = [f"kota-lama-air-{i:02d}" for i in range(1, 9)]
@@ -68,20 +65,6 @@ class CountingStore:
         rows = self.store.read_buckets(**kwargs)
         self.rows += len(rows)
         return rows
-
-
-@pytest.fixture(scope="module")
-def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
-    with influxdb(tmp_path_factory.mktemp("influxdb")) as server:
-        yield server
-
-
-@pytest.fixture(params=["sqlite", "influxdb"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'timeseries.db'}"
-    server: InfluxDB = request.getfixturevalue("influx_server")
-    return server.url(f"t{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

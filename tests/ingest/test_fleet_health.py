@@ -4,11 +4,6 @@ battery from their status messages, ingest's rejects and lag; never seen by what
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from analytics.warmup import history
 from api.queries import city_status
@@ -21,25 +16,10 @@ from citysense.wire import Reading
 from ingest.counters import IngestCounters
 from ingest.health import HealthReporter
 from ingest.service import IngestService
-from tests.support.influxdb import InfluxDB, influxdb
 from tests.support.mqtt import publish, wait_until
 from tests.support.servers import free_port
 
 HOUR_MS = 3_600_000
-
-
-@pytest.fixture(scope="module")
-def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
-    with influxdb(tmp_path_factory.mktemp("influxdb")) as server:
-        yield server
-
-
-@pytest.fixture(params=["sqlite", "influxdb"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'timeseries.db'}"
-    server: InfluxDB = request.getfixturevalue("influx_server")
-    return server.url(f"t{uuid.uuid4().hex[:12]}")
 
 
 def _health(store_url: str, scope: str, metric: str, start_ms: int) -> list[HealthPoint]:

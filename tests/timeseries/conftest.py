@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from citysense.timeseries import TimeSeriesStore, open_store
-from tests.support.influxdb import InfluxDB, influxdb
+from tests.support.influxdb import InfluxDB
 
 ADAPTERS = ["sqlite"]
 
@@ -32,13 +32,6 @@ def store(store_url: str) -> Iterator[TimeSeriesStore]:
     opened = open_store(store_url)
     yield opened
     opened.close()
-
-
-@pytest.fixture(scope="module")
-def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxDB]:
-    """A real InfluxDB server for one test module."""
-    with influxdb(tmp_path_factory.mktemp("influxdb")) as server:
-        yield server
 
 
 @pytest.fixture(params=["sqlite", "influxdb"])
