@@ -13,10 +13,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-# The model lives with the other tables; planning, listing and ending windows is citysense.maintenance.
+# The model lives with the other tables; planning, listing and ending windows (audited) is
+# citysense.maintenance: analytics only reads them.
 from citysense.db.models import MaintenanceWindow
 
-__all__ = ["MaintenanceWindow", "Window", "active_windows", "add_window"]
+__all__ = ["MaintenanceWindow", "Window", "active_windows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,32 +52,3 @@ def active_windows(sessions: sessionmaker[Session], *, not_before: datetime) -> 
     return [
         Window(r.id, r.district, r.device_id, r.service_code, _ms(r.starts_at), _ms(r.ends_at), r.reason) for r in rows
     ]
-
-
-def add_window(
-    sessions: sessionmaker[Session],
-    *,
-    starts_at: datetime,
-    ends_at: datetime,
-    district: str | None = None,
-    device_id: str | None = None,
-    service_code: str | None = None,
-    reason: str = "",
-    created_by: str = "operator",
-) -> int:
-    """Plan a window; refuses one that ends before it starts."""
-    if ends_at <= starts_at:
-        raise ValueError("a maintenance window must end after it starts")
-    with sessions.begin() as session:
-        row = MaintenanceWindow(
-            district=district,
-            device_id=device_id,
-            service_code=service_code,
-            starts_at=starts_at,
-            ends_at=ends_at,
-            reason=reason,
-            created_by=created_by,
-        )
-        session.add(row)
-        session.flush()
-        return row.id

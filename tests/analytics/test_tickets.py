@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from analytics.maintenance import add_window
 from analytics.tickets import TicketChange, TicketPolicy
 from citysense.db import Ticket, TicketStatus, connect
 from citysense.db.models import AuditEntry
+from citysense.maintenance import plan_window
 from citysense.wire import Reading
 from tests.analytics.support import engine, finding
 
@@ -184,19 +184,22 @@ def test_operator_taken_tickets_are_not_auto_resolved(city):
 
 def test_maintenance_window_suppresses_tickets_for_what_it_covers(city):
     sessions, policy, _ = city
-    add_window(sessions, starts_at=at(T0), ends_at=at(T0 + 3_600_000), district="riverside", reason="dredging")
-    policy.refresh_maintenance(at(T0))
-    assert policy.observe(finding(time_ms=T0 + MIN)) is None
-    assert policy.observe(finding("hill-1", time_ms=T0 + MIN)) is not None
-    assert policy.observe(finding(time_ms=T0 + 3_600_000)) is not None  # the window has ended
+    # Operators plan windows ahead (citysense.maintenance refuses one that has already ended).
+    start = int((datetime.now(UTC) + timedelta(days=1)).timestamp() * 1000)
+    plan_window(sessions, starts_at=at(start), ends_at=at(start + 3_600_000), district="riverside", reason="dredging")
+    policy.refresh_maintenance(at(start))
+    assert policy.observe(finding(time_ms=start + MIN)) is None
+    assert policy.observe(finding("hill-1", time_ms=start + MIN)) is not None
+    assert policy.observe(finding(time_ms=start + 3_600_000)) is not None  # the window has ended
     assert policy.suppressed == 1
     assert {t.district for t in tickets(sessions)} == {"hillside", "riverside"}
 
 
 def test_maintenance_window_must_end_after_it_starts(city):
     sessions, _, _ = city
+    start = datetime.now(UTC) + timedelta(days=1)
     with pytest.raises(ValueError, match="end after it starts"):
-        add_window(sessions, starts_at=at(T0), ends_at=at(T0))
+        plan_window(sessions, starts_at=start, ends_at=start)
 
 
 def test_every_change_is_in_the_audit_log_as_analytics(city):
