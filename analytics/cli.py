@@ -71,6 +71,15 @@ def evaluate(
     ] = None,
     devices: Annotated[int | None, typer.Option(min=1, help="simulate N devices instead of the whole city")] = None,
     seed: Annotated[int | None, typer.Option(help="simulator seed instead of the run's own")] = None,
+    history_days: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=60,
+            help="days of ordinary city analytics learns from before the run, unscored (its warm-up), "
+            "instead of the run's own; 0 starts analytics cold",
+        ),
+    ] = None,
 ) -> None:
     """Run scenarios with ground truth through analytics on the accelerated clock and score the tickets.
 
@@ -93,13 +102,15 @@ def evaluate(
         setup_logging("WARNING")  # the policy logs every ticket at INFO: thousands in a week
         runs = load_runs(scenario)
         overrides: dict[str, Any] = {k: v for k, v in (("days", days), ("devices", devices), ("seed", seed)) if v}
+        if history_days is not None:
+            overrides["history_days"] = history_days
         reports: list[RunReport] = []
         for run in runs:
             run = run.model_copy(update=overrides)
             with Progress(
                 TextColumn(f"{run.name}"), BarColumn(), TimeElapsedColumn(), console=console, transient=True
             ) as bar:
-                task = bar.add_task(run.name, total=run.days * 86_400)
+                task = bar.add_task(run.name, total=(run.history_days + run.days) * 86_400)
 
                 def advance(done: float, bar: Progress = bar, task: TaskID = task) -> None:
                     bar.update(task, completed=done)

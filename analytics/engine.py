@@ -81,6 +81,7 @@ class EngineConfig:
     # The general anomaly detector (analytics.anomaly) on every series.
     anomaly_budget: float = 1e-4
     anomaly_confirm: int = 3
+    anomaly_confirm_s: float = 900.0  # and for this long: a short burst is not worth an inspection
     anomaly_public: bool = False  # False: residents see anomaly tickets once an operator confirms one
     # A device's readings are not its own anomaly while a neighbour (same district, kind and quantity)
     # was at alarm too within this window: that is the world moving (a shower, a storm), not one device.
@@ -96,6 +97,7 @@ class EngineConfig:
             timezone=settings.timezone,
             anomaly_budget=settings.anomaly_budget,
             anomaly_confirm=settings.anomaly_confirm,
+            anomaly_confirm_s=settings.anomaly_confirm_s,
             anomaly_public=not settings.anomaly_public_after_confirm,
             anomaly_common_window_s=settings.anomaly_common_window_s,
         )
@@ -107,6 +109,7 @@ class _Series:
     __slots__ = (
         "anomaly",
         "anomaly_seen_ms",
+        "anomaly_since_ms",
         "anomaly_streak",
         "dry",
         "forecast",
@@ -125,6 +128,7 @@ class _Series:
         p = self.profile = profile_of(quantity)
         self.anomaly: Detector = make_detector(budget=config.anomaly_budget, timezone=config.timezone)
         self.anomaly_streak = 0
+        self.anomaly_since_ms = 0  # when the current run of readings at alarm began
         self.anomaly_seen_ms = -1  # restored state has seen readings up to here (a warm-up may repeat them)
         known = QUANTITIES.get(quantity)  # a quantity from configuration may be known only to ingest
         self.stuck = StuckValue(saturated=(known.minimum, known.maximum) if known else (-math.inf, math.inf))
@@ -181,7 +185,7 @@ class Engine:
         self.readings = 0
         self.anomalies = 0
         self.anomalies_in_common = 0  # anomaly findings withheld because a neighbour was at alarm too
-        self._alarm_ms: dict[tuple[str, str, str], dict[str, int]] = {}  # group -> device -> last alarm
+        self._alarm_ms: dict[tuple[str, str], dict[str, int]] = {}  # (district, quantity) -> device -> last alarm
 
     # ------------------------------------------------------------------ lookup
 
@@ -343,9 +347,8 @@ class Engine:
         if anomaly >= 0.5:
             self.anomalies += 1
             series.anomaly_streak += 1
-            self._alarm_ms.setdefault((meta.district, meta.kind, reading.quantity), {})[meta.device_id] = (
-                reading.time_ms
-            )
+            if series.anomaly_streak == 1:
+                series.anomaly_since_ms = reading.time_ms
         else:
             series.anomaly_streak = 0
 
@@ -353,11 +356,16 @@ class Engine:
         if series.rule is not None and series.tracker is not None:
             findings.extend(self._rules(reading, meta, series, health, anomaly, report))
             in_breach = series.tracker.active
+        explained = in_breach or health.faulty_until_ms > reading.time_ms
+        if series.anomaly_streak >= self.config.anomaly_confirm and not explained:
+            # Evidence of a common cause for the neighbours: a lasting alarm that no rule or fault of
+            # this device explains (a failed lamp is its own incident, not the district's weather).
+            self._alarm_ms.setdefault((meta.district, reading.quantity), {})[meta.device_id] = reading.time_ms
         if (
             series.anomaly_streak >= self.config.anomaly_confirm
+            and reading.time_ms - series.anomaly_since_ms >= self.config.anomaly_confirm_s * 1000
             and report
-            and not in_breach  # the rule's own ticket covers it
-            and health.faulty_until_ms <= reading.time_ms  # a broken sensor's readings are its fault ticket's
+            and not explained  # the rule's own ticket covers it, or a broken sensor's fault ticket
             # A reading stamped far from when it arrived (a wrong device clock, a late backlog) is not
             # judged against its time of day, and its own time would resolve the ticket at once.
             and not clock_off
@@ -369,17 +377,17 @@ class Engine:
         return findings
 
     def _in_common(self, meta: DeviceMeta, reading: Reading) -> bool:
-        """Whether another device of this district, kind and quantity was at alarm lately.
+        """Whether another device of this district measuring this quantity was at a lasting alarm lately.
 
-        Many sensors of one kind unusual at once is the world (the first shower after a dry week on
-        every rain gauge, a river after a storm), which the rules speak for; an anomaly ticket asks
-        an operator to inspect one device. Neighbours handled by another analytics process are not
-        seen here.
+        Many sensors unusual at once is the world (the first shower after a dry week on every rain
+        gauge, a river after a storm, a storm's cool air on the weather station and the air sensors
+        alike), which the rules speak for; an anomaly ticket asks an operator to inspect one device.
+        Neighbours handled by another analytics process are not seen here.
         """
         if self.config.anomaly_common_window_s <= 0:
             return False
         since = reading.time_ms - int(self.config.anomaly_common_window_s * 1000)
-        group = self._alarm_ms.get((meta.district, meta.kind, reading.quantity), {})
+        group = self._alarm_ms.get((meta.district, reading.quantity), {})
         return any(t >= since for device, t in group.items() if device != meta.device_id)
 
     def _anomaly(self, meta: DeviceMeta, reading: Reading, series: _Series, score: float) -> Finding:

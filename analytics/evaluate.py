@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,6 +48,9 @@ from analytics.tickets import TicketPolicy
 from citysense.db import Ticket, connect
 from citysense.settings import AnalyticsSettings, SimulateSettings
 from citysense.wire import Reading
+
+if TYPE_CHECKING:
+    from simulators.scenario import Scenario
 
 __all__ = [
     "FAMILIES",
@@ -127,6 +130,10 @@ class Run(BaseModel):
     seed: int = 42
     start: str = "2026-01-05T00:00:00+07:00"  # a Monday, local midnight
     city: str | None = None  # a city YAML (relative to the manifest) or a shipped city name; the default city
+    # Days of ordinary city before `start` that analytics learns from without reporting (its warm-up,
+    # as `citysense analytics` warms up from the store and resumes saved detector state): the same
+    # devices, their own weather and noise, nothing injected, nothing scored.
+    history_days: float = Field(default=0.0, ge=0, le=60)
 
 
 def _resolve(value: str, folder: Path) -> str:
@@ -305,6 +312,7 @@ class RunReport:
             "city": Path(self.run.city).stem if self.run.city else "default",
             "devices": self.devices,
             "days": round(self.simulated_days, 2),
+            "history_days": self.run.history_days,
             "device_days": round(self.device_days, 1),
             "readings": self.readings,
             "wall_s": round(self.wall_s, 1),
@@ -319,11 +327,17 @@ class RunReport:
 
 
 class _EvalSink:
-    """The simulator's sink that is analytics: every reading straight into the engine and the policy."""
+    """The simulator's sink that is analytics: every reading straight into the engine and the policy.
 
-    def __init__(self, engine: Engine, policy: TicketPolicy) -> None:
+    Readings before `scored_from_ms` are the run's history: the engine learns from them (its
+    warm-up) and reports nothing.
+    """
+
+    def __init__(self, engine: Engine, policy: TicketPolicy, *, scored_from_ms: int = 0) -> None:
         self.engine, self.policy = engine, policy
-        self.readings = 0
+        self.scored_from_ms = scored_from_ms
+        self.readings = 0  # scored readings
+        self.warmed = 0
         self._recent: deque[int] = deque(maxlen=5)
         self._last_tick_ms = 0
 
@@ -333,6 +347,11 @@ class _EvalSink:
     def send(self, device: Any, readings: list[Reading]) -> None:
         if not readings:
             return
+        if readings[0].time_ms < self.scored_from_ms:
+            self.warmed += self.engine.warm(r for r in readings if r.time_ms < self.scored_from_ms)
+            readings = [r for r in readings if r.time_ms >= self.scored_from_ms]
+            if not readings:
+                return
         self._recent.append(readings[0].time_ms)
         received_ms = sorted(self._recent)[len(self._recent) // 2]  # the fleet's clock; a skewed device is 1 of 5
         for reading in readings:
@@ -522,15 +541,19 @@ def evaluate_run(
 
         engine = Engine(EngineConfig.from_settings(settings), meta)
         policy = TicketPolicy(sessions, quiet_period_s=settings.quiet_period_s)
-        sink = _EvalSink(engine, policy)
+        # One continuous city: the history comes first in the same simulation (no seam where a
+        # second world would begin), analytics only warms up on it, and the plan starts after it.
+        history_s = run.history_days * 86_400
+        sink = _EvalSink(engine, policy, scored_from_ms=round(start * 1000))
+        scenario = _shifted(load_scenario(run.scenario), history_s)
         options = RunOptions(
             city=city,
-            scenario=load_scenario(run.scenario),
+            scenario=scenario,
             seed=run.seed,
             devices=run.devices,
             speed=math.inf,
-            until_s=run.days * 86_400,
-            start=start,
+            until_s=history_s + run.days * 86_400,
+            start=start - history_s,
             to="store",
             register=False,
         )
@@ -541,8 +564,9 @@ def evaluate_run(
         wall = time.monotonic() - began
         tickets = _tickets(sessions)
         sessions.kw["bind"].dispose()
-    truth = [asdict(r) for r in summary.truth]
-    device_days = summary.devices * summary.simulated_s / 86_400
+    # What the world did during the history was learned from, not scored.
+    truth = [asdict(r) for r in summary.truth if r.start_ms >= sink.scored_from_ms]
+    device_days = summary.devices * run.days
     kinds = {d.device_id: d.kind for d in city.devices}
     types, false, missed = score(truth, tickets, device_kinds=kinds, device_days=device_days, end_ms=end_ms)
     false_list = [
@@ -556,9 +580,25 @@ def evaluate_run(
         }
         for t in false
     ]
-    return RunReport(
-        run, summary.devices, sink.readings, summary.simulated_s / 86_400, wall, types, len(tickets), false_list, missed
-    )
+    scored_days = (summary.simulated_s - history_s) / 86_400
+    return RunReport(run, summary.devices, sink.readings, scored_days, wall, types, len(tickets), false_list, missed)
+
+
+def _shifted(scenario: Scenario, history_s: float) -> Scenario:
+    """The scenario's plan and listed events moved past a history of `history_s` seconds.
+
+    A `random:` scenario draws its events over the whole simulation, history included: those are
+    learned from like the rest of the history and not scored.
+    """
+    if history_s <= 0:
+        return scenario
+    update: dict[str, Any] = {
+        name: [e.model_copy(update={"start_s": e.start_s + history_s}) for e in getattr(scenario, name)]
+        for name in ("incidents", "faults", "anomalies")
+    }
+    if scenario.plan is not None:
+        update["plan"] = scenario.plan.model_copy(update={"from_s": scenario.plan.from_s + history_s})
+    return scenario.model_copy(update=update)
 
 
 def _throwaway(engine: Any) -> None:

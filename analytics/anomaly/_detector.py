@@ -284,7 +284,7 @@ class Detector:
         if how >= 0:
             if ch.season is None:
                 ch.season = Seasons(self.memory)
-            if share > 0.5 and ch.season.learn(how, hour, x, ch.mean):
+            if (share > 0.5 or ch.season.young(how, hour)) and ch.season.learn(how, hour, x, ch.mean):
                 self._relearn(ch)
         if alarm:
             gap = abs(ch.fast - ch.mean)

@@ -20,7 +20,11 @@ __all__ = ["Seasons"]
 
 _GAIN = 0.8  # a cycle must cut the squared error by a fifth to be believed
 _MIN_VISITS = 2
-_STATE = ("day", "day_n", "day_s", "day_last", "week", "week_n", "week_s", "week_last", "err", "using", "scored")
+_STATE = (
+    *("day", "day_n", "day_s", "day_last"),
+    *("week", "week_n", "week_s", "week_last"),
+    *("err", "using", "scored", "week_scored"),
+)
 _CLIP_AFTER = 30
 _MIN_SCORED = 100  # readings a cycle's error is measured on before it can be taken up
 _CLIP = 9.0  # one reading adds at most this many times a model's usual squared error to it
@@ -54,6 +58,7 @@ class Seasons:
         "week_last",
         "week_n",
         "week_s",
+        "week_scored",
         "week_sum",
     )
 
@@ -68,7 +73,8 @@ class Seasons:
         self.week_s = [0] * 168
         self.week_last = [-1] * 168
         self.err = [0.0, 0.0, 0.0]  # flat, daily, weekly
-        self.scored = 0  # readings the three models' errors were measured on
+        self.scored = 0  # readings the flat and daily models' errors were measured on
+        self.week_scored = 0  # readings the weekly model's error was measured on (its second week on)
         self.using = 0  # the model in use: 0 flat, 1 daily, 2 weekly (chosen as it learns, kept while it helps)
         self.seen = [0, 0]  # slots visited at least once, daily and weekly: an average needs them all
         self.day_sum = 0.0  # sums of the slots, for each cycle's average
@@ -99,7 +105,8 @@ class Seasons:
         return 0.0
 
     def _choose(self) -> bool:
-        """Pick the model to use from the errors; True when a cycle is taken up for the first time.
+        """Pick the model to use from the errors; True when a finer cycle is taken up (none to daily or
+        weekly, daily to weekly): the spreads learned around the coarser model are not this one's.
 
         A cycle is taken up when it predicts clearly better than the one in use (by a fifth) and
         kept while it predicts at least as well as no cycle: an unusual day (which is what the
@@ -110,16 +117,27 @@ class Seasons:
             return False
         if self.using == 0 and self.seen[0] == 24 and err[1] < err[0] * _GAIN:
             self.using = 1
-        if self.using <= 1 and self.seen[1] == 168 and err[2] < min(err[0], err[1]) * _GAIN:
+        weekly_known = self.week_scored >= _MIN_SCORED and self.seen[1] == 168
+        if self.using <= 1 and weekly_known and err[2] < min(err[0], err[1]) * _GAIN:
             self.using = 2
-        if self.using == 2 and err[2] > min(err[0], err[1]):
+        if self.using == 2 and err[2] > err[0]:
             self.using = 1
         if self.using == 1 and err[1] > err[0]:
             self.using = 0
-        return before == 0 and self.using > 0
+        return self.using > before
+
+    def young(self, how: float, hour: int) -> bool:
+        """Whether this hour of the week is among its first visits (this one counted).
+
+        Those are learned even at alarm: the first weekend a daily cycle expects a weekday's rush
+        hour and alarms, and a weekly cycle that skipped what it alarmed on would never see every
+        hour of the week and never be taken up.
+        """
+        slot = int(how)
+        return self.week_n[slot] + (self.week_last[slot] != hour) <= _MIN_VISITS
 
     def learn(self, how: float, hour: int, x: float, mean: float) -> bool:
-        """Learn one reading; True when a cycle has just been taken up (the spreads around it are new)."""
+        """Learn one reading; True when a finer cycle has just been taken up (the spreads around it are new)."""
         slot = int(how)
         h = slot % 24
         day, week, day_n, week_n = self.day, self.week, self.day_n, self.week_n
@@ -133,10 +151,12 @@ class Seasons:
             e = flat - daily
             err[1] += a * (self._clip(e * e, err[1]) - err[1])
             if week_n[slot] >= _MIN_VISITS:
+                # Measured from its own first scored reading, not pinned to another model's error
+                # until then: the weekly cycle is scored a week later than the daily one.
+                self.week_scored += 1
                 e = flat - weekly
-                err[2] += a * (self._clip(e * e, err[2]) - err[2])
-            elif err[2] < err[0]:
-                err[2] = err[0]
+                e2 = e * e if self.week_scored <= _CLIP_AFTER else min(e * e, _CLIP * err[2])
+                err[2] += max(1.0 / self.week_scored, 1.0 / self.memory) * (e2 - err[2])
         # Each slot: a running mean of the departures from the level it saw, forgetting over about
         # four visits. Departures, not values: on a trend the values of each later hour are higher,
         # which a profile of values would take for a daily saw-tooth.
@@ -170,8 +190,9 @@ class Seasons:
     def restore(self, state: dict[str, Any]) -> None:
         self.using = int(state.get("using", 0))
         self.scored = int(state.get("scored", self.memory))
+        self.week_scored = int(state.get("week_scored", self.scored))
         for name in _STATE:
-            if name in ("using", "scored"):
+            if name in ("using", "scored", "week_scored"):
                 continue
             cast = float if name in ("day", "week", "err") else int
             values = [cast(v) for v in state[name]]

@@ -149,3 +149,39 @@ def test_neighbours_unusual_at_once_are_the_world_not_an_anomaly_ticket(water_pr
     assert engine.anomalies_in_common > 0
     alone = day(8, {"pump-8": 1.0})
     assert {f.device_id for f in alone} == {"pump-8"}
+
+
+def test_a_ticket_waits_for_the_confirmation_time_at_alarm(water_pressure: None) -> None:
+    """A two-hour jump opens a ticket after CITYSENSE_ANOMALY_CONFIRM_S at alarm (15 minutes by
+    default), not at its third reading; asked for six hours, the same jump opens none."""
+
+    def tickets(confirm_s: float) -> list[Finding]:
+        config = EngineConfig.from_settings(AnalyticsSettings(anomaly_confirm_s=confirm_s))
+        engine, rng = Engine(config, lambda d: DeviceMeta(d, "kota-lama", "pump")), random.Random(9)
+        for day in range(7):
+            assert _day(engine, day, 0.0, rng) == []
+        return _day(engine, 7, 1.0, rng)
+
+    found = tickets(900.0)
+    assert found
+    jump_ms = T0_MS + (7 * DAY + 120) * STEP_MS
+    assert found[0].time_ms - jump_ms >= 900_000
+    assert tickets(6 * 3600.0) == []
+
+
+def test_neighbours_of_another_kind_measuring_the_same_quantity_share_a_common_cause(water_pressure: None) -> None:
+    """A pump and a district meter both read the mains pressure: when both jump at once, that is the
+    mains, not one device, and neither gets an anomaly ticket."""
+    kinds = {"pump-7": "pump", "meter-3": "meter"}
+    engine = Engine(EngineConfig.from_settings(AnalyticsSettings()), lambda d: DeviceMeta(d, "kota-lama", kinds[d]))
+    rng = random.Random(12)
+    found = []
+    for n in range(8):
+        for i in range(DAY):
+            for device in kinds:
+                bump = 1.0 if n == 7 and 120 <= i < 144 else 0.0
+                value = 4.0 + rng.gauss(0, 0.05) + bump
+                reading = Reading(device, "water_pressure", value, T0_MS + (n * DAY + i) * STEP_MS)
+                found += [f for f in engine.process(reading) if f.service_code == "anomaly" and n == 7]
+    assert found == []
+    assert engine.anomalies_in_common > 0

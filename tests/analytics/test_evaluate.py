@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 from typer.testing import CliRunner
@@ -136,7 +137,7 @@ def test_a_flood_and_a_silent_sensor_are_ticketed_and_the_flood_before_the_true_
 def test_evaluate_command_prints_the_contracts_json(tmp_path):
     run = small_run(tmp_path)
     result = CliRunner().invoke(app, ["evaluate", "--scenario", run.scenario, "--days", "1.25", "--devices", "48",
-                                      "--json"])  # fmt: skip
+                                      "--history-days", "0.25", "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     keys = {"type", "truth", "found", "tickets", "false", "duplicates", "stale", "precision", "recall", "f1"}
@@ -144,9 +145,28 @@ def test_evaluate_command_prints_the_contracts_json(tmp_path):
     flood = next(row for row in document["types"] if row["type"] == "flood")
     assert flood["truth"] >= 1
     assert document["runs"][0]["scenario"] == "small"
+    assert document["runs"][0]["history_days"] == 0.25
+    assert document["runs"][0]["days"] == 1.25
 
 
 def test_evaluate_command_refuses_an_unknown_scenario_clearly():
     result = CliRunner().invoke(app, ["evaluate", "--scenario", "no-such-scenario"])
     assert result.exit_code == 1
     assert "no scenario 'no-such-scenario'" in result.output
+
+
+def test_a_run_with_history_learns_from_it_and_scores_only_the_run(tmp_path):
+    """Half a day of ordinary city comes first (analytics warms up on it, reporting nothing), the
+    scenario's events move past it, and only the run itself is scored."""
+    run = small_run(tmp_path).model_copy(update={"history_days": 0.5})
+    report = evaluate_run(run)
+    row = report.as_dict()
+    types = {r["type"]: r for r in row["types"]}
+    assert (types["flood"]["truth"], types["flood"]["found"]) == (1, 1)
+    assert (types["silence"]["truth"], types["silence"]["found"], types["silence"]["false"]) == (1, 1, 0)
+    assert row["history_days"] == 0.5
+    assert row["days"] == 1.25
+    assert row["device_days"] == 48 * 1.25
+    start_ms = 1_767_546_000_000  # the run's start: nothing before it is a ticket or a truth record
+    assert all(datetime.fromisoformat(t["opened"]).timestamp() * 1000 >= start_ms for t in report.false_list)
+    assert all(m.get("start", "9") >= "2026-01-04T17:00" for m in report.missed)

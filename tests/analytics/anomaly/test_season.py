@@ -50,3 +50,38 @@ def test_an_unusual_afternoon_is_judged_against_the_cycle_not_switched_off_by_it
             assert (band.low + band.high) / 2 > value + 10.0, "the hump is still expected on the closed afternoon"
     assert max(scores[3 * day + 600 : 3 * day + 1080]) >= 0.5, "the closure alarms"
     assert sum(s >= 0.5 for s in scores[4 * day :]) <= 10, "the day after is normal again"
+
+
+def _traffic(t: float) -> float:
+    """A road's counter: a weekday morning rush of 80 more vehicles at 07:00, none at the weekend."""
+    hours = (t - T0) / 3600.0
+    hour, weekday = hours % 24.0, int(hours // 24.0) % 7
+    rush = 80.0 * math.exp(-(((hour - 7.0) / 1.0) ** 2)) if weekday < 5 else 0.0
+    return 20.0 + rush
+
+
+def test_a_weekly_cycle_is_taken_up_when_weekends_differ_and_a_missing_rush_then_alarms() -> None:
+    """Two weeks teach the weekly cycle (every hour of the week seen twice); from then on a Saturday
+    without a rush is ordinary, and a Monday without one (the road is blocked) is an alarm."""
+    det, rng, step = make_detector(budget=1e-3), random.Random(8), 300.0
+    t = T0
+    while t < T0 + 15 * 86_400:  # two weeks and a day: the weekly cycle is in use from the third week
+        det.update(t, _traffic(t) + rng.gauss(0, 2.0))
+        t += step
+    season = det._channels[""].season
+    assert season is not None
+    assert season.using == 2
+    saturday, monday = T0 + 19 * 86_400 + 7 * 3600.0, T0 + 21 * 86_400 + 7 * 3600.0
+    expected_saturday = det.expected(saturday)[""]
+    expected_monday = det.expected(monday)[""]
+    assert (expected_monday.low + expected_monday.high) / 2 - (expected_saturday.low + expected_saturday.high) / 2 > 50
+    scores = {}
+    while t < T0 + 22 * 86_400:
+        blocked = monday - 3600.0 <= t <= monday + 3600.0
+        value = 20.0 + rng.gauss(0, 2.0) if blocked else _traffic(t) + rng.gauss(0, 2.0)
+        scores[t] = det.update(t, value)
+        t += step
+    saturday_rush = [s for u, s in scores.items() if saturday - 3600.0 <= u <= saturday + 3600.0]
+    monday_rush = [s for u, s in scores.items() if monday - 3600.0 <= u <= monday + 3600.0]
+    assert max(saturday_rush) < 0.5
+    assert sum(s >= 0.5 for s in monday_rush) >= 3
