@@ -67,7 +67,8 @@ bench-console: $(STAMP) system-deps
 bench-latency: $(STAMP) system-deps
 	$(BIN)/python -m bench.ticket_latency --probes 100
 
-# Detection quality: the standard and hold-out evaluation sets (12 runs of 4 simulated days; CPU-heavy, ~30 min),
+# Detection quality: the standard and hold-out evaluation sets (8 runs of 3 simulated days, each after 14 days of
+# history the engine warms up on; CPU-heavy, about 50 min on two cores),
 # and the anomaly detector on SKAB (bench-skab).
 bench-detection: $(STAMP) bench-skab
 	$(BIN)/python -m bench.detection

@@ -291,12 +291,12 @@ class Detector:
             ch.peak = gap if self.run == 1 else max(ch.peak, gap)
 
     def _relearn(self, ch: _Channel) -> None:
-        """A cycle was just taken up: the spreads learned around the raw values are the cycle's own.
+        """A finer cycle was just taken up: the spreads learned around the coarser model are not its own.
 
-        Left alone, the first day's swing would stay the yardstick for days (the learning rate is
-        1/n until the memory is full), and every deviation from the cycle would look small. The
-        channel learns its spreads afresh around the cycle, and the calibrators start again (no score
-        until they have seen a warm-up's worth).
+        Left alone, the first day's swing (or, under a daily cycle, every weekend morning without its
+        rush hour) would stay the yardstick for days, and every deviation from the cycle would look
+        small. The channel learns its spreads afresh around the cycle, and the calibrators start again
+        (no score until they have seen a warm-up's worth).
         """
         ch.n = 1
         ch.dv = ch.ev = ch.var = ch.sv = ch.dm = 0.0

@@ -9,6 +9,8 @@ the next, does not leave a saw-tooth in what the detector compares. A cycle is t
 slot was seen and it predicts clearly better than the model in use, and kept while it predicts at
 least as well as no cycle (`_choose`); so a series without a cycle is never given one, one with a
 cycle is corrected for it from its second period on, and an unusual day does not switch it off.
+An hour of the week is learned on its first two visits even while the detector is at alarm (the
+first weekend, a daily cycle alarms on every missing rush hour), so a weekly cycle can be complete.
 """
 
 from __future__ import annotations
