@@ -185,3 +185,24 @@ def test_neighbours_of_another_kind_measuring_the_same_quantity_share_a_common_c
                 found += [f for f in engine.process(reading) if f.service_code == "anomaly" and n == 7]
     assert found == []
     assert engine.anomalies_in_common > 0
+
+
+def test_a_neighbour_whose_own_rule_explains_its_alarm_vetoes_nothing() -> None:
+    """Two street lights: one goes out (its `lamp_out` rule opens a street-light ticket) while the
+    other draws twice its power. The failed lamp is unusual too, but its rule explains why: that is
+    no common cause, and the overdrawing lamp still gets its anomaly ticket."""
+    engine = Engine(
+        EngineConfig.from_settings(AnalyticsSettings()), lambda d: DeviceMeta(d, "kota-lama", "streetlight")
+    )
+    rng, found = random.Random(3), []
+    for n in range(9):
+        for i in range(DAY):
+            for device in ("lamp-1", "lamp-2"):
+                value = 100.0 * rng.gauss(1.0, 0.01)
+                if n == 8 and 120 <= i < 168:
+                    value = 0.2 if device == "lamp-1" else 200.0 * rng.gauss(1.0, 0.01)
+                reading = Reading(device, "power", value, T0_MS + (n * DAY + i) * STEP_MS)
+                found += [(f.device_id, f.service_code) for f in engine.process(reading)]
+    assert ("lamp-1", "streetlight") in found
+    assert ("lamp-2", "anomaly") in found
+    assert ("lamp-1", "anomaly") not in found
