@@ -83,8 +83,8 @@ class EngineConfig:
     anomaly_confirm: int = 3
     anomaly_confirm_s: float = 900.0  # and for this long: a short burst is not worth an inspection
     anomaly_public: bool = False  # False: residents see anomaly tickets once an operator confirms one
-    # A device's readings are not its own anomaly while a neighbour (same district, kind and quantity)
-    # was at alarm too within this window: that is the world moving (a shower, a storm), not one device.
+    # A device's readings are not its own anomaly while a neighbour (same district and quantity) was at
+    # a lasting, unexplained alarm too within this window: the world moving (a shower, a storm).
     anomaly_common_window_s: float = 3600.0
 
     @classmethod

@@ -132,7 +132,7 @@ class Run(BaseModel):
     city: str | None = None  # a city YAML (relative to the manifest) or a shipped city name; the default city
     # Days of ordinary city before `start` that analytics learns from without reporting (its warm-up,
     # as `citysense analytics` warms up from the store and resumes saved detector state): the same
-    # devices, their own weather and noise, nothing injected, nothing scored.
+    # simulation started earlier, nothing injected, nothing scored.
     history_days: float = Field(default=0.0, ge=0, le=60)
 
 
