@@ -25,7 +25,8 @@ from citysense.settings import AnalyticsSettings
 
 __all__ = ["main", "run_set"]
 
-RESULTS = Path(__file__).resolve().parent / "results"
+_ROOT = Path(__file__).resolve().parent.parent
+RESULTS = _ROOT / "bench" / "results"
 
 
 def _commit() -> str | None:
@@ -59,8 +60,12 @@ def run_set(name: str, *, days: float | None = None, devices: int | None = None)
 
 def _save_run(report: RunReport, path: Path) -> None:
     """One run's report with its raw per-type counts, so runs measured apart can be merged exactly."""
+    run = report.run.model_dump()
+    for key in ("scenario", "city"):  # paths relative to the repository: results name no machine's folders
+        if run[key] and Path(run[key]).is_absolute() and Path(run[key]).is_relative_to(_ROOT):
+            run[key] = str(Path(run[key]).relative_to(_ROOT))
     raw = {
-        "run": report.run.model_dump(),
+        "run": run,
         "devices": report.devices,
         "readings": report.readings,
         "simulated_days": report.simulated_days,
