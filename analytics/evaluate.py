@@ -337,7 +337,6 @@ class _EvalSink:
         self.engine, self.policy = engine, policy
         self.scored_from_ms = scored_from_ms
         self.readings = 0  # scored readings
-        self.warmed = 0
         self._recent: deque[int] = deque(maxlen=5)
         self._last_tick_ms = 0
 
@@ -348,7 +347,7 @@ class _EvalSink:
         if not readings:
             return
         if readings[0].time_ms < self.scored_from_ms:
-            self.warmed += self.engine.warm(r for r in readings if r.time_ms < self.scored_from_ms)
+            self.engine.warm(r for r in readings if r.time_ms < self.scored_from_ms)
             readings = [r for r in readings if r.time_ms >= self.scored_from_ms]
             if not readings:
                 return

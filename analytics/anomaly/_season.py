@@ -149,15 +149,15 @@ class Seasons:
             a = max(1.0 / self.scored, 1.0 / self.memory)
             err = self.err
             daily, weekly = self._shape(how)
-            err[0] += a * (self._clip(flat * flat, err[0]) - err[0])
+            err[0] += a * (self._clip(flat * flat, err[0], self.scored) - err[0])
             e = flat - daily
-            err[1] += a * (self._clip(e * e, err[1]) - err[1])
+            err[1] += a * (self._clip(e * e, err[1], self.scored) - err[1])
             if week_n[slot] >= _MIN_VISITS:
                 # Measured from its own first scored reading, not pinned to another model's error
                 # until then: the weekly cycle is scored a week later than the daily one.
                 self.week_scored += 1
                 e = flat - weekly
-                e2 = e * e if self.week_scored <= _CLIP_AFTER else min(e * e, _CLIP * err[2])
+                e2 = self._clip(e * e, err[2], self.week_scored)
                 err[2] += max(1.0 / self.week_scored, 1.0 / self.memory) * (e2 - err[2])
         # Each slot: a running mean of the departures from the level it saw, forgetting over about
         # four visits. Departures, not values: on a trend the values of each later hour are higher,
@@ -182,9 +182,10 @@ class Seasons:
         self.week_sum += step
         return self._choose()
 
-    def _clip(self, e2: float, usual: float) -> float:
-        """Once the errors are known, one reading moves them by at most `_CLIP` times the usual."""
-        return e2 if self.scored <= _CLIP_AFTER or e2 < _CLIP * usual else _CLIP * usual
+    @staticmethod
+    def _clip(e2: float, usual: float, scored: int) -> float:
+        """Once an error is known (`scored` readings), one reading moves it by at most `_CLIP` times the usual."""
+        return e2 if scored <= _CLIP_AFTER or e2 < _CLIP * usual else _CLIP * usual
 
     def state(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _STATE}
