@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 DETECTOR_VERSION = "citysense-detectors-2"
 ANOMALY_TITLE = "Unusual readings, inspection needed"
 ANOMALY_STATE_VERSION = 1
+# The common-cause test for anomaly tickets (`Engine._in_common`): the share of neighbours that must
+# show it, how far (usual spreads) a neighbour must depart the same way, and how recent its reading.
+_COMMON_SHARE = 0.5
+_COMMON_Z = 2.0
+_COMMON_FRESH_MS = 900_000
 _FAULT_TITLES = {
     "stuck": "Sensor stuck: it repeats the same value",
     "implausible_jump": "Sensor implausible: values jump beyond what is physically possible",
@@ -186,6 +191,8 @@ class Engine:
         self.anomalies = 0
         self.anomalies_in_common = 0  # anomaly findings withheld because a neighbour was at alarm too
         self._alarm_ms: dict[tuple[str, str], dict[str, int]] = {}  # (district, quantity) -> device -> last alarm
+        # (district, quantity) -> device -> (last reading, its signed departure in usual spreads; 0 if explained)
+        self._stray: dict[tuple[str, str], dict[str, tuple[int, float]]] = {}
 
     # ------------------------------------------------------------------ lookup
 
@@ -338,13 +345,17 @@ class Engine:
             health.faulty_until_ms = reading.time_ms + int(self.config.faulty_hold_s * 1000)
             findings.append(self._fault(meta, reading, drift_detector, drift, {}))
 
+        at_alarm = False
         if reading.time_ms > series.anomaly_seen_ms:
             anomaly = series.anomaly.update(reading.time_ms / 1000, reading.value)
             series.anomaly_seen_ms = reading.time_ms
+            # Not `anomaly >= 0.5`: a change inside an alarm marks a fresh onset by re-arming (one
+            # reading just under 0.5), which would restart the confirmation of a lasting alarm.
+            at_alarm = series.anomaly.alarm
         else:
             anomaly = 0.0  # already learned before the restart
         series.window.append((reading.time_ms, reading.value))
-        if anomaly >= 0.5:
+        if at_alarm:
             self.anomalies += 1
             series.anomaly_streak += 1
             if series.anomaly_streak == 1:
@@ -357,6 +368,8 @@ class Engine:
             findings.extend(self._rules(reading, meta, series, health, anomaly, report))
             in_breach = series.tracker.active
         explained = in_breach or health.faulty_until_ms > reading.time_ms
+        z = 0.0 if explained else series.anomaly.z  # a neighbour's own rule breach or fault is no common cause
+        self._stray.setdefault((meta.district, reading.quantity), {})[meta.device_id] = (reading.time_ms, z)
         if series.anomaly_streak >= self.config.anomaly_confirm and not explained:
             # Evidence of a common cause for the neighbours: a lasting alarm that no rule or fault of
             # this device explains (a failed lamp is its own incident, not the district's weather).
@@ -370,25 +383,41 @@ class Engine:
             # judged against its time of day, and its own time would resolve the ticket at once.
             and not clock_off
         ):
-            if self._in_common(meta, reading):
+            if self._in_common(meta, reading, series.anomaly.z):
                 self.anomalies_in_common += 1
             else:
                 findings.append(self._anomaly(meta, reading, series, anomaly))
         return findings
 
-    def _in_common(self, meta: DeviceMeta, reading: Reading) -> bool:
-        """Whether another device of this district measuring this quantity was at a lasting alarm lately.
+    def _in_common(self, meta: DeviceMeta, reading: Reading, z: float) -> bool:
+        """Whether this device's neighbours (same district and quantity) share what it shows.
 
         Many sensors unusual at once is the world (the first shower after a dry week on every rain
         gauge, a river after a storm, a storm's cool air on the weather station and the air sensors
         alike), which the rules speak for; an anomaly ticket asks an operator to inspect one device.
-        Neighbours handled by another analytics process are not seen here.
+        It is the world when at least half of the neighbours that reported within the window
+        (`anomaly_common_window_s`) either were at a lasting alarm of their own in it, or now depart
+        from what they expect the same way by `_COMMON_Z` usual spreads or more (a cold front moves
+        every thermometer, not all of them past the alarm level). One or two neighbours of a dozen
+        at alarm are not the world: street lights that fail or overdraw on the same evening are
+        each a device to inspect. Neighbours handled by another analytics process are not seen here.
         """
         if self.config.anomaly_common_window_s <= 0:
             return False
+        group = (meta.district, reading.quantity)
         since = reading.time_ms - int(self.config.anomaly_common_window_s * 1000)
-        group = self._alarm_ms.get((meta.district, reading.quantity), {})
-        return any(t >= since for device, t in group.items() if device != meta.device_id)
+        others = [
+            (t, zo) for device, (t, zo) in self._stray.get(group, {}).items() if device != meta.device_id and t >= since
+        ]
+        if not others:
+            return False
+        need = max(1.0, _COMMON_SHARE * len(others))
+        alarms = self._alarm_ms.get(group, {})
+        if sum(t >= since for device, t in alarms.items() if device != meta.device_id) >= need:
+            return True
+        fresh = reading.time_ms - _COMMON_FRESH_MS
+        alike = sum(t >= fresh and math.copysign(1.0, z) * zo >= _COMMON_Z for t, zo in others)
+        return alike >= need
 
     def _anomaly(self, meta: DeviceMeta, reading: Reading, series: _Series, score: float) -> Finding:
         det = series.anomaly

@@ -42,12 +42,21 @@ _ALLOWANCE = 1.0  # CUSUM drift allowance, in residual sigmas: shifts smaller th
 _CLIP = 4.0  # a reading adds at most this many sigmas: a change takes several readings
 _SEGMENT = 100  # a new segment's mean settles over about this many readings
 _MAX_MEMORYFUL = 100.0
-_REARM = 0.49  # the score of the reading that re-arms an alarm already on (an onset follows)
+_REARM = 0.49
+_HOURLY = ("hv", "hn")
+_SHORT = 3  # readings: an alarm this short is normal data's rare moment, not an incident
+_HOUR_DAYS = 3  # days an hour of the day was seen on before its own spread is believed
+_HOUR_READINGS = 10  # and readings  # the score of the reading that re-arms an alarm already on (an onset follows)
 
 
 def _floor(ch: _Channel) -> float:
     """The smallest variance believed: a quantisation step's, or a hair of the level on a flat series."""
     return ch.res * ch.res / 12.0 if ch.res < math.inf else _TINY * (abs(ch.mean) + _TINY) ** 2
+
+
+def _middle(a: float, b: float, c: float) -> float:
+    """The median of three."""
+    return max(min(a, b), min(max(a, b), c))
 
 
 class _Channel:
@@ -58,10 +67,14 @@ class _Channel:
         "fast",
         "gn",
         "gp",
+        "hn",
+        "hv",
         "last",
         "mean",
         "n",
         "peak",
+        "r1",
+        "r2",
         "res",
         "season",
         "seg",
@@ -89,6 +102,9 @@ class _Channel:
         self.sv = 0.0  # usual squared residual against the segment mean
         self.gp = 0.0  # CUSUM of upward and downward moves against the segment mean
         self.gn = 0.0
+        self.hv = [0.0] * 24  # usual squared departure from the expected value, per local hour of day
+        self.hn = [0] * 24
+        self.r1 = self.r2 = 0.0  # the two latest departures (a middle of three ignores a lone outlier)
 
 
 class Expected:
@@ -142,10 +158,18 @@ class Detector:
         self._channels: dict[str, _Channel] = {}
         self._calibrator = TailCalibrator(memory * 4)  # the shift view
         self._point_calibrator = TailCalibrator(memory * 4)
+        self._hourly_calibrator = TailCalibrator(memory * 4)  # the hour-of-day view
+        self._held: list[float] = []  # its raw scores of the current alarm while it is short
         self._first_t: float | None = None
         self._taught_default = 0.0
         self.n = 0
         self.run = 0  # consecutive readings at alarm
+        # Whether the last reading is at alarm, a change's re-arming mark aside (a consumer that
+        # confirms alarms over several readings must not restart its count at each change).
+        self.alarm = False
+        # How far the last reading is from what was expected, signed, in its usual spreads (the
+        # largest of a device's channels): neighbours that stray alike share a cause.
+        self.z = 0.0
         self.hot = 0  # readings of the current alarm over the entry level (not only the release level)
         self.raw = 0.0
         self.score = 0.0
@@ -167,7 +191,8 @@ class Detector:
         if self._clock is not None:
             how, hour = self._clock.hours_of_week(t), int(t // 3600.0)
         self.n += 1
-        shift = point = cusum = 0.0
+        shift = point = cusum = level = z = 0.0
+        hourly = False
         residuals: list[tuple[_Channel, float, float]] = []
         for name, x in items:
             x = float(x)
@@ -182,13 +207,24 @@ class Detector:
             shift += s2
             if p2 > point:
                 point = p2
+            l2 = self._hourly(ch, y, how)
+            if l2 >= 0.0:
+                hourly = True
+                if l2 > level:
+                    level = l2
+                zc = math.copysign(math.sqrt(l2), _middle(y - ch.mean, ch.r1, ch.r2))
+            else:
+                zc = math.copysign(math.sqrt(s2), ch.fast + self._fast * (y - ch.fast) - ch.mean - ch.dm)
+            if abs(zc) > abs(z):
+                z = zc
             if ch.n >= 2 and self.n > self.warmup:  # the spreads are not yet known in the warm-up
                 g = self._cusum(ch, y)
                 if g > cusum:
                     cusum = g
-        shift, point = math.sqrt(shift), math.sqrt(point)
+        shift, point, level = math.sqrt(shift), math.sqrt(point), math.sqrt(level)
+        self.z = z
         self.raw = shift
-        score = self._calibrated(shift, point)
+        score = self._calibrated(shift, point, level if hourly else -1.0)
         # Learning follows what the data says; an operator's mark only changes what is reported.
         alarm = score >= 0.5
         if not alarm:
@@ -197,6 +233,9 @@ class Detector:
             self.hot += 1
         if alarm and residuals and self._taught(residuals):
             score = 0.49
+            self.alarm = False
+        else:
+            self.alarm = alarm
         self.run = self.run + 1 if alarm else 0
         share = 1.0 if not alarm else min(1.0, self.run / self.memory) ** 2
         changed = cusum > self.change
@@ -214,9 +253,35 @@ class Detector:
         if self.n > self.warmup:
             self._calibrator.learn(shift, 1.0 if not alarm else max(share, _ALARM_SHARE * self.budget))
             self._point_calibrator.learn(point, 1.0 if not alarm else _POINT_ALARM_SHARE)
+            if hourly:
+                self._learn_hourly(level, alarm, share)
         score = self._marked(score, min(1.0, 0.5 * cusum / self.change) if changed else 0.0, residuals)
         self.score = score
         return score
+
+    def _learn_hourly(self, level: float, alarm: bool, share: float) -> None:
+        """The hour-of-day view's calibrator learns a short alarm in full, once it is over, and a lasting one little.
+
+        Normal data has its rare hours too, one or two readings long; learned at an alarm's small
+        weight they would thin the calibrator's tail until ordinary hours looked rare, which makes
+        more alarms, which thins it further. A lasting departure (more than `_SHORT` readings) is
+        what the view is for: learned at the alarm's weight, it stays rare until the spreads absorb it.
+        """
+        cal, held = self._hourly_calibrator, self._held
+        if not alarm:
+            for raw in held:
+                cal.learn(raw)
+            held.clear()
+            cal.learn(level)
+            return
+        weight = max(share, _ALARM_SHARE * self.budget)
+        if len(held) < _SHORT and self.run <= _SHORT:
+            held.append(level)
+            return
+        for raw in held:
+            cal.learn(raw, weight)
+        held.clear()
+        cal.learn(level, weight)
 
     def _marked(self, score: float, change: float, residuals: list[tuple[_Channel, float, float]]) -> float:
         """The reported score: the two views' alarm, with each change made an onset of its own."""
@@ -258,6 +323,29 @@ class Detector:
         point = e * e / (ch.ev + floor)
         return shift, point, y
 
+    @staticmethod
+    def _hourly(ch: _Channel, y: float, how: float) -> float:
+        """The squared departure from the expected value in this hour's own spread; -1 when not known.
+
+        A city series is not equally noisy all day: a street light's residual is a few watts all
+        night and a hundred for the minutes its switch-on moves with dusk; a counter's is wide in the
+        rush and narrow at night. Against the whole day's spread, a lamp at twice its power at nine in
+        the evening looked like an ordinary dusk. The spread is the larger of the two hours whose
+        middles bracket the time (the edge of a busy hour is judged as busy). Only with a cycle in
+        use (the expected value then depends on the hour) and once both hours were seen on
+        `_HOUR_DAYS` days and `_HOUR_READINGS` readings.
+        """
+        season = ch.season
+        if how < 0.0 or season is None or season.using == 0:
+            return -1.0
+        k = math.floor(how % 24.0 - 0.5)
+        a, b = k % 24, (k + 1) % 24
+        hn, days = ch.hn, season.day_n
+        if min(hn[a], hn[b]) < _HOUR_READINGS or min(days[a], days[b]) < _HOUR_DAYS:
+            return -1.0
+        r = _middle(y - ch.mean, ch.r1, ch.r2)
+        return r * r / (max(ch.hv[a], ch.hv[b]) + _floor(ch))
+
     def _learn(self, ch: _Channel, x: float, y: float, how: float, hour: int, share: float, alarm: bool) -> None:
         n = ch.n = ch.n + 1
         step = abs(x - ch.last)
@@ -270,6 +358,12 @@ class Detector:
         if n > 1:
             ch.ev += a * (e * e - ch.ev)
         dev = y - ch.mean
+        if how >= 0 and ch.season is not None and ch.season.using:
+            h = int(how % 24.0)
+            hn = ch.hn[h] = ch.hn[h] + 1
+            r = _middle(dev, ch.r1, ch.r2)
+            ch.hv[h] += max(1.0 / hn, 24.0 / self.memory) * share * (r * r - ch.hv[h])
+        ch.r2, ch.r1 = ch.r1, dev
         ch.mean += a * dev
         ch.var += a * (dev * dev - ch.var)
         d = ch.fast - ch.mean - ch.dm
@@ -300,15 +394,24 @@ class Detector:
         """
         ch.n = 1
         ch.dv = ch.ev = ch.var = ch.sv = ch.dm = 0.0
+        ch.hv, ch.hn = [0.0] * 24, [0] * 24
         ch.fast = ch.mean
         self._calibrator = TailCalibrator(self.memory * 4)
         self._point_calibrator = TailCalibrator(self.memory * 4)
+        self._hourly_calibrator = TailCalibrator(self.memory * 4)
 
-    def _calibrated(self, shift: float, point: float) -> float:
-        """Two views, each calibrated on its own history; the rarer decides (Bonferroni: doubled)."""
+    def _calibrated(self, shift: float, point: float, hourly: float) -> float:
+        """Each view calibrated on its own history; the rarer decides (Bonferroni: times the views).
+
+        `hourly` < 0: the hour-of-day view has nothing to say yet (two views).
+        """
         if self._calibrator.effective < self.warmup:
             return 0.0
-        p = 2.0 * min(self._calibrator.tail(shift), self._point_calibrator.tail(point))
+        p = min(self._calibrator.tail(shift), self._point_calibrator.tail(point))
+        if hourly >= 0.0 and self._hourly_calibrator.effective >= self.warmup:
+            p = 3.0 * min(p, self._hourly_calibrator.tail(hourly))
+        else:
+            p *= 2.0
         # Hysteresis: an alarm holds while the tail stays below `release` times the budget.
         # Only an alarm confirmed by a few readings at the entry level holds: a lone burst does not.
         level = self._log_release if self.hot >= _HOLD_AFTER else self._log_budget
@@ -391,6 +494,8 @@ class Detector:
             "taught": self._taught_default,
             "calibrator": self._calibrator.state(),
             "point_calibrator": self._point_calibrator.state(),
+            "hourly_calibrator": self._hourly_calibrator.state(),
+            "held": list(self._held),
             "channels": channels,
         }
 
@@ -407,12 +512,20 @@ class Detector:
         self._taught_default = float(state.get("taught", 0.0))
         self._calibrator.restore(state["calibrator"])
         self._point_calibrator.restore(state["point_calibrator"])
+        if "hourly_calibrator" in state:  # saved before the hour-of-day view: it starts afresh
+            self._hourly_calibrator.restore(state["hourly_calibrator"])
+        self._held = [float(v) for v in state.get("held", ())][:_SHORT]
         self._channels = {}
         for name, item in state["channels"].items():
             ch = _Channel(0.0)
             fresh = {"seg": item["mean"], "sv": item["var"], "slope": 0.0, "gp": 0.0, "gn": 0.0}  # version 1
             for slot in _Channel.__slots__:
                 if slot == "season":
+                    continue
+                if slot in _HOURLY:
+                    if slot in item:  # state saved before the hour-of-day view: learned afresh
+                        cast = int if slot == "hn" else float
+                        setattr(ch, slot, [cast(v) for v in item[slot]][:24] + [cast(0)] * (24 - len(item[slot])))
                     continue
                 value = item[slot] if slot in item else fresh[slot]
                 setattr(ch, slot, int(value) if slot == "n" else float(value if value is not None else math.inf))
