@@ -47,6 +47,7 @@ ANOMALY_STATE_VERSION = 1
 _COMMON_SHARE = 0.5
 _COMMON_Z = 2.0
 _COMMON_FRESH_MS = 900_000
+_ANOMALY_HOLD_S = 3600.0
 _FAULT_TITLES = {
     "stuck": "Sensor stuck: it repeats the same value",
     "implausible_jump": "Sensor implausible: values jump beyond what is physically possible",
@@ -84,12 +85,12 @@ class EngineConfig:
     timezone: str = DEFAULT_TIMEZONE
     evidence_window: int = 12
     # The general anomaly detector (analytics.anomaly) on every series.
-    anomaly_budget: float = 1e-4
+    anomaly_budget: float = 5e-5
     anomaly_confirm: int = 3
     anomaly_confirm_s: float = 900.0  # and for this long: a short burst is not worth an inspection
     anomaly_public: bool = False  # False: residents see anomaly tickets once an operator confirms one
-    # A device's readings are not its own anomaly while a neighbour (same district and quantity) was at
-    # a lasting, unexplained alarm too within this window: the world moving (a shower, a storm).
+    # A device's readings are not its own anomaly while half of its neighbours (same district and
+    # quantity) show the same within this window (`Engine._in_common`).
     anomaly_common_window_s: float = 3600.0
 
     @classmethod
@@ -446,6 +447,9 @@ class Engine:
                 "detector_version": DETECTOR_VERSION,
             },
             interval_s=self.silence.usual_ms.get(meta.device_id, 0.0) / 1000,
+            # A series that drifts in and out of alarm for an afternoon is one inspection, not one
+            # ticket per return: the ticket stays open this long after the last finding.
+            hold_s=_ANOMALY_HOLD_S,
             public=self.config.anomaly_public,
         )
 

@@ -44,6 +44,8 @@ _SEGMENT = 100  # a new segment's mean settles over about this many readings
 _MAX_MEMORYFUL = 100.0
 _REARM = 0.49
 _HOURLY = ("hv", "hn")
+_HOUR_VISITS = 7.0  # visits (days) an hour's spread remembers
+_HOUR_CLIP = 25.0  # a reading adds at most this many times the hour's usual squared departure
 _SHORT = 3  # readings: an alarm this short is normal data's rare moment, not an incident
 _HOUR_DAYS = 3  # days an hour of the day was seen on before its own spread is believed
 _HOUR_READINGS = 10  # and readings  # the score of the reading that re-arms an alarm already on (an onset follows)
@@ -362,7 +364,12 @@ class Detector:
             h = int(how % 24.0)
             hn = ch.hn[h] = ch.hn[h] + 1
             r = _middle(dev, ch.r1, ch.r2)
-            ch.hv[h] += max(1.0 / hn, 24.0 / self.memory) * share * (r * r - ch.hv[h])
+            # Winsorised once the hour is known: one loud minute must not widen the hour's spread
+            # so much that the rest of a loud night looks ordinary.
+            r2 = r * r if hn <= _HOUR_READINGS else min(r * r, _HOUR_CLIP * ch.hv[h] + _floor(ch))
+            # Forgetting over about a week of visits to the hour, whatever the reading interval.
+            rate = max(1.0 / hn, ch.season.day_n[h] / (_HOUR_VISITS * hn))
+            ch.hv[h] += rate * share * (r2 - ch.hv[h])
         ch.r2, ch.r1 = ch.r1, dev
         ch.mean += a * dev
         ch.var += a * (dev * dev - ch.var)

@@ -194,3 +194,31 @@ def test_state_of_the_previous_version_resumes() -> None:
     assert sum(s >= 0.5 for s in quiet) <= 5
     step = [resumed.update(T0 + (2200 + i) * 60.0, 30.0 + rng.gauss(0, 1)) for i in range(20)]
     assert max(step) >= 0.5
+
+
+def test_a_street_light_at_twice_its_power_alarms_although_its_dusk_moves() -> None:
+    """A lamp lit from dusk to dawn, whose switch-on moves by half an hour from day to day: across
+    the whole day its residual is huge at dusk and dawn, so against the day's spread a lamp drawing
+    twice its power at nine in the evening looked like an ordinary dusk (score 0.2). Against that
+    hour's own spread it is far out, and alarms within the hour at the engine's budget."""
+    rng = random.Random(6)
+    det = make_detector(budget=1e-4)
+    step, days = 300.0, 15
+    times = [(rng.uniform(-0.5, 0.5), rng.uniform(-0.5, 0.5)) for _ in range(days)]  # dusk and dawn moves
+    ordinary: list[tuple[int, float]] = []
+    found: list[float] = []
+    for i in range(int(days * DAY / step)):
+        t = T0 + i * step
+        day, hour = int((t - T0) // DAY), ((t - T0) % DAY) / 3600.0
+        lit = hour >= 18.0 + times[day][0] or hour < 6.0 + times[day][1]
+        power = 100.0 * rng.gauss(1.0, 0.01) if lit else 0.3
+        overdraw = day == days - 1 and 20.0 <= hour < 23.0
+        det.update(t, 2.0 * power if overdraw else power)
+        if det.alarm and overdraw:
+            found.append(hour)
+        elif det.alarm and 2 <= day < days - 1:  # the first day has nothing to compare with
+            ordinary.append((day, hour))
+    assert ordinary == [], "ordinary dusks and dawns, wherever they fall, are no alarm"
+    assert found, "twice the power is found"
+    assert min(found) < 21.0, "within the first hour"
+    assert len(found) >= 24, "and stays found for at least two of its three hours"

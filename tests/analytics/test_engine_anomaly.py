@@ -206,3 +206,29 @@ def test_a_neighbour_whose_own_rule_explains_its_alarm_vetoes_nothing() -> None:
     assert ("lamp-1", "streetlight") in found
     assert ("lamp-2", "anomaly") in found
     assert ("lamp-1", "anomaly") not in found
+
+
+def test_two_of_a_dozen_street_lights_overdrawing_the_same_evening_each_get_a_ticket() -> None:
+    """Two lamps of a district's twelve draw twice their power the same evening: two devices to
+    inspect, not the district's weather (before, each vetoed the other's ticket). When most of the
+    district's lamps jump at once, that is the supply, and none gets an anomaly ticket."""
+    lamps = [f"lamp-{k}" for k in range(12)]
+    engine = Engine(
+        EngineConfig.from_settings(AnalyticsSettings()), lambda d: DeviceMeta(d, "kota-lama", "streetlight")
+    )
+    rng, found = random.Random(4), {8: set(), 9: set()}
+    for n in range(10):
+        jumping = {8: lamps[:2], 9: lamps[2:10]}.get(n, [])
+        for i in range(DAY):
+            for device in lamps:
+                value = 100.0 * rng.gauss(1.0, 0.01)
+                if device in jumping and 120 <= i < 168:
+                    value = 200.0 * rng.gauss(1.0, 0.01)
+                reading = Reading(device, "power", value, T0_MS + (n * DAY + i) * STEP_MS)
+                if n in found:
+                    found[n] |= {f.device_id for f in engine.process(reading) if f.service_code == "anomaly"}
+                else:
+                    engine.process(reading)
+    assert found[8] == {"lamp-0", "lamp-1"}
+    assert found[9] == set()
+    assert engine.anomalies_in_common > 0
