@@ -114,6 +114,7 @@ class _Series:
 
     __slots__ = (
         "anomaly",
+        "anomaly_explained",
         "anomaly_seen_ms",
         "anomaly_since_ms",
         "anomaly_streak",
@@ -135,6 +136,7 @@ class _Series:
         self.anomaly: Detector = make_detector(budget=config.anomaly_budget, timezone=config.timezone)
         self.anomaly_streak = 0
         self.anomaly_since_ms = 0  # when the current run of readings at alarm began
+        self.anomaly_explained = False  # a rule breach or fault explained the current run at some point
         self.anomaly_seen_ms = -1  # restored state has seen readings up to here (a warm-up may repeat them)
         known = QUANTITIES.get(quantity)  # a quantity from configuration may be known only to ingest
         self.stuck = StuckValue(saturated=(known.minimum, known.maximum) if known else (-math.inf, math.inf))
@@ -369,6 +371,11 @@ class Engine:
             findings.extend(self._rules(reading, meta, series, health, anomaly, report))
             in_breach = series.tracker.active
         explained = in_breach or health.faulty_until_ms > reading.time_ms
+        # An alarm that a rule or fault explained stays explained until it ends: the minutes after a
+        # lamp is mended or a bin emptied, while the detector lets go, are the same event, whose
+        # ticket the rule already has.
+        series.anomaly_explained = series.anomaly_streak > 0 and (series.anomaly_explained or explained)
+        explained = explained or series.anomaly_explained
         z = 0.0 if explained else series.anomaly.z  # a neighbour's own rule breach or fault is no common cause
         self._stray.setdefault((meta.district, reading.quantity), {})[meta.device_id] = (reading.time_ms, z)
         if series.anomaly_streak >= self.config.anomaly_confirm and not explained:

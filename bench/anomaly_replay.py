@@ -166,10 +166,18 @@ def replay(rec: Path, name: str) -> dict[str, Any]:
         "device_days": meta["device_days"],
         "found": {k: types[k].found for k in ANOMALY_KINDS},
         "truth": {k: types[k].truth for k in ANOMALY_KINDS},
+        "types": {
+            k: {"truth": v.truth, "found": v.found, "tickets": v.tickets, "false": v.false} for k, v in types.items()
+        },
         "anomaly_tickets": sum(t.service_code == "anomaly" for t in tickets),
         "false_anomaly": len(anomaly_false),
         "false_anomaly_by_kind": dict(Counter(kinds.get(t.devices[0], "?") for t in anomaly_false)),
         "false_all": len(false),
+        "anomaly_list": [
+            {"devices": list(t.devices), "opened_ms": t.opened_ms, "resolved_ms": t.resolved_ms}
+            for t in tickets
+            if t.service_code == "anomaly"
+        ],
         "false_anomaly_list": [
             {"devices": list(t.devices), "opened_ms": t.opened_ms, "kind": kinds.get(t.devices[0], "?")}
             for t in anomaly_false

@@ -232,3 +232,23 @@ def test_two_of_a_dozen_street_lights_overdrawing_the_same_evening_each_get_a_ti
     assert found[8] == {"lamp-0", "lamp-1"}
     assert found[9] == set()
     assert engine.anomalies_in_common > 0
+
+
+def test_no_anomaly_ticket_when_a_lamp_the_rule_ticketed_comes_back() -> None:
+    """A street light goes dark (its rule opens a street-light ticket) and is mended two hours
+    later. The detector was at alarm all along, and lets go a few readings after the lamp is lit
+    again, when the rule has already cleared: those readings are the same event, not an anomaly
+    ticket at the moment of the repair (one per mended lamp in the simulated city before)."""
+    engine = Engine(
+        EngineConfig.from_settings(AnalyticsSettings()), lambda d: DeviceMeta(d, "kota-lama", "streetlight")
+    )
+    rng, found = random.Random(8), []
+    for n in range(9):
+        for i in range(DAY):
+            value = 100.0 * rng.gauss(1.0, 0.01)
+            if n == 8 and 120 <= i < 144:
+                value = 0.15 + rng.uniform(0.0, 0.2)  # the driver's standby draw, nothing lit
+            reading = Reading("lamp-1", "power", value, T0_MS + (n * DAY + i) * STEP_MS)
+            found += [f.service_code for f in engine.process(reading) if n == 8]
+    assert "streetlight" in found
+    assert "anomaly" not in found
