@@ -50,6 +50,8 @@ from citysense.settings import AnalyticsSettings, SimulateSettings
 from citysense.wire import Reading
 
 if TYPE_CHECKING:
+    from simulators.city import City
+    from simulators.run import RunOptions
     from simulators.scenario import Scenario
 
 __all__ = [
@@ -62,6 +64,7 @@ __all__ = [
     "load_runs",
     "report_document",
     "score",
+    "simulation_options",
     "wilson",
 ]
 
@@ -523,8 +526,7 @@ def evaluate_run(
     from dataclasses import asdict
 
     from simulators.city import load_city
-    from simulators.run import RunOptions, run_simulation
-    from simulators.scenario import load_scenario
+    from simulators.run import run_simulation
 
     settings = settings or AnalyticsSettings()
     city = load_city(_city_path(run.city))
@@ -544,20 +546,8 @@ def evaluate_run(
         # second world would begin), analytics only warms up on it, and the plan starts after it.
         history_s = run.history_days * 86_400
         sink = _EvalSink(engine, policy, scored_from_ms=round(start * 1000))
-        scenario = _shifted(load_scenario(run.scenario), history_s)
-        options = RunOptions(
-            city=city,
-            scenario=scenario,
-            seed=run.seed,
-            devices=run.devices,
-            speed=math.inf,
-            until_s=history_s + run.days * 86_400,
-            start=start - history_s,
-            to="store",
-            register=False,
-        )
         began = time.monotonic()
-        summary = run_simulation(options, SimulateSettings(), sink=sink, progress=progress)
+        summary = run_simulation(simulation_options(run, city), SimulateSettings(), sink=sink, progress=progress)
         end_ms = round((start + run.days * 86_400) * 1000)
         sink.tick(end_ms)
         wall = time.monotonic() - began
@@ -581,6 +571,29 @@ def evaluate_run(
     ]
     scored_days = (summary.simulated_s - history_s) / 86_400
     return RunReport(run, summary.devices, sink.readings, scored_days, wall, types, len(tickets), false_list, missed)
+
+
+def simulation_options(run: Run, city: City) -> RunOptions:
+    """The run as the simulator runs it: one continuous city from `history_days` before the run's start.
+
+    The history comes first in the same simulation (no seam where a second world would begin) and
+    the scenario's plan and listed events start after it.
+    """
+    from simulators.run import RunOptions
+    from simulators.scenario import load_scenario
+
+    history_s = run.history_days * 86_400
+    return RunOptions(
+        city=city,
+        scenario=_shifted(load_scenario(run.scenario), history_s),
+        seed=run.seed,
+        devices=run.devices,
+        speed=math.inf,
+        until_s=history_s + run.days * 86_400,
+        start=datetime.fromisoformat(run.start).timestamp() - history_s,
+        to="store",
+        register=False,
+    )
 
 
 def _shifted(scenario: Scenario, history_s: float) -> Scenario:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -36,11 +35,11 @@ from analytics.evaluate import (
     Run,
     _city_path,
     _EvalSink,
-    _shifted,
     _throwaway,
     _tickets,
     load_runs,
     score,
+    simulation_options,
 )
 from analytics.tickets import TicketPolicy
 from citysense.db import connect
@@ -84,25 +83,12 @@ class _Recorder:
 
 def capture(run: Run, out: Path) -> Path:
     from simulators.city import load_city
-    from simulators.run import RunOptions, run_simulation
-    from simulators.scenario import load_scenario
+    from simulators.run import run_simulation
 
     city = load_city(_city_path(run.city))
     start = datetime.fromisoformat(run.start).timestamp()
-    history_s = run.history_days * 86_400
     rec = _Recorder()
-    options = RunOptions(
-        city=city,
-        scenario=_shifted(load_scenario(run.scenario), history_s),
-        seed=run.seed,
-        devices=run.devices,
-        speed=math.inf,
-        until_s=history_s + run.days * 86_400,
-        start=start - history_s,
-        to="store",
-        register=False,
-    )
-    summary = run_simulation(options, SimulateSettings(), sink=rec)
+    summary = run_simulation(simulation_options(run, city), SimulateSettings(), sink=rec)
     scored_from_ms = round(start * 1000)
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(

@@ -42,13 +42,14 @@ _ALLOWANCE = 1.0  # CUSUM drift allowance, in residual sigmas: shifts smaller th
 _CLIP = 4.0  # a reading adds at most this many sigmas: a change takes several readings
 _SEGMENT = 100  # a new segment's mean settles over about this many readings
 _MAX_MEMORYFUL = 100.0
-_REARM = 0.49
-_HOURLY = ("hv", "hn")
+_REARM = 0.49  # the score of the reading that re-arms an alarm already on (an onset follows)
+# The hour-of-day view (`_hourly`).
+_HOURLY = ("hv", "hn")  # its per-hour state in a channel
 _HOUR_VISITS = 7.0  # visits (days) an hour's spread remembers
 _HOUR_CLIP = 25.0  # a reading adds at most this many times the hour's usual squared departure
-_SHORT = 3  # readings: an alarm this short is normal data's rare moment, not an incident
 _HOUR_DAYS = 3  # days an hour of the day was seen on before its own spread is believed
-_HOUR_READINGS = 10  # and readings  # the score of the reading that re-arms an alarm already on (an onset follows)
+_HOUR_READINGS = 10  # and readings
+_SHORT = 3  # readings: an alarm this short is normal data's rare moment, not an incident
 
 
 def _floor(ch: _Channel) -> float:
@@ -529,8 +530,8 @@ class Detector:
             for slot in _Channel.__slots__:
                 if slot == "season":
                     continue
-                if slot in _HOURLY:
-                    if slot in item:  # state saved before the hour-of-day view: learned afresh
+                if slot in _HOURLY:  # lists; state saved before the hour-of-day view has none (learned afresh)
+                    if slot in item:
                         cast = int if slot == "hn" else float
                         setattr(ch, slot, [cast(v) for v in item[slot]][:24] + [cast(0)] * (24 - len(item[slot])))
                     continue
