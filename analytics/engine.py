@@ -43,9 +43,13 @@ DETECTOR_VERSION = "citysense-detectors-2"
 ANOMALY_TITLE = "Unusual readings, inspection needed"
 ANOMALY_STATE_VERSION = 1
 # The common-cause test for anomaly tickets (`Engine._in_common`): the share of neighbours that must
-# show it, how far (usual spreads) a neighbour must depart the same way, and how recent its reading.
+# show it, how far a neighbour must depart the same way (`_COMMON_Z` usual spreads, or less for a
+# device that departs little itself: `_COMMON_PART` of its departure, `_COMMON_Z_MIN` at the least),
+# and how recent its reading.
 _COMMON_SHARE = 0.5
 _COMMON_Z = 2.0
+_COMMON_PART = 0.5
+_COMMON_Z_MIN = 1.0
 _COMMON_FRESH_MS = 900_000
 _ANOMALY_HOLD_S = 3600.0
 _FAULT_TITLES = {
@@ -405,10 +409,13 @@ class Engine:
         alike), which the rules speak for; an anomaly ticket asks an operator to inspect one device.
         It is the world when at least half of the neighbours that reported within the window
         (`anomaly_common_window_s`) either were at a lasting alarm of their own in it, or now depart
-        from what they expect the same way by `_COMMON_Z` usual spreads or more (a cold front moves
-        every thermometer, not all of them past the alarm level). One or two neighbours of a dozen
-        at alarm are not the world: street lights that fail or overdraw on the same evening are
-        each a device to inspect. Neighbours handled by another analytics process are not seen here.
+        from what they expect the same way by two usual spreads, or by half as much as this device
+        does when that is less (one spread at the least): a cold front moves every thermometer, not
+        all of them past the alarm level, and a shower raises every hygrometer of a district by one
+        or two spreads while one of them, a little wetter, alarms at two and a half. A lamp at twice
+        its power departs by ten spreads, its neighbours by none. One or two neighbours of a dozen
+        at alarm are not the world: street lights that fail or overdraw on the same evening are each
+        a device to inspect. Neighbours handled by another analytics process are not seen here.
         """
         if self.config.anomaly_common_window_s <= 0:
             return False
@@ -424,7 +431,8 @@ class Engine:
         if sum(t >= since for device, t in alarms.items() if device != meta.device_id) >= need:
             return True
         fresh = reading.time_ms - _COMMON_FRESH_MS
-        alike = sum(t >= fresh and math.copysign(1.0, z) * zo >= _COMMON_Z for t, zo in others)
+        far = max(_COMMON_Z_MIN, min(_COMMON_Z, _COMMON_PART * abs(z)))
+        alike = sum(t >= fresh and math.copysign(1.0, z) * zo >= far for t, zo in others)
         return alike >= need
 
     def _anomaly(self, meta: DeviceMeta, reading: Reading, series: _Series, score: float) -> Finding:

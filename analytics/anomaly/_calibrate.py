@@ -10,14 +10,18 @@ that stronger events still rank higher.
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import Any
 
-__all__ = ["TailCalibrator"]
+__all__ = ["DelayedCalibrator", "TailCalibrator"]
 
 _BINS = 96
 _PER_OCTAVE = 8.0  # bin width: a factor of 2 ** (1/8) in (1 + raw)
 _RESCALE = 1e12
 _MIN_EXPONENT, _MAX_EXPONENT = 2.0, 8.0
+# A young calibrator holds back at most this share of what it has learned: its tail is its first
+# readings, and holding those back too would leave it judging by almost nothing.
+_YOUNG_DELAY = 0.1
 
 
 def bin_of(raw: float) -> int:
@@ -102,3 +106,53 @@ class TailCalibrator:
         self.weight = 1.0
         self.total = sum(self.counts)
         self.top = max((i for i, c in enumerate(self.counts) if c > 0), default=-1)
+
+
+class DelayedCalibrator:
+    """A `TailCalibrator` that learns each raw score `delay` readings late.
+
+    An incident often ramps up: a party's noise climbs over a quarter of an hour, each minute a
+    little louder than the last. Learned at once, each reading raised the tail that the next one
+    was judged against, so the climb never looked rare and was learned in full, which made every
+    later event of its size look ordinary. Held back a while, the readings of an excursion that
+    becomes a lasting alarm are learned as that alarm's (`incident`), the climb to it included;
+    those of a short one, normal data's rare moment, are learned in full, so the tail cannot thin
+    itself into ever more alarms.
+    """
+
+    __slots__ = ("cal", "delay", "pending")
+
+    def __init__(self, memory: int, delay: int) -> None:
+        self.cal = TailCalibrator(memory)
+        self.delay = delay
+        self.pending: deque[list[float]] = deque()  # [raw, weight] of the readings not yet learned
+
+    @property
+    def effective(self) -> float:
+        return self.cal.effective
+
+    def tail(self, raw: float) -> float:
+        return self.cal.tail(raw)
+
+    def push(self, raw: float) -> None:
+        """Queue a raw score at full weight; the oldest, once `delay` readings old, is learned."""
+        pending = self.pending
+        pending.append([raw, 1.0])
+        delay = min(self.delay, int(self.cal.effective * _YOUNG_DELAY))
+        while len(pending) > delay:
+            old, weight = pending.popleft()
+            self.cal.learn(old, weight)
+
+    def incident(self, weight: float) -> None:
+        """The readings still queued belong to a lasting alarm: learn them at no more than `weight`."""
+        for item in self.pending:
+            if item[1] > weight:
+                item[1] = weight
+
+    def state(self) -> dict[str, Any]:
+        return {**self.cal.state(), "pending": [list(item) for item in self.pending]}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Also reads a plain `TailCalibrator`'s state (nothing queued)."""
+        self.cal.restore(state)
+        self.pending = deque([float(r), float(w)] for r, w in state.get("pending", ()))

@@ -26,14 +26,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from analytics.anomaly._calibrate import TailCalibrator
+from analytics.anomaly._calibrate import DelayedCalibrator, TailCalibrator
 from analytics.anomaly._season import Seasons
 from analytics.localtime import DEFAULT_TIMEZONE, LocalClock
 
 __all__ = ["Detector", "Expected"]
 
-STATE_VERSION = 2
-_READABLE_VERSIONS = (1, 2)  # version 1 had no change view: it starts fresh from the restored level
+STATE_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)  # version 1 had no change view: it starts fresh from the restored level
 _TINY = 1e-12
 _HOLD_AFTER = 3
 _ALARM_SHARE = 5.0  # an alarm teaches the shift calibrator this many budgets of an observation
@@ -49,7 +49,11 @@ _HOUR_VISITS = 7.0  # visits (days) an hour's spread remembers
 _HOUR_CLIP = 25.0  # a reading adds at most this many times the hour's usual squared departure
 _HOUR_DAYS = 3  # days an hour of the day was seen on before its own spread is believed
 _HOUR_READINGS = 10  # and readings
+_VOL_CLIP = 25.0  # one reading adds at most this many usual squared errors to the volatility view
 _SHORT = 3  # readings: an alarm this short is normal data's rare moment, not an incident
+# A calibrator remembers at least this many times 1/budget readings (and 4 x memory): one that has
+# seen fewer cannot tell a tail as thin as the budget from the rarest reading it happens to hold.
+_TAIL_BUDGETS = 2.0
 
 
 def _floor(ch: _Channel) -> float:
@@ -76,6 +80,7 @@ class _Channel:
         "mean",
         "n",
         "peak",
+        "qv",
         "r1",
         "r2",
         "res",
@@ -85,6 +90,7 @@ class _Channel:
         "sv",
         "tolerance",
         "var",
+        "vol",
     )
 
     def __init__(self, x: float) -> None:
@@ -108,6 +114,8 @@ class _Channel:
         self.hv = [0.0] * 24  # usual squared departure from the expected value, per local hour of day
         self.hn = [0] * 24
         self.r1 = self.r2 = 0.0  # the two latest departures (a middle of three ignores a lone outlier)
+        self.qv = 0.0  # usual squared step from one reading to the next
+        self.vol = 1.0  # recent squared steps over their usual size (the volatility view)
 
 
 class Expected:
@@ -159,10 +167,10 @@ class Detector:
         self._level = self._log_budget
         self._clock = LocalClock(timezone) if seasonal else None
         self._channels: dict[str, _Channel] = {}
-        self._calibrator = TailCalibrator(memory * 4)  # the shift view
-        self._point_calibrator = TailCalibrator(memory * 4)
-        self._hourly_calibrator = TailCalibrator(memory * 4)  # the hour-of-day view
-        self._held: list[float] = []  # its raw scores of the current alarm while it is short
+        self._tail_memory = max(memory * 4, round(_TAIL_BUDGETS / budget))
+        self._delay = 4 * fast  # the shift view's climb to an alarm takes about the fast mean's span
+        self._new_calibrators()
+        self._settled = warmup  # readings before the calibrators learn (`_relearn` moves it on)
         self._first_t: float | None = None
         self._taught_default = 0.0
         self.n = 0
@@ -194,7 +202,7 @@ class Detector:
         if self._clock is not None:
             how, hour = self._clock.hours_of_week(t), int(t // 3600.0)
         self.n += 1
-        shift = point = cusum = level = z = 0.0
+        shift = point = cusum = level = z = vol = 0.0
         hourly = False
         residuals: list[tuple[_Channel, float, float]] = []
         for name, x in items:
@@ -210,6 +218,8 @@ class Detector:
             shift += s2
             if p2 > point:
                 point = p2
+            if ch.vol > vol:
+                vol = ch.vol
             l2 = self._hourly(ch, y, how)
             if l2 >= 0.0:
                 hourly = True
@@ -227,7 +237,7 @@ class Detector:
         shift, point, level = math.sqrt(shift), math.sqrt(point), math.sqrt(level)
         self.z = z
         self.raw = shift
-        score = self._calibrated(shift, point, level if hourly else -1.0)
+        score = self._calibrated(shift, point, vol, level if hourly else -1.0)
         # Learning follows what the data says; an operator's mark only changes what is reported.
         alarm = score >= 0.5
         if not alarm:
@@ -252,39 +262,23 @@ class Detector:
             self._learn(ch, x, y, how, hour, share, alarm)
         # A lasting shift stays rare to its calibrator until the baselines absorb it; points that
         # keep recurring (a bursty series) become its normal, as the point calibrator learns them too.
-        # Nothing is learned while the baselines themselves are still settling (the warm-up).
-        if self.n > self.warmup:
-            self._calibrator.learn(shift, 1.0 if not alarm else max(share, _ALARM_SHARE * self.budget))
+        # Nothing is learned while the baselines themselves are still settling (the warm-up, and as
+        # long again after a cycle is taken up): the calibrators remember long, and a first
+        # reading's score against a spread of nothing would stay in their tails for weeks.
+        if self.n > self._settled:
+            self._calibrator.push(shift)
             self._point_calibrator.learn(point, 1.0 if not alarm else _POINT_ALARM_SHARE)
+            self._vol_calibrator.push(vol)
             if hourly:
-                self._learn_hourly(level, alarm, share)
+                self._hourly_calibrator.push(level)
+            if alarm and self.run > _SHORT:  # an incident, not a rare moment: learned as one
+                weight = max(share, _ALARM_SHARE * self.budget)
+                self._calibrator.incident(weight)
+                self._vol_calibrator.incident(weight)
+                self._hourly_calibrator.incident(weight)
         score = self._marked(score, min(1.0, 0.5 * cusum / self.change) if changed else 0.0, residuals)
         self.score = score
         return score
-
-    def _learn_hourly(self, level: float, alarm: bool, share: float) -> None:
-        """The hour-of-day view's calibrator learns a short alarm in full, once it is over, and a lasting one little.
-
-        Normal data has its rare hours too, one or two readings long; learned at an alarm's small
-        weight they would thin the calibrator's tail until ordinary hours looked rare, which makes
-        more alarms, which thins it further. A lasting departure (more than `_SHORT` readings) is
-        what the view is for: learned at the alarm's weight, it stays rare until the spreads absorb it.
-        """
-        cal, held = self._hourly_calibrator, self._held
-        if not alarm:
-            for raw in held:
-                cal.learn(raw)
-            held.clear()
-            cal.learn(level)
-            return
-        weight = max(share, _ALARM_SHARE * self.budget)
-        if len(held) < _SHORT and self.run <= _SHORT:
-            held.append(level)
-            return
-        for raw in held:
-            cal.learn(raw, weight)
-        held.clear()
-        cal.learn(level, weight)
 
     def _marked(self, score: float, change: float, residuals: list[tuple[_Channel, float, float]]) -> float:
         """The reported score: the two views' alarm, with each change made an onset of its own."""
@@ -312,7 +306,13 @@ class Detector:
         return 1.0 if white <= 0.0 else min(_MAX_MEMORYFUL, max(1.0, ch.dv / white))
 
     def _raw(self, ch: _Channel, x: float, how: float) -> tuple[float, float, float]:
-        """The channel's squared shift and point scores and its deseasonalised value."""
+        """The channel's squared shift and point scores and its deseasonalised value.
+
+        Also moves the channel's volatility (`vol`), a fast statistic like the fast mean that every
+        reading moves, alarm or not: a gauge that starts swinging every few minutes keeps its level
+        and so fools the shift view, and its swings recur too often for the point view to stay
+        surprised, but its recent errors stay many times their usual size for as long as it swings.
+        """
         y = x
         if how >= 0 and ch.season is not None:
             y = x - ch.season.offset(how)
@@ -324,6 +324,8 @@ class Detector:
         shift = d * d / (ch.dv + floor * self._fast)
         e = y - ch.fast
         point = e * e / (ch.ev + floor)
+        q = x - ch.last
+        ch.vol += self._fast * (min(q * q / (ch.qv + floor), _VOL_CLIP) - ch.vol)
         return shift, point, y
 
     @staticmethod
@@ -354,8 +356,10 @@ class Detector:
         step = abs(x - ch.last)
         if 0.0 < step < ch.res:
             ch.res = step
-        ch.last = x
         a = max(1.0 / n, 1.0 / self.memory) * share
+        if n > 1:
+            ch.qv += a * ((x - ch.last) ** 2 - ch.qv)
+        ch.last = x
         e = y - ch.fast
         ch.fast += self._fast * e
         if n > 1:
@@ -401,25 +405,36 @@ class Detector:
         (no score until they have seen a warm-up's worth).
         """
         ch.n = 1
-        ch.dv = ch.ev = ch.var = ch.sv = ch.dm = 0.0
+        ch.vol = 1.0
+        ch.qv = ch.dv = ch.ev = ch.var = ch.sv = ch.dm = 0.0
         ch.hv, ch.hn = [0.0] * 24, [0] * 24
         ch.fast = ch.mean
-        self._calibrator = TailCalibrator(self.memory * 4)
-        self._point_calibrator = TailCalibrator(self.memory * 4)
-        self._hourly_calibrator = TailCalibrator(self.memory * 4)
+        self._new_calibrators()
+        self._settled = self.n + self.warmup
 
-    def _calibrated(self, shift: float, point: float, hourly: float) -> float:
-        """Each view calibrated on its own history; the rarer decides (Bonferroni: times the views).
+    def _new_calibrators(self) -> None:
+        """Empty calibrators, one per view: shift, point, volatility and hour of day.
 
-        `hourly` < 0: the hour-of-day view has nothing to say yet (two views).
+        The shift, volatility and hour views learn late (`DelayedCalibrator`), so a climb to a lasting alarm is
+        learned as part of it; the point view learns at once, as its outliers are learned in full.
+        """
+        self._calibrator = DelayedCalibrator(self._tail_memory, self._delay)
+        self._point_calibrator = TailCalibrator(self._tail_memory)
+        self._vol_calibrator = DelayedCalibrator(self._tail_memory, self._delay)
+        self._hourly_calibrator = DelayedCalibrator(self._tail_memory, self._delay)
+
+    def _calibrated(self, shift: float, point: float, vol: float, hourly: float) -> float:
+        """Each view calibrated on its own history; the rarest decides (Bonferroni: times the views).
+
+        `hourly` < 0: the hour-of-day view has nothing to say yet (three views).
         """
         if self._calibrator.effective < self.warmup:
             return 0.0
-        p = min(self._calibrator.tail(shift), self._point_calibrator.tail(point))
+        p = min(self._calibrator.tail(shift), self._point_calibrator.tail(point), self._vol_calibrator.tail(vol))
         if hourly >= 0.0 and self._hourly_calibrator.effective >= self.warmup:
-            p = 3.0 * min(p, self._hourly_calibrator.tail(hourly))
+            p = 4.0 * min(p, self._hourly_calibrator.tail(hourly))
         else:
-            p *= 2.0
+            p *= 3.0
         # Hysteresis: an alarm holds while the tail stays below `release` times the budget.
         # Only an alarm confirmed by a few readings at the entry level holds: a lone burst does not.
         level = self._log_release if self.hot >= _HOLD_AFTER else self._log_budget
@@ -498,12 +513,13 @@ class Detector:
             "since": self.since,
             "changes": self.changes,
             "onset_due": self._onset_due,
+            "settled": self._settled,
             "first_t": self._first_t,
             "taught": self._taught_default,
             "calibrator": self._calibrator.state(),
             "point_calibrator": self._point_calibrator.state(),
             "hourly_calibrator": self._hourly_calibrator.state(),
-            "held": list(self._held),
+            "vol_calibrator": self._vol_calibrator.state(),
             "channels": channels,
         }
 
@@ -516,17 +532,21 @@ class Detector:
         self.since = int(state.get("since", 0))
         self.changes = int(state.get("changes", 0))
         self._onset_due = bool(state.get("onset_due", False))
+        self._settled = int(state.get("settled", self.warmup))
         self._first_t = None if state["first_t"] is None else float(state["first_t"])
         self._taught_default = float(state.get("taught", 0.0))
         self._calibrator.restore(state["calibrator"])
         self._point_calibrator.restore(state["point_calibrator"])
         if "hourly_calibrator" in state:  # saved before the hour-of-day view: it starts afresh
             self._hourly_calibrator.restore(state["hourly_calibrator"])
-        self._held = [float(v) for v in state.get("held", ())][:_SHORT]
+        if "vol_calibrator" in state:  # saved before the volatility view: it starts afresh
+            self._vol_calibrator.restore(state["vol_calibrator"])
         self._channels = {}
         for name, item in state["channels"].items():
             ch = _Channel(0.0)
-            fresh = {"seg": item["mean"], "sv": item["var"], "slope": 0.0, "gp": 0.0, "gn": 0.0}  # version 1
+            # Slots older states lack: version 1 had no change view, version 2 no volatility view.
+            fresh = {"seg": item["mean"], "sv": item["var"], "slope": 0.0, "gp": 0.0, "gn": 0.0}
+            fresh |= {"vol": 1.0, "qv": 2.0 * item["ev"]}
             for slot in _Channel.__slots__:
                 if slot == "season":
                     continue

@@ -122,7 +122,8 @@ def test_adapts_to_a_lasting_new_normal() -> None:
         t += 60.0
         scores.append(det.update(t, 35.0 + rng.gauss(0, 1)))
     assert max(scores[:20]) >= 0.5  # the step itself is an anomaly
-    assert sum(s >= 0.5 for s in scores[-1000:]) <= 3 * 0.002 * 1000  # then it is the normal
+    # Then it is the normal: it alarms about as often as plain data does at this budget (0.01).
+    assert sum(s >= 0.5 for s in scores[-1000:]) <= 2 * 0.01 * 1000
 
 
 def test_false_alarm_mark_quiets_the_same_deviation_not_twice_it() -> None:
@@ -222,3 +223,56 @@ def test_a_street_light_at_twice_its_power_alarms_although_its_dusk_moves() -> N
     assert found, "twice the power is found"
     assert min(found) < 21.0, "within the first hour"
     assert len(found) >= 24, "and stays found for at least two of its three hours"
+
+
+def test_a_shift_that_climbs_is_found_each_time_it_comes_back_and_a_smaller_one_after() -> None:
+    """An incident often climbs: a party's noise rises for a quarter of an hour, each minute a
+    little louder than the last. Learned at once, each minute raised the tail the next was judged
+    against, so the climb never looked rare and was learned in full; at the engine's budget such a
+    shift of twelve spreads was not found at all, and a step of eight spreads a day later neither.
+    Learned late, a climb that ends in a lasting alarm is learned as that alarm's."""
+    rng = random.Random(1)
+    det = make_detector(budget=5e-5, seasonal=False)
+    t = T0
+
+    def alarms(values: list[float]) -> int:
+        nonlocal t
+        found = 0
+        for v in values:
+            t += 60.0
+            det.update(t, v + rng.gauss(0, 1))
+            found += det.alarm
+        return found
+
+    alarms([0.0] * 3000)
+    found = []
+    for _ in range(4):
+        found.append(alarms([12.0 * k / 15 for k in range(15)] + [12.0] * 45))
+        alarms([0.0] * 1440)
+    assert min(found) >= 40, f"minutes at alarm in each of the four climbs: {found}"
+    assert alarms([8.0] * 60) >= 40, "and a step of eight spreads the next day"
+
+
+def test_a_gauge_that_starts_swinging_alarms_while_its_level_holds() -> None:
+    """A water level that starts swinging by a quarter of a metre every twelve minutes keeps its
+    level (the shift view sees nothing) and swings too often for the point view to stay surprised;
+    the volatility view sees its steps many times their usual size for as long as it swings. The
+    days before, with a river that rises and falls twice a day, raise no alarm."""
+    rng = random.Random(12)
+    det = make_detector(budget=5e-5)
+    swinging: list[bool] = []
+    onsets, was = 0, False
+    for i in range(12 * 1440):
+        t = T0 + i * 60.0
+        level = 1.2 + 0.3 * math.sin(2 * math.pi * i / (12.4 * 60)) + rng.gauss(0, 0.02)
+        swing = i >= 11 * 1440 + 600 and i < 11 * 1440 + 780
+        if swing:
+            level += 0.25 * math.sin(2 * math.pi * i / 12.0)
+        det.update(t, level)
+        if swing:
+            swinging.append(det.alarm)
+        elif 2 * 1440 <= i < 11 * 1440:
+            onsets += det.alarm and not was
+        was = det.alarm
+    assert onsets <= 2, f"{onsets} alarms on the ordinary days"
+    assert sum(swinging) >= 120, f"at alarm for {sum(swinging)} of the swing's 180 minutes"

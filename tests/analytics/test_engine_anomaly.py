@@ -252,3 +252,19 @@ def test_no_anomaly_ticket_when_a_lamp_the_rule_ticketed_comes_back() -> None:
             found += [f.service_code for f in engine.process(reading) if n == 8]
     assert "streetlight" in found
     assert "anomaly" not in found
+
+
+def test_neighbours_straying_half_as_far_share_the_cause_of_a_small_departure_not_a_large_one() -> None:
+    """A shower raises every hygrometer of a district by one or two usual spreads while one of them,
+    a little wetter, alarms at two and a half: the same weather, no ticket (before, only neighbours
+    at two spreads or more counted). A lamp ten spreads out while its neighbours stray by one and a
+    half is still a device to inspect."""
+    engine = _engine()
+    now = T0_MS + 10 * DAY * STEP_MS
+    neighbours = {f"hygro-{k}": 1.5 for k in range(5)}
+    engine._stray[("kota-lama", "humidity")] = {d: (now - 60_000, z) for d, z in neighbours.items()}
+    meta = DeviceMeta("hygro-9", "kota-lama", "air")
+    reading = Reading("hygro-9", "humidity", 97.0, now)
+    assert engine._in_common(meta, reading, 2.5)
+    assert not engine._in_common(meta, reading, 10.0)
+    assert not engine._in_common(meta, reading, -2.5), "neighbours straying the other way share nothing"
