@@ -89,7 +89,7 @@ class EngineConfig:
     timezone: str = DEFAULT_TIMEZONE
     evidence_window: int = 12
     # The general anomaly detector (analytics.anomaly) on every series.
-    anomaly_budget: float = 5e-5
+    anomaly_budget: float = 1e-5
     anomaly_confirm: int = 3
     anomaly_confirm_s: float = 900.0  # and for this long: a short burst is not worth an inspection
     anomaly_public: bool = False  # False: residents see anomaly tickets once an operator confirms one

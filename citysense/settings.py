@@ -229,7 +229,7 @@ class AnalyticsSettings(CommonSettings):
     # reading), how many readings in a row and for how many seconds at alarm open a ticket (both must
     # hold: a series reporting every few seconds still needs a lasting alarm), whether residents see
     # anomaly tickets only after an operator confirms one.
-    anomaly_budget: float = Field(default=5e-5, gt=0, lt=0.5)
+    anomaly_budget: float = Field(default=1e-5, gt=0, lt=0.5)
     anomaly_confirm: int = Field(default=3, ge=1, le=1000)
     anomaly_confirm_s: float = Field(default=900.0, ge=0)
     anomaly_public_after_confirm: bool = True

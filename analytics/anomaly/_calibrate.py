@@ -120,12 +120,14 @@ class DelayedCalibrator:
     itself into ever more alarms.
     """
 
-    __slots__ = ("cal", "delay", "pending")
+    __slots__ = ("cal", "delay", "fresh", "grown", "pending")
 
     def __init__(self, memory: int, delay: int) -> None:
         self.cal = TailCalibrator(memory)
         self.delay = delay
         self.pending: deque[list[float]] = deque()  # [raw, weight] of the readings not yet learned
+        self.fresh = 0  # the newest this many are at full weight (no `incident` since they came)
+        self.grown = False  # old enough to hold back `delay` readings (it only grows older)
 
     @property
     def effective(self) -> float:
@@ -138,16 +140,28 @@ class DelayedCalibrator:
         """Queue a raw score at full weight; the oldest, once `delay` readings old, is learned."""
         pending = self.pending
         pending.append([raw, 1.0])
-        delay = min(self.delay, int(self.cal.effective * _YOUNG_DELAY))
+        self.fresh += 1
+        delay = self.delay
+        if not self.grown:
+            young = int(self.cal.effective * _YOUNG_DELAY)
+            self.grown = young >= delay
+            delay = min(delay, young)
         while len(pending) > delay:
             old, weight = pending.popleft()
             self.cal.learn(old, weight)
+        self.fresh = min(self.fresh, len(pending))
 
     def incident(self, weight: float) -> None:
-        """The readings still queued belong to a lasting alarm: learn them at no more than `weight`."""
-        for item in self.pending:
+        """The readings still queued belong to a lasting alarm: learn them at no more than `weight`.
+
+        Only the ones that came since the last call can be above it: an alarm's weight only grows.
+        """
+        pending = self.pending
+        for k in range(len(pending) - self.fresh, len(pending)):
+            item = pending[k]
             if item[1] > weight:
                 item[1] = weight
+        self.fresh = 0
 
     def state(self) -> dict[str, Any]:
         return {**self.cal.state(), "pending": [list(item) for item in self.pending]}
@@ -156,3 +170,5 @@ class DelayedCalibrator:
         """Also reads a plain `TailCalibrator`'s state (nothing queued)."""
         self.cal.restore(state)
         self.pending = deque([float(r), float(w)] for r, w in state.get("pending", ()))
+        self.fresh = sum(1 for _, w in self.pending if w >= 1.0)
+        self.grown = int(self.cal.effective * _YOUNG_DELAY) >= self.delay

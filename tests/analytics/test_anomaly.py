@@ -203,7 +203,7 @@ def test_a_street_light_at_twice_its_power_alarms_although_its_dusk_moves() -> N
     twice its power at nine in the evening looked like an ordinary dusk (score 0.2). Against that
     hour's own spread it is far out, and alarms within the hour at the engine's budget."""
     rng = random.Random(6)
-    det = make_detector(budget=1e-4)
+    det = make_detector(budget=1e-5)
     step, days = 300.0, 15
     times = [(rng.uniform(-0.5, 0.5), rng.uniform(-0.5, 0.5)) for _ in range(days)]  # dusk and dawn moves
     ordinary: list[tuple[int, float]] = []
@@ -228,7 +228,7 @@ def test_a_street_light_at_twice_its_power_alarms_although_its_dusk_moves() -> N
 def test_a_shift_that_climbs_is_found_each_time_it_comes_back_and_a_smaller_one_after() -> None:
     """An incident often climbs: a party's noise rises for a quarter of an hour, each minute a
     little louder than the last. Learned at once, each minute raised the tail the next was judged
-    against, so the climb never looked rare and was learned in full; at the engine's budget such a
+    against, so the climb never looked rare and was learned in full; at a budget of 5e-5 such a
     shift of twelve spreads was not found at all, and a step of eight spreads a day later neither.
     Learned late, a climb that ends in a lasting alarm is learned as that alarm's."""
     rng = random.Random(1)
@@ -259,7 +259,7 @@ def test_a_gauge_that_starts_swinging_alarms_while_its_level_holds() -> None:
     the volatility view sees its steps many times their usual size for as long as it swings. The
     days before, with a river that rises and falls twice a day, raise no alarm."""
     rng = random.Random(12)
-    det = make_detector(budget=5e-5)
+    det = make_detector(budget=1e-5)
     swinging: list[bool] = []
     onsets, was = 0, False
     for i in range(12 * 1440):
