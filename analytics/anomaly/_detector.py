@@ -4,19 +4,24 @@ Per channel (one number of a reading), after removing a daily or weekly cycle wh
 - **shift**: a fast running mean against the slow one, in units of how much that difference
   itself usually wanders (so autocorrelated noise, trends and quantisation are all measured
   against their own normal, not against a sampling interval or a unit);
-- **point**: the newest value against the fast mean, in units of its usual one-step error.
-The largest of these across channels is the raw score; the raw score's tail probability in its own
-history (`TailCalibrator`) is the calibrated one, mapped so that a tail probability equal to the
-alarm budget scores 0.5. Alarms teach the baselines little at first and fully once they have lasted
-as long as the memory: a short incident stays visible, a lasting new normal is absorbed.
+- **point**: the newest value against the fast mean, in units of its usual one-step error;
+- **volatility**: a fast mean of the squared steps between readings over their usual size (a level
+  that starts swinging keeps its mean);
+- **hour of day** (with a cycle in use): the departure from the expected value in this hour's own
+  usual spread.
+Each view's raw score becomes its tail probability in its own history (`TailCalibrator`, the shift,
+volatility and hour views' learning late: `DelayedCalibrator`); the rarest, times the number of
+views, is mapped so that a tail probability equal to the alarm budget scores 0.5. Alarms teach
+the baselines little at first and fully once they have lasted as long as the memory: a short
+incident stays visible, a lasting new normal is absorbed.
 
-A third view, **change**, marks the moments the series changes: a two-sided CUSUM per channel of
+One more view, **change**, marks the moments the series changes: a two-sided CUSUM per channel of
 the value against the mean of the current segment (everything since the last change), in units of
 that residual's usual spread. When one channel's sum passes `change` the segment ends there, every
 channel starts a new one, and the alarm *turns on* at that reading, even when it was already on (it
 is re-armed: the reading before scores just under 0.5). So each change, the return to normal
-included, is one alarm onset a consumer can count, while the two views above keep the alarm on for
-as long as the series stays away from its long-run normal.
+included, is one alarm onset a consumer can count, while the views above keep the alarm on for as
+long as the series stays away from its long-run normal.
 """
 
 from __future__ import annotations
