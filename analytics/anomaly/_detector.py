@@ -41,7 +41,7 @@ STATE_VERSION = 3
 _READABLE_VERSIONS = (1, 2, 3)  # version 1 had no change view: it starts fresh from the restored level
 _TINY = 1e-12
 _HOLD_AFTER = 3
-_ALARM_SHARE = 5.0  # an alarm teaches the shift calibrator this many budgets of an observation
+_ALARM_SHARE = 5.0  # a lasting alarm teaches the late-learning calibrators this many budgets of an observation
 _POINT_ALARM_SHARE = 1.0  # recurring outliers are a bursty series' normal: learned in full
 _ALLOWANCE = 1.0  # CUSUM drift allowance, in residual sigmas: shifts smaller than this never add up
 _CLIP = 4.0  # a reading adds at most this many sigmas: a change takes several readings
@@ -173,7 +173,9 @@ class Detector:
         self._clock = LocalClock(timezone) if seasonal else None
         self._channels: dict[str, _Channel] = {}
         self._tail_memory = max(memory * 4, round(_TAIL_BUDGETS / budget))
-        self._delay = 4 * fast  # the shift view's climb to an alarm takes about the fast mean's span
+        # Readings a score waits before it is learned: a climb to an alarm takes about the fast
+        # mean's span, and the rise before the climb is held back too.
+        self._delay = 4 * fast
         self._new_calibrators()
         self._settled = warmup  # readings before the calibrators learn (`_relearn` moves it on)
         self._first_t: float | None = None
@@ -420,8 +422,9 @@ class Detector:
     def _new_calibrators(self) -> None:
         """Empty calibrators, one per view: shift, point, volatility and hour of day.
 
-        The shift, volatility and hour views learn late (`DelayedCalibrator`), so a climb to a lasting alarm is
-        learned as part of it; the point view learns at once, as its outliers are learned in full.
+        The shift, volatility and hour views learn late (`DelayedCalibrator`), so a climb to a
+        lasting alarm is learned as part of it; the point view learns at once, as its outliers are
+        learned in full.
         """
         self._calibrator = DelayedCalibrator(self._tail_memory, self._delay)
         self._point_calibrator = TailCalibrator(self._tail_memory)
