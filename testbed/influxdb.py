@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from testbed.servers import free_port
+from testbed.servers import PortHold, free_port
 
 
 def _binary(name: str) -> str:
@@ -45,6 +45,10 @@ class _Server:
     workdir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    held: PortHold = field(default_factory=PortHold)
+
+    def ports(self) -> tuple[int, ...]:
+        return (self.port,)
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -55,6 +59,7 @@ class _Server:
 
     def start(self) -> None:
         log = self.workdir / "server.log"
+        self.held.release()
         with log.open("ab") as out:
             self.process = subprocess.Popen(self.command(), stdout=out, stderr=out)
         _wait_ready(f"{self.http}/ping", self.process, log)
@@ -68,6 +73,7 @@ class _Server:
                 self.process.kill()
                 self.process.wait()
             self.process = None
+            self.held.hold(*self.ports())
 
 
 @dataclass
@@ -78,6 +84,9 @@ class InfluxDB(_Server):
 
     def url(self, database: str = "citysense") -> str:
         return f"influxdb://127.0.0.1:{self.port}/{database}"
+
+    def ports(self) -> tuple[int, ...]:
+        return (self.port, self.bind_port)
 
     def command(self) -> list[str]:
         conf = self.workdir / "influxdb.conf"
@@ -141,6 +150,7 @@ def influxdb(workdir: Path) -> Iterator[InfluxDB]:
         yield server
     finally:
         server.stop()
+        server.held.release()
 
 
 @contextmanager
@@ -153,3 +163,4 @@ def victoria_metrics(workdir: Path) -> Iterator[VictoriaMetrics]:
         yield server
     finally:
         server.stop()
+        server.held.release()

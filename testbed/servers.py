@@ -26,6 +26,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class PortHold:
+    """Keeps a stopped server's ports bound, not listening, until it starts again.
+
+    A client still gets "connection refused", as from any stopped server, but the kernel hands the
+    port to no other socket meanwhile: neither `free_port()` (a bind to port 0) nor another test's
+    outgoing connection can take it, so the restart on the same port cannot find it in use.
+    """
+
+    def __init__(self) -> None:
+        self._sockets: list[socket.socket] = []
+
+    def hold(self, *ports: int) -> None:
+        for port in ports:
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past the old connections' TIME_WAIT
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()  # someone has it already: the restart will say so
+                continue
+            self._sockets.append(s)
+
+    def release(self) -> None:
+        for s in self._sockets:
+            s.close()
+        self._sockets.clear()
+
+
 def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -55,6 +83,7 @@ class Mosquitto:
     allow_anonymous: bool = True
     persistence: bool = False
     extra_config: str = ""
+    held: PortHold = field(default_factory=PortHold)
 
     @property
     def settings(self) -> BrokerSettings:
@@ -80,6 +109,7 @@ class Mosquitto:
             "log_type warning\n" + self.extra_config
         )
         log = (self.workdir / "mosquitto.log").open("ab")
+        self.held.release()
         self.process = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=log, stderr=log)
         wait_for_port(self.port)
 
@@ -91,6 +121,7 @@ class Mosquitto:
             except subprocess.TimeoutExpired:
                 self.process.kill()
             self.process = None
+            self.held.hold(self.port)
 
 
 @contextmanager
@@ -102,6 +133,7 @@ def mosquitto(workdir: Path, **options: Any) -> Iterator[Mosquitto]:
         yield broker
     finally:
         broker.stop()
+        broker.held.release()
 
 
 @contextmanager
