@@ -90,12 +90,21 @@ class EngineConfig:
     evidence_window: int = 12
     # The general anomaly detector (analytics.anomaly) on every series.
     anomaly_budget: float = 1e-5
+    anomaly_budget_interval_s: float = 0.0  # > 0: the budget is a fraction of a series read this often (0: per reading)
     anomaly_confirm: int = 3
     anomaly_confirm_s: float = 900.0  # and for this long: a short burst is not worth an inspection
     anomaly_public: bool = False  # False: residents see anomaly tickets once an operator confirms one
     # A device's readings are not its own anomaly while half of its neighbours (same district and
     # quantity) show the same within this window (`Engine._in_common`).
     anomaly_common_window_s: float = 3600.0
+
+    def detector_options(self) -> dict[str, Any]:
+        """What every series' anomaly detector is made with (`make_detector`)."""
+        return {
+            "budget": self.anomaly_budget,
+            "timezone": self.timezone,
+            "budget_interval": self.anomaly_budget_interval_s or None,
+        }
 
     @classmethod
     def from_settings(cls, settings: AnalyticsSettings, thresholds: Thresholds | None = None) -> EngineConfig:
@@ -106,6 +115,7 @@ class EngineConfig:
             clock_tolerance_s=settings.clock_tolerance_s,
             timezone=settings.timezone,
             anomaly_budget=settings.anomaly_budget,
+            anomaly_budget_interval_s=settings.anomaly_budget_interval_s,
             anomaly_confirm=settings.anomaly_confirm,
             anomaly_confirm_s=settings.anomaly_confirm_s,
             anomaly_public=not settings.anomaly_public_after_confirm,
@@ -137,7 +147,7 @@ class _Series:
 
     def __init__(self, quantity: str, rule: RuleSpec | None, threshold: float | None, config: EngineConfig) -> None:
         p = self.profile = profile_of(quantity)
-        self.anomaly: Detector = make_detector(budget=config.anomaly_budget, timezone=config.timezone)
+        self.anomaly: Detector = make_detector(**config.detector_options())
         self.anomaly_streak = 0
         self.anomaly_since_ms = 0  # when the current run of readings at alarm began
         self.anomaly_explained = False  # a rule breach or fault explained the current run at some point
@@ -230,9 +240,7 @@ class Engine:
             series = self._series[key] = _Series(reading.quantity, rule, threshold, self.config)
             saved = self._saved.pop(key, None)
             if saved is not None:
-                series.anomaly = make_detector(
-                    budget=self.config.anomaly_budget, timezone=self.config.timezone, state=saved["state"]
-                )
+                series.anomaly = make_detector(**self.config.detector_options(), state=saved["state"])
                 series.anomaly_seen_ms = int(saved["seen_ms"])
             lesson = self._lessons.pop(key, None)
             if lesson is not None:

@@ -77,11 +77,12 @@ def main(
     from analytics.anomaly import make_detector
 
     detectors: dict[tuple[str, str], Any] = {}
+    options = EngineConfig.from_settings(settings).detector_options()
     began = time.perf_counter()
     for r in readings:
         det = detectors.get((r.device_id, r.quantity))
         if det is None:
-            det = detectors[(r.device_id, r.quantity)] = make_detector(budget=settings.anomaly_budget)
+            det = detectors[(r.device_id, r.quantity)] = make_detector(**options)
         det.update(r.time_ms / 1000, r.value)
     detector_us = (time.perf_counter() - began) / len(readings) * 1e6
     console.print(f"anomaly detector alone: {detector_us:.1f} us per update over {len(detectors)} series")

@@ -31,6 +31,7 @@ def make_detector(
     seasonal: bool = True,
     release: float = 10.0,
     change: float = 8.0,
+    budget_interval: float | None = None,
     state: Mapping[str, Any] | None = None,
 ) -> Detector:
     """A fresh detector, or one resumed from `Detector.state()`.
@@ -44,6 +45,10 @@ def make_detector(
         seasonal: look for daily and weekly cycles once a series spans more than a day.
         release: hysteresis; an alarm holds while the tail probability stays below release x budget.
         change: CUSUM level, in residual sigmas, at which a change is marked (a fresh alarm onset).
+        budget_interval: seconds; when set, `budget` is the fraction of a series read once per this
+            interval, and a series read k times as seldom may alarm on k times the fraction of its
+            readings (its interval is the median gap of its first `warmup` readings): the same
+            false alarms per day whatever the reading rate. None: `budget` is per reading.
         state: what `Detector.state()` returned, to resume after a restart.
     """
     det = Detector(
@@ -55,6 +60,7 @@ def make_detector(
         seasonal=seasonal,
         release=release,
         change=change,
+        budget_interval=budget_interval,
     )
     if state is not None:
         det.restore(state)

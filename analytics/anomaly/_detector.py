@@ -59,6 +59,10 @@ _SHORT = 3  # readings: an alarm this short is normal data's rare moment, not an
 # A calibrator remembers at least this many times 1/budget readings (and 4 x memory): one that has
 # seen fewer cannot tell a tail as thin as the budget from the rarest reading it happens to hold.
 _TAIL_BUDGETS = 2.0
+# A budget per interval scales a series' per-reading budget by at most this ratio either way, and
+# to no more than this fraction of its readings.
+_MAX_BUDGET_RATIO = 100.0
+_MAX_BUDGET = 0.01
 
 
 def _floor(ch: _Channel) -> float:
@@ -149,6 +153,7 @@ class Detector:
         seasonal: bool = True,
         release: float = 10.0,
         change: float = 8.0,
+        budget_interval: float | None = None,
     ) -> None:
         if not 0.0 < budget < 0.5:
             raise ValueError("budget is a fraction of readings in (0, 0.5)")
@@ -162,8 +167,19 @@ class Detector:
             raise ValueError("warmup is at least 1 reading")
         if change <= 0.0:
             raise ValueError("change is a CUSUM level in residual sigmas, above 0")
+        if budget_interval is not None and budget_interval <= 0.0:
+            raise ValueError("budget_interval is a number of seconds above 0, or None (the budget is per reading)")
         self.change = change
         self.budget = budget
+        self._base_budget = budget
+        self._release = release
+        # With `budget_interval`, the budget is a fraction of a series read once per that many
+        # seconds: a series read five times as seldom may alarm on five times the fraction of its
+        # readings, so every series has the same false alarms per day whatever its reading rate.
+        self._budget_interval = budget_interval
+        self.interval: float | None = None  # the series' usual reading interval, once measured
+        self._gaps: list[float] = []
+        self._last_t: float | None = None
         self.memory = memory
         self.warmup = warmup
         self._fast = 2.0 / (fast + 1.0)
@@ -203,6 +219,9 @@ class Detector:
         items = (("", value),) if isinstance(value, int | float) else value.items()
         if self._first_t is None:
             self._first_t = t
+        if self._budget_interval is not None and self.interval is None:
+            self._measure_interval(t)
+        self._last_t = t
         # Seasons learn from the first reading (they are used once a day was seen: `_season.py`);
         # `how` is the local hour of the week with its fraction, `hour` the absolute hour (visits).
         how, hour = -1.0, -1
@@ -286,6 +305,25 @@ class Detector:
         score = self._marked(score, min(1.0, 0.5 * cusum / self.change) if changed else 0.0, residuals)
         self.score = score
         return score
+
+    def _measure_interval(self, t: float) -> None:
+        """The median gap of the first warm-up's readings is the series' interval; the budget follows it."""
+        if self._last_t is not None and t > self._last_t:
+            self._gaps.append(t - self._last_t)
+        if len(self._gaps) < self.warmup:
+            return
+        gaps = sorted(self._gaps)
+        self._gaps = []
+        self._set_interval(gaps[len(gaps) // 2])
+
+    def _set_interval(self, interval: float) -> None:
+        assert self._budget_interval is not None
+        self.interval = interval
+        ratio = min(_MAX_BUDGET_RATIO, max(1.0 / _MAX_BUDGET_RATIO, interval / self._budget_interval))
+        budget = self.budget = min(_MAX_BUDGET, self._base_budget * ratio)
+        self._log_budget = math.log(budget)
+        self._log_release = math.log(min(0.5, budget * self._release))
+        self._level = self._log_budget
 
     def _marked(self, score: float, change: float, residuals: list[tuple[_Channel, float, float]]) -> float:
         """The reported score: the two views' alarm, with each change made an onset of its own."""
@@ -523,6 +561,7 @@ class Detector:
             "onset_due": self._onset_due,
             "settled": self._settled,
             "first_t": self._first_t,
+            "interval": self.interval,
             "taught": self._taught_default,
             "calibrator": self._calibrator.state(),
             "point_calibrator": self._point_calibrator.state(),
@@ -542,6 +581,9 @@ class Detector:
         self._onset_due = bool(state.get("onset_due", False))
         self._settled = int(state.get("settled", self.warmup))
         self._first_t = None if state["first_t"] is None else float(state["first_t"])
+        interval = state.get("interval")  # saved before budgets per interval: measured afresh from now
+        if self._budget_interval is not None and interval is not None:
+            self._set_interval(float(interval))
         self._taught_default = float(state.get("taught", 0.0))
         self._calibrator.restore(state["calibrator"])
         self._point_calibrator.restore(state["point_calibrator"])

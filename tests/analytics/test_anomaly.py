@@ -276,3 +276,32 @@ def test_a_gauge_that_starts_swinging_alarms_while_its_level_holds() -> None:
         was = det.alarm
     assert onsets <= 2, f"{onsets} alarms on the ordinary days"
     assert sum(swinging) >= 120, f"at alarm for {sum(swinging)} of the swing's 180 minutes"
+
+
+def test_a_budget_per_interval_gives_series_the_same_false_alarms_per_day_whatever_their_rate() -> None:
+    """An operator counts false alarms per day, not per reading: at a budget per reading, a sensor
+    read every five minutes alarmed a fifth as often per day as one read every minute, and needed a
+    larger departure to alarm at all. With the budget per minute of series time, both alarm about
+    equally often per day on the same noise; per reading the slow one stays quiet."""
+
+    def alarms_per_day(step: float, budget_interval: float | None) -> float:
+        rng = random.Random(3)
+        det = make_detector(budget=0.002, budget_interval=budget_interval, seasonal=False)
+        alarmed = 0
+        for i in range(20_000):
+            det.update(T0 + i * step, rng.gauss(0, 1))
+            alarmed += det.alarm and i >= 2000
+        return alarmed / (18_000 * step / DAY)
+
+    minute = alarms_per_day(60.0, 60.0)
+    five = alarms_per_day(300.0, 60.0)
+    per_reading = alarms_per_day(300.0, None)
+    assert minute > 0
+    assert 0.5 * minute <= five <= 2.0 * minute, f"{five:.1f} vs {minute:.1f} alarmed readings per day"
+    assert per_reading < 0.5 * minute, "per reading, the slower series alarms less per day"
+    det = make_detector(budget=0.002, budget_interval=60.0)
+    for i in range(40):
+        det.update(T0 + i * 300.0, 1.0)
+    assert det.interval == 300.0
+    assert det.budget == pytest.approx(0.01)
+    assert make_detector(budget=0.002, budget_interval=60.0, state=det.state()).budget == pytest.approx(0.01)
