@@ -81,9 +81,15 @@ def test_reports_are_medians_of_samples_and_the_online_status_carries_health(bro
             seen.wait_for(lambda ms: len(readings_of(ms)) >= 2)
         finally:
             agent.stop()
+
+        def statuses_of(messages: list) -> list[dict]:
+            return [orjson.loads(m.payload) for m in messages if m.topic == wire.status_topic("river-01")]
+
+        # The goodbye is sent before the agent disconnects, but reaches this listener a moment later.
+        seen.wait_for(lambda ms: any(s["state"] == "offline" for s in statuses_of(ms)))
         values = [r.value for r in readings_of(seen.messages)][:2]
         assert values == [2.0, 4.0]
-        statuses = [orjson.loads(m.payload) for m in seen.messages if m.topic == wire.status_topic("river-01")]
+        statuses = statuses_of(seen.messages)
         online = statuses[0]
         assert online["state"] == "online"
         assert {"uptime_s", "disk_free_mb", "queue_depth", "agent_version", "cpu_temp_c"} <= set(online)
