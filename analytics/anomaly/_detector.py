@@ -179,7 +179,7 @@ class Detector:
         self._budget_interval = budget_interval
         self.interval: float | None = None  # the series' usual reading interval, once measured
         self._gaps: list[float] = []
-        self._last_t: float | None = None
+        self._last_t: float | None = None  # the previous reading's time, while the interval is measured
         self.memory = memory
         self.warmup = warmup
         self._fast = 2.0 / (fast + 1.0)
@@ -221,7 +221,6 @@ class Detector:
             self._first_t = t
         if self._budget_interval is not None and self.interval is None:
             self._measure_interval(t)
-        self._last_t = t
         # Seasons learn from the first reading (they are used once a day was seen: `_season.py`);
         # `how` is the local hour of the week with its fraction, `hour` the absolute hour (visits).
         how, hour = -1.0, -1
@@ -310,6 +309,7 @@ class Detector:
         """The median gap of the first warm-up's readings is the series' interval; the budget follows it."""
         if self._last_t is not None and t > self._last_t:
             self._gaps.append(t - self._last_t)
+        self._last_t = t
         if len(self._gaps) < self.warmup:
             return
         gaps = sorted(self._gaps)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from analytics.anomaly import make_detector
 from analytics.engine import DeviceMeta, Engine, EngineConfig
 from analytics.findings import Finding
 from analytics.rules import default_rules
@@ -268,3 +269,17 @@ def test_neighbours_straying_half_as_far_share_the_cause_of_a_small_departure_no
     assert engine._in_common(meta, reading, 2.5)
     assert not engine._in_common(meta, reading, 10.0)
     assert not engine._in_common(meta, reading, -2.5), "neighbours straying the other way share nothing"
+
+
+def test_the_budget_interval_setting_reaches_every_series_detector(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`CITYSENSE_ANOMALY_BUDGET_INTERVAL_S` set by an operator is what the engine's detectors use:
+    a series read every five minutes then alarms on five times the per-minute budget's fraction."""
+    monkeypatch.setenv("CITYSENSE_ANOMALY_BUDGET_INTERVAL_S", "60")
+    monkeypatch.setenv("CITYSENSE_ANOMALY_BUDGET", "0.0001")
+    options = EngineConfig.from_settings(AnalyticsSettings()).detector_options()
+    det = make_detector(**options)
+    for i in range(40):
+        det.update(1_767_546_000 + i * 300, 10.0 + i % 3)
+    assert det.budget == pytest.approx(5e-4)
+    monkeypatch.setenv("CITYSENSE_ANOMALY_BUDGET_INTERVAL_S", "0")
+    assert EngineConfig.from_settings(AnalyticsSettings()).detector_options()["budget_interval"] is None
