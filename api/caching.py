@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.paging import page_headers
+
 __all__ = ["PublicCache", "conditional"]
 
 
@@ -24,16 +26,25 @@ class Rendered:
     etag: str
     media_type: str
     expires: float
+    total: int = 0  # a paged list's matching items (`respond_page`)
 
 
 def _etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
 
 
-def conditional(request: Request, body: bytes, media_type: str, max_age: float, etag: str | None = None) -> Response:
-    """`body` with ETag and Cache-Control, or an empty 304 when If-None-Match already names it."""
+def conditional(
+    request: Request,
+    body: bytes,
+    media_type: str,
+    max_age: float,
+    etag: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> Response:
+    """`body` with ETag and Cache-Control (and `extra` headers), or an empty 304 when If-None-Match already names it."""
     tag = etag or _etag(body)
     headers = {
+        **(extra or {}),
         "ETag": tag,
         "Cache-Control": f"public, max-age={int(max_age)}",
         "Vary": "Accept-Encoding",
@@ -56,6 +67,29 @@ class PublicCache:
     async def respond(
         self, request: Request, key: Hashable, render: Callable[[], bytes], media_type: str = "application/json"
     ) -> Response:
+        entry = await self._entry(key, lambda: (render(), 0), media_type)
+        return conditional(request, entry.body, entry.media_type, self.ttl_s, entry.etag)
+
+    async def respond_page(
+        self,
+        request: Request,
+        key: Hashable,
+        render: Callable[[], tuple[bytes, int]],
+        *,
+        offset: int,
+        limit: int,
+        media_type: str = "application/json",
+    ) -> Response:
+        """A page of a list: `render` gives the body and how many items match in all.
+
+        The response carries `X-Total-Count` and, while more follow, `Link: rel=next`, like every
+        other paged listing (`api.paging`), whether the body was rendered now or cached.
+        """
+        entry = await self._entry(key, render, media_type)
+        headers = page_headers(request, total=entry.total, offset=offset, limit=limit)
+        return conditional(request, entry.body, entry.media_type, self.ttl_s, entry.etag, headers)
+
+    async def _entry(self, key: Hashable, render: Callable[[], tuple[bytes, int]], media_type: str) -> Rendered:
         entry = self._entries.get(key)
         if entry is None or entry.expires <= time.monotonic():
             lock = self._locks.setdefault(key, asyncio.Lock())
@@ -63,13 +97,13 @@ class PublicCache:
                 entry = self._entries.get(key)
                 if entry is None or entry.expires <= time.monotonic():
                     generation = self._generation
-                    body = await run_in_threadpool(render)
-                    entry = Rendered(body, _etag(body), media_type, time.monotonic() + self.ttl_s)
+                    body, total = await run_in_threadpool(render)
+                    entry = Rendered(body, _etag(body), media_type, time.monotonic() + self.ttl_s, total)
                     if len(self._entries) > 2048:  # many distinct queries: start over rather than grow
                         self._entries.clear()
                     if generation == self._generation:
                         self._entries[key] = entry
-        return conditional(request, entry.body, entry.media_type, self.ttl_s, entry.etag)
+        return entry
 
     def invalidate(self) -> int:
         """Forget every rendered body (a ticket changed: lists, counts and pages may all show it).

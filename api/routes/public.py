@@ -143,16 +143,22 @@ async def tickets(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
-    """Tickets the city opened, newest first, each with its progress timeline."""
+    """Tickets the city opened, newest first, each with its progress timeline.
 
-    def render() -> bytes:
+    Paged: `count` and `X-Total-Count` are how many match the filters; while more follow,
+    `Link: <...>; rel="next"` is the next page's address.
+    """
+
+    def render() -> tuple[bytes, int]:
         found, total = list_tickets(
             sessions, status=status, district=district, limit=limit, offset=offset, public_only=True
         )
         data = [TicketPublic.model_validate(t, from_attributes=True) for t in found]
-        return _json(TicketsPublic(data=data, count=total))
+        return _json(TicketsPublic(data=data, count=total)), total
 
-    return await _cache(request).respond(request, ("tickets", status, district, limit, offset), render)
+    return await _cache(request).respond_page(
+        request, ("tickets", status, district, limit, offset), render, offset=offset, limit=limit
+    )
 
 
 @router.get(
@@ -174,9 +180,12 @@ async def devices_geojson(
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> Response:
-    """The city's sensors as GeoJSON points (devices without a position are left out), paginated."""
+    """The city's sensors as GeoJSON points (devices without a position are left out).
 
-    def render() -> bytes:
+    Paged: `count` and `X-Total-Count` are how many match; while more follow, `Link: rel=next`.
+    """
+
+    def render() -> tuple[bytes, int]:
         query = select(Device).where(Device.lat.is_not(None), Device.lon.is_not(None))
         if district is not None:
             query = query.where(Device.district == district)
@@ -192,9 +201,12 @@ async def devices_geojson(
             }
             for d in rows
         ]
-        return orjson.dumps({"type": "FeatureCollection", "features": features, "count": total})
+        return orjson.dumps({"type": "FeatureCollection", "features": features, "count": total}), total
 
-    return await _cache(request).respond(request, ("devices", district, limit, offset), render, "application/geo+json")
+    return await _cache(request).respond_page(
+        request, ("devices", district, limit, offset), render, offset=offset, limit=limit,
+        media_type="application/geo+json",
+    )  # fmt: skip
 
 
 @router.get("/export/readings.csv", responses={200: {"content": {"text/csv": {}}}})
