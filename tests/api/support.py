@@ -6,6 +6,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from fastapi.testclient import TestClient
+
 from analytics.findings import Finding
 from analytics.tickets import TicketChange, TicketPolicy
 from api.server import ApiServer
@@ -86,3 +88,18 @@ def sensor_ticket(city, reading: Reading, district: str) -> TicketChange:
     )
     assert change is not None
     return change
+
+
+def all_pages(client: TestClient, url: str, headers: dict[str, str] | None = None) -> list[dict]:
+    """Follow `Link: rel=next` from `url`; every page's JSON body, in order."""
+    pages = []
+    while url:
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        pages.append(response.json())
+        assert response.headers["x-total-count"] == str(response.json()["count"])
+        link = response.headers.get("link")
+        url = link[1 : link.index(">")] if link else ""
+        if link:
+            assert link.endswith('>; rel="next"')
+    return pages

@@ -14,7 +14,7 @@ from api.secheaders import CONTENT_SECURITY_POLICY
 from citysense.settings import ApiSettings
 from citysense.wire import Reading
 from simulators.city import build_fleet
-from tests.api.support import seed_default_city
+from tests.api.support import all_pages, seed_default_city
 
 DISTRICTS = {"kota-lama", "pelabuhan", "sungai-barat", "industri-timur", "taman-sari", "bukit-hijau"}
 
@@ -109,19 +109,6 @@ def test_city_geojson_setting_replaces_the_map(settings, city, tmp_path):
         create_app(settings.model_copy(update={"city_geojson": path}))
 
 
-def _follow_next(client: TestClient, url: str) -> list[dict]:
-    """Every page from `url` on, by `Link: rel=next`; each page's `count` must equal its X-Total-Count."""
-    pages = []
-    while url:
-        response = client.get(url)
-        assert response.status_code == 200, response.text
-        assert response.headers["x-total-count"] == str(response.json()["count"])
-        pages.append(response.json())
-        link = response.headers.get("link", "")
-        url = link[link.index("<") + 1 : link.index(">")] if link else ""
-    return pages
-
-
 def test_devices_geojson_is_paginated(city, client):
     seed_default_city(city)
     page = client.get("/public/v1/devices.geojson", params={"limit": 5, "offset": 5}).json()
@@ -132,7 +119,7 @@ def test_devices_geojson_is_paginated(city, client):
     assert set(feature["properties"]) == {"id", "district", "kind"}
     # A client that follows the links gets every sensor once, with or without the cache warm.
     for _ in range(2):
-        pages = _follow_next(client, "/public/v1/devices.geojson?limit=40")
+        pages = all_pages(client, "/public/v1/devices.geojson?limit=40")
         ids = [f["id"] for p in pages for f in p["features"]]
         assert len(pages) == -(-len(build_fleet()) // 40)
         assert sorted(ids) == sorted(d.device_id for d in build_fleet())
@@ -148,7 +135,7 @@ def test_public_tickets_come_in_pages_linked_by_next_with_the_total(city, client
     last = client.get("/public/v1/tickets", params={"limit": 2, "offset": len(rivers) - 1})
     assert last.headers["x-total-count"] == str(len(rivers))
     assert "link" not in last.headers  # nothing follows the last page
-    pages = _follow_next(client, "/public/v1/tickets?limit=2")
+    pages = all_pages(client, "/public/v1/tickets?limit=2")
     assert [len(p["data"]) for p in pages] == [2] * (len(rivers) // 2) + [1] * (len(rivers) % 2)
     assert len({t["id"] for p in pages for t in p["data"]}) == len(rivers) >= 3
 

@@ -12,7 +12,7 @@ from api.app import create_app
 from citysense import __version__
 from citysense.wire import Reading
 from tests.api.conftest import City
-from tests.api.support import key
+from tests.api.support import all_pages, key
 
 T0 = datetime(2026, 9, 21, 12, 0, tzinfo=UTC)  # on a whole minute, so 60 s buckets start at T0
 T0_MS = int(T0.timestamp() * 1000)
@@ -400,21 +400,6 @@ def fleet(settings, tickets_url, auth):
         yield operator
 
 
-def _all_pages(operator: TestClient, url: str, headers: dict[str, str] | None = None) -> list[dict]:
-    """Follow `Link: rel=next` from `url`; every page's JSON body, in order."""
-    pages = []
-    while url:
-        response = operator.get(url, headers=headers)
-        assert response.status_code == 200, response.text
-        pages.append(response.json())
-        assert response.headers["x-total-count"] == str(response.json()["count"])
-        link = response.headers.get("link")
-        url = link[1 : link.index(">")] if link else ""
-        if link:
-            assert link.endswith('>; rel="next"')
-    return pages
-
-
 def test_devices_come_in_pages_linked_by_next_with_the_total(fleet):
     everyone = fleet.get("/api/v1/devices")
     assert everyone.status_code == 200
@@ -424,7 +409,7 @@ def test_devices_come_in_pages_linked_by_next_with_the_total(fleet):
     assert [d["id"] for d in everyone.json()["data"]] == [f"sensor-{n:02}" for n in range(1, 8)]
     assert all(set(d) == DEVICE_FIELDS for d in everyone.json()["data"])
 
-    pages = _all_pages(fleet, "/api/v1/devices?limit=3")
+    pages = all_pages(fleet, "/api/v1/devices?limit=3")
     assert [len(p["data"]) for p in pages] == [3, 3, 1]
     assert [p["count"] for p in pages] == [7, 7, 7]
     assert [d for p in pages for d in p["data"]] == everyone.json()["data"]  # the same devices, each once
@@ -435,18 +420,18 @@ def test_devices_come_in_pages_linked_by_next_with_the_total(fleet):
 
 
 def test_device_filters_are_counted_and_paged_together(fleet):
-    silent = _all_pages(fleet, "/api/v1/devices?health=silent&limit=1")
+    silent = all_pages(fleet, "/api/v1/devices?health=silent&limit=1")
     assert [[d["id"] for d in p["data"]] for p in silent] == [["sensor-03"], ["sensor-06"]]
     assert all(p["count"] == 2 for p in silent)
     assert {d["health"] for p in silent for d in p["data"]} == {"silent"}
 
-    never = _all_pages(fleet, "/api/v1/devices?health=never_seen&limit=5")
+    never = all_pages(fleet, "/api/v1/devices?health=never_seen&limit=5")
     assert [d["id"] for p in never for d in p["data"]] == ["sensor-05", "sensor-07"]
     assert never[0]["data"][0]["last_seen"] is None
 
-    riverside_ok = _all_pages(fleet, "/api/v1/devices?district=riverside&health=ok&limit=1")
+    riverside_ok = all_pages(fleet, "/api/v1/devices?district=riverside&health=ok&limit=1")
     assert [d["id"] for p in riverside_ok for d in p["data"]] == ["sensor-01"]
-    old_town = _all_pages(fleet, "/api/v1/devices?district=old-town&limit=2")
+    old_town = all_pages(fleet, "/api/v1/devices?district=old-town&limit=2")
     assert [[d["id"] for d in p["data"]] for p in old_town] == [["sensor-02", "sensor-04"], ["sensor-06"]]
     assert old_town[0]["data"][0]["quantities"] == ["pm25", "temperature"]
 
@@ -497,7 +482,7 @@ def test_operator_listings_come_in_pages_linked_by_next_with_the_total(queue, li
     assert "link" not in whole.headers  # all on one page
     assert len(everything) > per_page  # so the listing below really is paged
 
-    pages = _all_pages(operator, f"{listing}{sep}limit={per_page}")
+    pages = all_pages(operator, f"{listing}{sep}limit={per_page}")
     assert len(pages) == -(-len(everything) // per_page)
     assert [item for page in pages for item in page["data"]] == everything  # the same items, each once, filters kept
 
@@ -516,7 +501,7 @@ def test_audit_pages_count_only_what_an_agency_key_may_see(queue):
 
     first = operator.get("/api/v1/audit", params={"limit": 1}, headers=water)
     assert first.headers["x-total-count"] == str(len(visible))
-    pages = _all_pages(operator, first.headers["link"][1 : first.headers["link"].index(">")], headers=water)
+    pages = all_pages(operator, first.headers["link"][1 : first.headers["link"].index(">")], headers=water)
     assert [first.json()["data"][0], *(e for p in pages for e in p["data"])] == visible
 
 
