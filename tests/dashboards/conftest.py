@@ -47,19 +47,27 @@ faults:
 
 
 @pytest.fixture(scope="session")
-def city_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Servers, TimeRange]]:
-    workdir = tmp_path_factory.mktemp("dashboards")
-    scenario_file = workdir / "scenario.yaml"
+def simulated_hour(tmp_path_factory: pytest.TempPathFactory) -> list[Reading]:
+    """The hour's readings, oldest first; it ends when the fixture runs."""
+    scenario_file = tmp_path_factory.mktemp("scenario") / "scenario.yaml"
     scenario_file.write_text(SCENARIO)
-    city = load_city()
     sink = CollectSink()
     run_simulation(
-        RunOptions(city=city, scenario=load_scenario(str(scenario_file)), seed=8, speed=math.inf, until_s=HOUR_S,
-                   register=False),
+        RunOptions(city=load_city(), scenario=load_scenario(str(scenario_file)), seed=8, speed=math.inf,
+                   until_s=HOUR_S, register=False),
         SimulateSettings(),
         sink=sink,
     )  # fmt: skip
-    readings = sorted(sink.readings, key=lambda r: r.time_ms)
+    return sorted(sink.readings, key=lambda r: r.time_ms)
+
+
+@pytest.fixture(scope="session")
+def city_servers(
+    tmp_path_factory: pytest.TempPathFactory, simulated_hour: list[Reading]
+) -> Iterator[tuple[Servers, TimeRange]]:
+    workdir = tmp_path_factory.mktemp("dashboards")
+    city = load_city()
+    readings = simulated_hour
     tags = {d.device_id: DeviceTags(d.district, d.kind, d.lat, d.lon) for d in city.devices}
     with influxdb(Path(workdir) / "influxdb") as server, postgres_database() as tickets_url:
         store = open_store(server.url())
