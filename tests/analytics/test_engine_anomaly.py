@@ -283,3 +283,36 @@ def test_the_budget_interval_setting_reaches_every_series_detector(monkeypatch: 
     assert det.budget == pytest.approx(5e-4)
     monkeypatch.setenv("CITYSENSE_ANOMALY_BUDGET_INTERVAL_S", "0")
     assert EngineConfig.from_settings(AnalyticsSettings()).detector_options()["budget_interval"] is None
+
+
+def test_a_flood_explains_its_districts_unusual_humidity_but_not_another_districts() -> None:
+    """The storm behind a flood saturates its district's hygrometers: the flood ticket tells that
+    story, and an "unusual readings" ticket on top would send someone to inspect a working sensor.
+    The same rise in a district without a flood, or in the flooded district on a dry day, is still
+    a device to inspect."""
+    districts = {"river-hilir": "hilir", "hygro-hilir": "hilir", "river-hulu": "hulu", "hygro-hulu": "hulu"}
+    engine = Engine(
+        EngineConfig.from_settings(AnalyticsSettings()), lambda d: DeviceMeta(d, districts[d], d.split("-")[0])
+    )
+    rng, found = random.Random(5), {8: set(), 9: set()}
+    for n in range(10):
+        for i in range(DAY):
+            flood = n == 8 and 110 <= i < 170
+            wet = {8: ("hygro-hilir", "hygro-hulu"), 9: ("hygro-hilir",)}.get(n, ())
+            for device in districts:
+                if device.startswith("river"):
+                    quantity = "water_level"
+                    value = (3.4 if flood and device == "river-hilir" else 1.0) + rng.gauss(0, 0.02)
+                else:
+                    quantity = "humidity"
+                    bump = 25.0 if device in wet and (120 if n == 8 else 200) <= i < (168 if n == 8 else 248) else 0.0
+                    value = 70.0 + bump + rng.gauss(0, 1.0)
+                reading = Reading(device, quantity, value, T0_MS + (n * DAY + i) * STEP_MS)
+                codes = {(f.device_id, f.service_code) for f in engine.process(reading)}
+                if n in found:
+                    found[n] |= codes
+    assert ("river-hilir", "flood") in found[8]
+    assert ("hygro-hulu", "anomaly") in found[8]
+    assert ("hygro-hilir", "anomaly") not in found[8]
+    assert engine.anomalies_by_flood > 0
+    assert ("hygro-hilir", "anomaly") in found[9]
