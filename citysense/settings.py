@@ -240,6 +240,7 @@ class AnalyticsSettings(CommonSettings):
     anomaly_public_after_confirm: bool = True
     # No anomaly ticket for a device while half of its neighbours (same district and quantity) were at a
     # lasting alarm within this many seconds: many sensors unusual at once is the world, not one device (0: off).
+    # Also how long after a district's flood its rain, humidity and temperature alarms are the storm's.
     anomaly_common_window_s: float = Field(default=3600.0, ge=0)
 
     @property
