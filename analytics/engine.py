@@ -52,10 +52,6 @@ _COMMON_PART = 0.5
 _COMMON_Z_MIN = 1.0
 _COMMON_FRESH_MS = 900_000
 _ANOMALY_HOLD_S = 3600.0
-# A district's flood breach is the weather: the storm behind it wets and cools every rain gauge,
-# hygrometer and thermometer in the district, and its ticket speaks for them (`Engine._in_flood`).
-_FLOOD_RULE = "flood"
-_FLOOD_EXPLAINS = frozenset({"rainfall", "humidity", "temperature"})
 _FAULT_TITLES = {
     "stuck": "Sensor stuck: it repeats the same value",
     "implausible_jump": "Sensor implausible: values jump beyond what is physically possible",
@@ -203,7 +199,8 @@ class Engine:
         self._health: dict[str, _DeviceHealth] = {}
         self._drift: dict[tuple[str, str, str], NeighbourDrift] = {}
         self._rain_ms: dict[str, int] = {}
-        self._flood_ms: dict[str, int] = {}  # district -> the last reading of its flood rule in breach
+        # (district, quantity) -> the last reading of a district rule in breach that explains that quantity
+        self._incident_ms: dict[tuple[str, str], int] = {}
         self._lessons: dict[tuple[str, str], float] = {}  # false-alarm marks for series not seen yet
         self._saved: dict[tuple[str, str], dict[str, Any]] = {}  # restored detector states not used yet
         self.silence = SilenceWatch()
@@ -212,7 +209,7 @@ class Engine:
         self.readings = 0
         self.anomalies = 0
         self.anomalies_in_common = 0  # anomaly findings withheld because a neighbour was at alarm too
-        self.anomalies_by_flood = 0  # readings at alarm that their district's flood explained
+        self.anomalies_by_incident = 0  # readings at alarm that a district rule's breach explained (a flood)
         self._alarm_ms: dict[tuple[str, str], dict[str, int]] = {}  # (district, quantity) -> device -> last alarm
         # (district, quantity) -> device -> (last reading, its signed departure in usual spreads; 0 if explained)
         self._stray: dict[tuple[str, str], dict[str, tuple[int, float]]] = {}
@@ -388,11 +385,12 @@ class Engine:
         if series.rule is not None and series.tracker is not None:
             findings.extend(self._rules(reading, meta, series, health, anomaly, report))
             in_breach = series.tracker.active
-            if in_breach and series.rule.name == _FLOOD_RULE:
-                self._flood_ms[meta.district] = reading.time_ms
+            if in_breach:
+                for quantity in series.rule.explains:
+                    self._incident_ms[(meta.district, quantity)] = reading.time_ms
         explained = in_breach or health.faulty_until_ms > reading.time_ms
-        if series.anomaly_streak > 0 and not explained and self._in_flood(meta, reading):
-            self.anomalies_by_flood += 1
+        if series.anomaly_streak > 0 and not explained and self._explained_by_incident(meta, reading):
+            self.anomalies_by_incident += 1
             explained = True
         # An alarm that a rule or fault explained stays explained until it ends: the minutes after a
         # lamp is mended or a bin emptied, while the detector lets go, are the same event, whose
@@ -420,21 +418,19 @@ class Engine:
                 findings.append(self._anomaly(meta, reading, series, anomaly))
         return findings
 
-    def _in_flood(self, meta: DeviceMeta, reading: Reading) -> bool:
-        """Whether the device's district is in a flood, or was within the common window, and the
-        reading's quantity is one the storm moves.
+    def _explained_by_incident(self, meta: DeviceMeta, reading: Reading) -> bool:
+        """Whether a district rule that explains this quantity (`RuleSpec.explains`: a flood explains
+        rain, humidity and temperature) is in breach in the device's district, or was within the
+        common window.
 
         An alarm that starts then is explained to its end (`anomaly_explained`), like one a rule of
         its own explains: a hygrometer at saturation in the storm, a thermometer in its cold rain, a
-        rain gauge at its wettest hour are the flood ticket's story, not a device to inspect. They
-        fell short of the neighbours' veto (`_in_common`) because the storm moves them by different
-        amounts, or moves different quantities of neighbouring sensors. Water levels are left out:
-        measured on the simulated city, leaving them in hid gauges that started to oscillate after a
-        flood and removed no false ticket.
+        rain gauge at its wettest hour are the flood ticket's story, not a device to inspect. The
+        neighbours' veto (`_in_common`) does not always hold them: the storm moves them by different
+        amounts, and one neighbour dipping under its bar let three hygrometers that had been vetoed
+        together for hours open tickets in the same minute (docs/detection.md, eighth round).
         """
-        if reading.quantity not in _FLOOD_EXPLAINS:
-            return False
-        last = self._flood_ms.get(meta.district)
+        last = self._incident_ms.get((meta.district, reading.quantity))
         return last is not None and reading.time_ms - last <= self.config.anomaly_common_window_s * 1000
 
     def _in_common(self, meta: DeviceMeta, reading: Reading, z: float) -> bool:

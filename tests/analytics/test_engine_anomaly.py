@@ -314,5 +314,5 @@ def test_a_flood_explains_its_districts_unusual_humidity_but_not_another_distric
     assert ("river-hilir", "flood") in found[8]
     assert ("hygro-hulu", "anomaly") in found[8]
     assert ("hygro-hilir", "anomaly") not in found[8]
-    assert engine.anomalies_by_flood > 0
+    assert engine.anomalies_by_incident > 0
     assert ("hygro-hilir", "anomaly") in found[9]
