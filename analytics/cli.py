@@ -61,7 +61,8 @@ def evaluate(
     scenario: Annotated[
         str,
         typer.Option(
-            help="'standard' (the development set), 'holdout' (never tuned on), one run of either by name, "
+            help="'standard' (the development set), 'confirm' (a second one, where a choice is checked), "
+            "'holdout' (never tuned on), one run of any of them by name, "
             "a shipped run (incidents, faults, quiet), or a simulator scenario name or YAML file"
         ),
     ] = "standard",

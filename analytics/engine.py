@@ -97,6 +97,8 @@ class EngineConfig:
     # A device's readings are not its own anomaly while half of its neighbours (same district and
     # quantity) show the same within this window (`Engine._in_common`).
     anomaly_common_window_s: float = 3600.0
+    # An alarm found shared with the neighbours stays the world's until it ends (`_Series.anomaly_common`).
+    anomaly_common_holds: bool = False
 
     def detector_options(self) -> dict[str, Any]:
         """What every series' anomaly detector is made with (`make_detector`)."""
@@ -120,6 +122,7 @@ class EngineConfig:
             anomaly_confirm_s=settings.anomaly_confirm_s,
             anomaly_public=not settings.anomaly_public_after_confirm,
             anomaly_common_window_s=settings.anomaly_common_window_s,
+            anomaly_common_holds=settings.anomaly_common_holds,
         )
 
 
@@ -128,6 +131,7 @@ class _Series:
 
     __slots__ = (
         "anomaly",
+        "anomaly_common",
         "anomaly_explained",
         "anomaly_seen_ms",
         "anomaly_since_ms",
@@ -151,6 +155,7 @@ class _Series:
         self.anomaly_streak = 0
         self.anomaly_since_ms = 0  # when the current run of readings at alarm began
         self.anomaly_explained = False  # a rule breach or fault explained the current run at some point
+        self.anomaly_common = False  # the neighbours were found to share the current run at some point
         self.anomaly_seen_ms = -1  # restored state has seen readings up to here (a warm-up may repeat them)
         known = QUANTITIES.get(quantity)  # a quantity from configuration may be known only to ingest
         self.stuck = StuckValue(saturated=(known.minimum, known.maximum) if known else (-math.inf, math.inf))
@@ -380,6 +385,7 @@ class Engine:
                 series.anomaly_since_ms = reading.time_ms
         else:
             series.anomaly_streak = 0
+            series.anomaly_common = False
 
         in_breach = False
         if series.rule is not None and series.tracker is not None:
@@ -412,8 +418,9 @@ class Engine:
             # judged against its time of day, and its own time would resolve the ticket at once.
             and not clock_off
         ):
-            if self._in_common(meta, reading, series.anomaly.z):
+            if series.anomaly_common or self._in_common(meta, reading, series.anomaly.z):
                 self.anomalies_in_common += 1
+                series.anomaly_common = self.config.anomaly_common_holds
             else:
                 findings.append(self._anomaly(meta, reading, series, anomaly))
         return findings

@@ -197,7 +197,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     cap = sub.add_parser("capture", help="simulate a set's runs once and record every pack")
-    cap.add_argument("--set", default="standard", help="standard (the development set), or one run's name")
+    cap.add_argument(
+        "--set", default="standard", help="standard (the development set), confirm (the second), or one run's name"
+    )
     cap.add_argument("--out", type=Path, required=True, help="folder for the recordings")
     cap.add_argument("--jobs", type=int, default=2)
     rep = sub.add_parser("replay", help="feed recorded runs through today's engine and score them")

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from analytics.evaluate import SETS, Run, RunReport, TypeScore, evaluate_run, load_runs, report_document
+from analytics.evaluate import REPORTED_SETS, SETS, Run, RunReport, TypeScore, evaluate_run, load_runs, report_document
 from citysense.runtime import setup_logging
 from citysense.settings import AnalyticsSettings
 
@@ -88,7 +88,9 @@ def _load_run(path: Path) -> RunReport:
 def main(argv: Sequence[str] | None = None, *, extra: Callable[[str, dict[str, Any]], None] | None = None) -> int:
     """Run the sets asked for and write `detection-<set>.json` for each; `extra` may add keys first."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--set", dest="sets", action="append", choices=SETS, help="default: both sets")
+    parser.add_argument(
+        "--set", dest="sets", action="append", choices=SETS, help="default: the standard and hold-out sets"
+    )
     parser.add_argument("--days", type=float, default=None, help="shorter runs (a smoke test, not a result)")
     parser.add_argument("--devices", type=int, default=None, help="fewer devices (a smoke test, not a result)")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -112,7 +114,7 @@ def main(argv: Sequence[str] | None = None, *, extra: Callable[[str, dict[str, A
             extra(name, document)
         (args.out / f"detection-{name}.json").write_text(json.dumps(document, indent=2) + "\n")
         return 0
-    for name in args.sets or SETS:
+    for name in args.sets or REPORTED_SETS:
         document = run_set(name, days=args.days, devices=args.devices)
         if extra is not None:
             extra(name, document)

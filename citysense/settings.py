@@ -242,6 +242,9 @@ class AnalyticsSettings(CommonSettings):
     # lasting alarm within this many seconds: many sensors unusual at once is the world, not one device (0: off).
     # Also how long after a district's flood its rain, humidity and temperature alarms are the storm's.
     anomaly_common_window_s: float = Field(default=3600.0, ge=0)
+    # Whether an alarm the neighbours were found to share stays theirs to its end (no ticket when one
+    # neighbour later dips under its bar). Measured in docs/detection.md ("Ninth round").
+    anomaly_common_holds: bool = False
 
     @property
     def water_level_flood_m(self) -> float:

@@ -316,3 +316,30 @@ def test_a_flood_explains_its_districts_unusual_humidity_but_not_another_distric
     assert ("hygro-hilir", "anomaly") not in found[8]
     assert engine.anomalies_by_incident > 0
     assert ("hygro-hilir", "anomaly") in found[9]
+
+
+@pytest.mark.parametrize("holds", [True, False])
+def test_an_alarm_the_neighbours_shared_stays_theirs_to_its_end_when_asked(water_pressure: None, holds: bool) -> None:
+    """Two pumps jump together (the mains): no ticket. One of them comes back after 45 minutes, the
+    other stays up for two hours. With `CITYSENSE_ANOMALY_COMMON_HOLDS` the alarm that began as the
+    mains' stays the mains' to its end (an operator is not sent to a pump because its neighbour
+    settled first); without it, the pump left up gets its ticket once the neighbour's alarm is an
+    hour old."""
+    config = EngineConfig.from_settings(AnalyticsSettings(anomaly_common_holds=holds))
+    engine, rng = Engine(config, lambda d: DeviceMeta(d, "kota-lama", "pump")), random.Random(5)
+
+    def day(n: int, ends: dict[str, int]) -> set[str]:
+        found = set()
+        for i in range(DAY):
+            for device in ("pump-7", "pump-8"):
+                bump = 1.0 if 120 <= i < ends.get(device, 0) else 0.0
+                value = 4.0 + rng.gauss(0, 0.05) + bump
+                reading = Reading(device, "water_pressure", value, T0_MS + (n * DAY + i) * STEP_MS)
+                found |= {f.device_id for f in engine.process(reading) if f.service_code == "anomaly"}
+        return found
+
+    for n in range(7):
+        assert day(n, {}) == set()
+    found = day(7, {"pump-7": 144, "pump-8": 129})
+    assert engine.anomalies_in_common > 0
+    assert found == (set() if holds else {"pump-7"})

@@ -111,9 +111,9 @@ def test_wilson_interval_is_the_score_interval():
     assert wilson(60, 60)[1] == 1.0
 
 
-def test_both_evaluation_sets_have_several_seeds_seasons_and_cities_and_share_none():
-    standard, holdout = load_runs("standard"), load_runs("holdout")
-    for runs in (standard, holdout):
+def test_the_evaluation_sets_have_several_seeds_seasons_and_cities_and_share_none():
+    standard, confirm, holdout = load_runs("standard"), load_runs("confirm"), load_runs("holdout")
+    for runs in (standard, confirm, holdout):
         assert len({r.seed for r in runs}) >= 4
         months = {int(r.start[5:7]) for r in runs}
         assert months & {11, 12, 1, 2, 3}
@@ -122,6 +122,11 @@ def test_both_evaluation_sets_have_several_seeds_seasons_and_cities_and_share_no
     assert not {r.seed for r in standard} & {r.seed for r in holdout}
     assert not {r.start[:10] for r in standard} & {r.start[:10] for r in holdout}
     assert not {r.city for r in standard} & {r.city for r in holdout}
+    # The confirmation set is a second development set: new seeds and dates, the standard set's cities.
+    for other in (standard, holdout):
+        assert not {r.seed for r in confirm} & {r.seed for r in other}
+        assert not {r.start[:10] for r in confirm} & {r.start[:10] for r in other}
+    assert not {r.city for r in confirm} & {r.city for r in holdout}
 
 
 def test_a_flood_and_a_silent_sensor_are_ticketed_and_the_flood_before_the_true_crossing(tmp_path):
