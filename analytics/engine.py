@@ -89,7 +89,7 @@ class EngineConfig:
     timezone: str = DEFAULT_TIMEZONE
     evidence_window: int = 12
     # The general anomaly detector (analytics.anomaly) on every series.
-    anomaly_budget: float = 1e-5
+    anomaly_budget: float = 4e-5
     anomaly_budget_interval_s: float = 0.0  # > 0: the budget is a fraction of a series read this often (0: per reading)
     anomaly_confirm: int = 3
     anomaly_confirm_s: float = 900.0  # and for this long: a short burst is not worth an inspection
@@ -98,7 +98,7 @@ class EngineConfig:
     # quantity) show the same within this window (`Engine._in_common`).
     anomaly_common_window_s: float = 3600.0
     # An alarm found shared with the neighbours stays the world's until it ends (`_Series.anomaly_common`).
-    anomaly_common_holds: bool = False
+    anomaly_common_holds: bool = True
 
     def detector_options(self) -> dict[str, Any]:
         """What every series' anomaly detector is made with (`make_detector`)."""
