@@ -418,6 +418,8 @@ class Engine:
             # judged against its time of day, and its own time would resolve the ticket at once.
             and not clock_off
         ):
+            # Once shared, an alarm stays the world's to its end (`anomaly_common_holds`): a device
+            # whose neighbours settle first is not a device to inspect for the same storm.
             if series.anomaly_common or self._in_common(meta, reading, series.anomaly.z):
                 self.anomalies_in_common += 1
                 series.anomaly_common = self.config.anomaly_common_holds
