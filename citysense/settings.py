@@ -243,8 +243,8 @@ class AnalyticsSettings(CommonSettings):
     # Also how long after a district's flood its rain, humidity and temperature alarms are the storm's.
     anomaly_common_window_s: float = Field(default=3600.0, ge=0)
     # Whether an alarm the neighbours were found to share stays theirs to its end (no ticket when one
-    # neighbour later dips under its bar). With it the budget could rise from 1e-5 to 4e-5: more found,
-    # no more false tickets on two development sets (docs/detection.md, "Ninth round").
+    # neighbour later dips under its bar). With it the budget could rise from 1e-5 to 4e-5: more found
+    # on two development sets at about as many false tickets (docs/detection.md, "Ninth round").
     anomaly_common_holds: bool = True
 
     @property
