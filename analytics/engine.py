@@ -99,6 +99,11 @@ class EngineConfig:
     anomaly_common_window_s: float = 3600.0
     # An alarm found shared with the neighbours stays the world's until it ends (`_Series.anomaly_common`).
     anomaly_common_holds: bool = True
+    # Whether the detectors learn what is rare from readings a rule breach or a fault explains
+    # (`Engine._unusual`).
+    anomaly_learn_incidents: bool = False
+    # A swinging device's alarm is shared only with neighbours that swing too (`Engine._in_common`).
+    anomaly_common_swings: bool = True
 
     def detector_options(self) -> dict[str, Any]:
         """What every series' anomaly detector is made with (`make_detector`)."""
@@ -123,6 +128,8 @@ class EngineConfig:
             anomaly_public=not settings.anomaly_public_after_confirm,
             anomaly_common_window_s=settings.anomaly_common_window_s,
             anomaly_common_holds=settings.anomaly_common_holds,
+            anomaly_learn_incidents=settings.anomaly_learn_incidents,
+            anomaly_common_swings=settings.anomaly_common_swings,
         )
 
 
@@ -206,6 +213,10 @@ class Engine:
         self._rain_ms: dict[str, int] = {}
         # (district, quantity) -> the last reading of a district rule in breach that explains that quantity
         self._incident_ms: dict[tuple[str, str], int] = {}
+        # (district or device, quantity) -> the last reading at which that rule was in breach.
+        self._breach_ms: dict[tuple[str, str], int] = {}
+        # Like `_alarm_ms`, for lasting alarms their volatility led (`anomaly_common_swings`).
+        self._swing_ms: dict[tuple[str, str], dict[str, int]] = {}
         self._lessons: dict[tuple[str, str], float] = {}  # false-alarm marks for series not seen yet
         self._saved: dict[tuple[str, str], dict[str, Any]] = {}  # restored detector states not used yet
         self.silence = SilenceWatch()
@@ -370,7 +381,8 @@ class Engine:
 
         at_alarm = False
         if reading.time_ms > series.anomaly_seen_ms:
-            anomaly = series.anomaly.update(reading.time_ms / 1000, reading.value)
+            calibrate = self.config.anomaly_learn_incidents or not self._unusual(meta, reading, health)
+            anomaly = series.anomaly.update(reading.time_ms / 1000, reading.value, calibrate=calibrate)
             series.anomaly_seen_ms = reading.time_ms
             # Not `anomaly >= 0.5`: a change inside an alarm marks a fresh onset by re-arming (one
             # reading just under 0.5), which would restart the confirmation of a lasting alarm.
@@ -392,6 +404,8 @@ class Engine:
             findings.extend(self._rules(reading, meta, series, health, anomaly, report))
             in_breach = series.tracker.active
             if in_breach:
+                scope = meta.district if series.rule.scope == "district" else meta.device_id
+                self._breach_ms[(scope, reading.quantity)] = reading.time_ms
                 for quantity in series.rule.explains:
                     self._incident_ms[(meta.district, quantity)] = reading.time_ms
         explained = in_breach or health.faulty_until_ms > reading.time_ms
@@ -409,6 +423,8 @@ class Engine:
             # Evidence of a common cause for the neighbours: a lasting alarm that no rule or fault of
             # this device explains (a failed lamp is its own incident, not the district's weather).
             self._alarm_ms.setdefault((meta.district, reading.quantity), {})[meta.device_id] = reading.time_ms
+            if series.anomaly.lead == "volatility":
+                self._swing_ms.setdefault((meta.district, reading.quantity), {})[meta.device_id] = reading.time_ms
         if (
             series.anomaly_streak >= self.config.anomaly_confirm
             and reading.time_ms - series.anomaly_since_ms >= self.config.anomaly_confirm_s * 1000
@@ -420,12 +436,35 @@ class Engine:
         ):
             # Once shared, an alarm stays the world's to its end (`anomaly_common_holds`): a device
             # whose neighbours settle first is not a device to inspect for the same storm.
-            if series.anomaly_common or self._in_common(meta, reading, series.anomaly.z):
+            swings = self.config.anomaly_common_swings and series.anomaly.swinging
+            if swings:
+                common = self._in_common(meta, reading, series.anomaly.z, swings=True)
+            else:
+                common = series.anomaly_common or self._in_common(meta, reading, series.anomaly.z)
+            if common:
                 self.anomalies_in_common += 1
                 series.anomaly_common = self.config.anomaly_common_holds
             else:
                 findings.append(self._anomaly(meta, reading, series, anomaly))
         return findings
+
+    def _unusual(self, meta: DeviceMeta, reading: Reading, health: _DeviceHealth) -> bool:
+        """Whether this reading is an incident's or a broken sensor's, not the series' normal.
+
+        The device is known faulty, or its quantity's rule is (or was, within the common window) in
+        breach for its district (a flood, a haze, a party) or, for a device rule, for itself (a failed
+        lamp). Its detector then scores it without learning from it what is rare
+        (`update(calibrate=False)`): learned, a flood's rough hours made the same gauge's swinging
+        that evening look ordinary (docs/detection.md, tenth round).
+        """
+        if health.faulty_until_ms > reading.time_ms:
+            return True
+        since = reading.time_ms - self.config.anomaly_common_window_s * 1000
+        for scope in (meta.district, meta.device_id):
+            last = self._breach_ms.get((scope, reading.quantity))
+            if last is not None and last >= since:
+                return True
+        return False
 
     def _explained_by_incident(self, meta: DeviceMeta, reading: Reading) -> bool:
         """Whether a district rule that explains this quantity (`RuleSpec.explains`: a flood explains
@@ -442,7 +481,7 @@ class Engine:
         last = self._incident_ms.get((meta.district, reading.quantity))
         return last is not None and reading.time_ms - last <= self.config.anomaly_common_window_s * 1000
 
-    def _in_common(self, meta: DeviceMeta, reading: Reading, z: float) -> bool:
+    def _in_common(self, meta: DeviceMeta, reading: Reading, z: float, *, swings: bool = False) -> bool:
         """Whether this device's neighbours (same district and quantity) share what it shows.
 
         Many sensors unusual at once is the world (the first shower after a dry week on every rain
@@ -468,9 +507,11 @@ class Engine:
         if not others:
             return False
         need = max(1.0, _COMMON_SHARE * len(others))
-        alarms = self._alarm_ms.get(group, {})
+        alarms = (self._swing_ms if swings else self._alarm_ms).get(group, {})
         if sum(t >= since for device, t in alarms.items() if device != meta.device_id) >= need:
             return True
+        if swings:
+            return False
         fresh = reading.time_ms - _COMMON_FRESH_MS
         far = max(_COMMON_Z_MIN, min(_COMMON_Z, _COMMON_PART * abs(z)))
         alike = sum(t >= fresh and math.copysign(1.0, z) * zo >= far for t, zo in others)

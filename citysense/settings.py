@@ -246,6 +246,15 @@ class AnalyticsSettings(CommonSettings):
     # neighbour later dips under its bar). With it the budget could rise from 1e-5 to 4e-5: more found
     # on two development sets at about as many false tickets (docs/detection.md, "Ninth round").
     anomaly_common_holds: bool = True
+    # Whether the detectors learn what is rare from readings an incident or a fault explains (a
+    # flood's river, a party's street, a spiking sensor). Off, those readings are scored and the
+    # baselines follow them, but they do not teach the calibrators: a gauge that saw a flood that
+    # morning still finds a swinging level rare (docs/detection.md, "Tenth round").
+    anomaly_learn_incidents: bool = False
+    # Whether a device whose alarm its volatility leads while its level keeps to its normal (a gauge
+    # swinging every few minutes) is judged only against neighbours that swing too, not against
+    # neighbours whose level departs (rivers rising after rain).
+    anomaly_common_swings: bool = True
 
     @property
     def water_level_flood_m(self) -> float:

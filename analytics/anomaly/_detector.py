@@ -194,6 +194,7 @@ class Detector:
         self._delay = 4 * fast
         self._new_calibrators()
         self._settled = warmup  # readings before the calibrators learn (`_relearn` moves it on)
+        self._quiet = 0  # nor until this reading, after readings not to be calibrated on (`update(calibrate=False)`)
         self._first_t: float | None = None
         self._taught_default = 0.0
         self.n = 0
@@ -204,6 +205,10 @@ class Detector:
         # How far the last reading is from what was expected, signed, in its usual spreads (the
         # largest of a device's channels): neighbours that stray alike share a cause.
         self.z = 0.0
+        # Which view was rarest at the last reading ("shift", "point", "volatility", "hour"): a
+        # swinging gauge is not its rising neighbours' story.
+        self.lead = "shift"
+        self.swinging = False  # the volatility leads and the level keeps to its normal (`_calibrated`)
         self.hot = 0  # readings of the current alarm over the entry level (not only the release level)
         self.raw = 0.0
         self.score = 0.0
@@ -213,8 +218,19 @@ class Detector:
 
     # ------------------------------------------------------------------ the stream
 
-    def update(self, timestamp: datetime | float, value: float | Mapping[str, float]) -> float:
-        """Score a reading against what came before, then learn from it; >= 0.5 means alarm."""
+    def update(
+        self, timestamp: datetime | float, value: float | Mapping[str, float], *, calibrate: bool = True
+    ) -> float:
+        """Score a reading against what came before, then learn from it; >= 0.5 means alarm.
+
+        `calibrate=False`: the baselines follow the reading as usual, but its scores do not teach
+        the calibrators what is rare (a consumer that knows it is an incident's or a broken
+        sensor's). Otherwise a flood's rough hours, a party's noise or a spiking sensor thicken the
+        tails, and the series' next unusual hour looks ordinary: a gauge that had seen a flood that
+        morning no longer found a swing of a quarter of a metre rare. The scores still waiting to be
+        learned (the climb before the consumer knew) are learned as a lasting alarm's, and those of
+        the next `4 * fast` readings, while the fast statistics still carry the incident, not at all.
+        """
         t = timestamp.timestamp() if isinstance(timestamp, datetime) else float(timestamp)
         items = (("", value),) if isinstance(value, int | float) else value.items()
         if self._first_t is None:
@@ -290,7 +306,15 @@ class Detector:
         # Nothing is learned while the baselines themselves are still settling (the warm-up, and as
         # long again after a cycle is taken up): the calibrators remember long, and a first
         # reading's score against a spread of nothing would stay in their tails for weeks.
-        if self.n > self._settled:
+        if not calibrate:
+            # The fast statistics (the fast mean, the volatility) still carry the incident for a
+            # while after it: their scores are not learned until a delay's worth of readings later.
+            self._quiet = self.n + self._delay
+            weight = _ALARM_SHARE * self.budget
+            self._calibrator.incident(weight)
+            self._vol_calibrator.incident(weight)
+            self._hourly_calibrator.incident(weight)
+        elif self.n > self._settled and self.n > self._quiet:
             self._calibrator.push(shift)
             self._point_calibrator.learn(point, 1.0 if not alarm else _POINT_ALARM_SHARE)
             self._vol_calibrator.push(vol)
@@ -476,11 +500,18 @@ class Detector:
         """
         if self._calibrator.effective < self.warmup:
             return 0.0
-        p = min(self._calibrator.tail(shift), self._point_calibrator.tail(point), self._vol_calibrator.tail(vol))
+        level_p, self.lead = self._calibrator.tail(shift), "shift"
+        views = 3.0
         if hourly >= 0.0 and self._hourly_calibrator.effective >= self.warmup:
-            p = 4.0 * min(p, self._hourly_calibrator.tail(hourly))
-        else:
-            p *= 3.0
+            level_p, self.lead = min((level_p, self.lead), (self._hourly_calibrator.tail(hourly), "hour"))
+            views = 4.0
+        p, self.lead = min((level_p, self.lead), (self._point_calibrator.tail(point), "point"))
+        vol_p = self._vol_calibrator.tail(vol)
+        if vol_p < p:
+            p, self.lead = vol_p, "volatility"
+        p *= views
+        # Swinging: the volatility leads while neither level view would hold an alarm on its own.
+        self.swinging = self.lead == "volatility" and level_p * views > self.budget * self._release
         # Hysteresis: an alarm holds while the tail stays below `release` times the budget.
         # Only an alarm confirmed by a few readings at the entry level holds: a lone burst does not.
         level = self._log_release if self.hot >= _HOLD_AFTER else self._log_budget
@@ -560,6 +591,7 @@ class Detector:
             "changes": self.changes,
             "onset_due": self._onset_due,
             "settled": self._settled,
+            "quiet": self._quiet,
             "first_t": self._first_t,
             "interval": self.interval,
             "taught": self._taught_default,
@@ -580,6 +612,7 @@ class Detector:
         self.changes = int(state.get("changes", 0))
         self._onset_due = bool(state.get("onset_due", False))
         self._settled = int(state.get("settled", self.warmup))
+        self._quiet = int(state.get("quiet", 0))
         self._first_t = None if state["first_t"] is None else float(state["first_t"])
         interval = state.get("interval")  # saved before budgets per interval: measured afresh from now
         if self._budget_interval is not None and interval is not None:

@@ -278,6 +278,32 @@ def test_a_gauge_that_starts_swinging_alarms_while_its_level_holds() -> None:
     assert sum(swinging) >= 120, f"at alarm for {sum(swinging)} of the swing's 180 minutes"
 
 
+@pytest.mark.parametrize("learn_the_flood", [False, True])
+def test_a_swing_after_a_flood_the_detector_was_told_not_to_learn_still_alarms(learn_the_flood: bool) -> None:
+    """A flood's hours (a river a metre up, rough with debris) told not to be learned (`learn=False`,
+    as the engine does for readings an incident explains) leave the river's yardstick as it was, so
+    a swing of a quarter of a metre that evening is as rare as on any day. Learned, the flood's
+    steps become the river's normal and the same swing passes unseen."""
+    rng = random.Random(12)
+    det = make_detector(budget=1e-5)
+    flood, swing = range(10 * 1440 + 300, 10 * 1440 + 600), range(10 * 1440 + 900, 10 * 1440 + 1080)
+    swinging: list[bool] = []
+    for i in range(11 * 1440):
+        level = 1.2 + 0.3 * math.sin(2 * math.pi * i / (12.4 * 60)) + rng.gauss(0, 0.02)
+        if i in flood:
+            level += 1.2 * math.sin(math.pi * (i - flood.start) / len(flood)) + 0.2 * math.sin(2 * math.pi * i / 9.0)
+            level += rng.gauss(0, 0.08)
+        if i in swing:
+            level += 0.25 * math.sin(2 * math.pi * i / 12.0)
+        det.update(T0 + i * 60.0, level, calibrate=learn_the_flood or i not in flood)
+        if i in swing:
+            swinging.append(det.alarm)
+    if learn_the_flood:
+        assert sum(swinging) < 30, f"learned, the flood hid the swing: at alarm {sum(swinging)} of 180 minutes"
+    else:
+        assert sum(swinging) >= 150, f"at alarm for {sum(swinging)} of the swing's 180 minutes"
+
+
 def test_a_budget_per_interval_gives_series_the_same_false_alarms_per_day_whatever_their_rate() -> None:
     """An operator counts false alarms per day, not per reading: at a budget per reading, a sensor
     read every five minutes alarmed a fifth as often per day as one read every minute, and needed a
