@@ -496,6 +496,10 @@ class Engine:
         its power departs by ten spreads, its neighbours by none. One or two neighbours of a dozen
         at alarm are not the world: street lights that fail or overdraw on the same evening are each
         a device to inspect. Neighbours handled by another analytics process are not seen here.
+
+        `swings`: the device is swinging (its volatility leads, its level keeps to its normal): only
+        neighbours at a lasting alarm their volatility led share it. Rivers rising after rain depart
+        the same way as a swinging gauge half the time, and had vetoed most gauge oscillations.
         """
         if self.config.anomaly_common_window_s <= 0:
             return False
