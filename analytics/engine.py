@@ -459,12 +459,15 @@ class Engine:
         """
         if health.faulty_until_ms > reading.time_ms:
             return True
-        since = reading.time_ms - self.config.anomaly_common_window_s * 1000
-        for scope in (meta.district, meta.device_id):
-            last = self._breach_ms.get((scope, reading.quantity))
-            if last is not None and last >= since:
-                return True
-        return False
+        return any(
+            self._lately(self._breach_ms, (scope, reading.quantity), reading)
+            for scope in (meta.district, meta.device_id)
+        )
+
+    def _lately(self, stamps: dict[tuple[str, str], int], key: tuple[str, str], reading: Reading) -> bool:
+        """Whether `stamps` holds a time for `key` within the common window before this reading."""
+        last = stamps.get(key)
+        return last is not None and reading.time_ms - last <= self.config.anomaly_common_window_s * 1000
 
     def _explained_by_incident(self, meta: DeviceMeta, reading: Reading) -> bool:
         """Whether a district rule that explains this quantity (`RuleSpec.explains`: a flood explains
@@ -478,8 +481,7 @@ class Engine:
         amounts, and one neighbour dipping under its bar let three hygrometers that had been vetoed
         together for hours open tickets in the same minute (docs/detection.md, eighth round).
         """
-        last = self._incident_ms.get((meta.district, reading.quantity))
-        return last is not None and reading.time_ms - last <= self.config.anomaly_common_window_s * 1000
+        return self._lately(self._incident_ms, (meta.district, reading.quantity), reading)
 
     def _in_common(self, meta: DeviceMeta, reading: Reading, z: float, *, swings: bool = False) -> bool:
         """Whether this device's neighbours (same district and quantity) share what it shows.

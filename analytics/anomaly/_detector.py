@@ -500,18 +500,24 @@ class Detector:
         """
         if self._calibrator.effective < self.warmup:
             return 0.0
-        level_p, self.lead = self._calibrator.tail(shift), "shift"
+        level_p, lead = self._calibrator.tail(shift), "shift"
         views = 3.0
         if hourly >= 0.0 and self._hourly_calibrator.effective >= self.warmup:
-            level_p, self.lead = min((level_p, self.lead), (self._hourly_calibrator.tail(hourly), "hour"))
             views = 4.0
-        p, self.lead = min((level_p, self.lead), (self._point_calibrator.tail(point), "point"))
+            hour_p = self._hourly_calibrator.tail(hourly)
+            if hour_p < level_p:
+                level_p, lead = hour_p, "hour"
+        p = level_p
+        point_p = self._point_calibrator.tail(point)
+        if point_p < p:
+            p, lead = point_p, "point"
         vol_p = self._vol_calibrator.tail(vol)
         if vol_p < p:
-            p, self.lead = vol_p, "volatility"
+            p, lead = vol_p, "volatility"
         p *= views
+        self.lead = lead
         # Swinging: the volatility leads while neither level view would hold an alarm on its own.
-        self.swinging = self.lead == "volatility" and level_p * views > self.budget * self._release
+        self.swinging = lead == "volatility" and level_p * views > self.budget * self._release
         # Hysteresis: an alarm holds while the tail stays below `release` times the budget.
         # Only an alarm confirmed by a few readings at the entry level holds: a lone burst does not.
         level = self._log_release if self.hot >= _HOLD_AFTER else self._log_budget

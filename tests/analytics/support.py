@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import random
+
 from analytics.engine import DeviceMeta, Engine, EngineConfig
 from analytics.findings import Finding
 from citysense.settings import AnalyticsSettings
@@ -12,6 +15,21 @@ KINDS = {"river": "water", "hill": "water", "air": "air", "bin": "bin", "lamp": 
 
 def meta(device_id: str) -> DeviceMeta:
     return DeviceMeta(device_id, DISTRICTS.get(device_id, "riverside"), KINDS.get(device_id.split("-")[0], "unknown"))
+
+
+def river_level(
+    i: int, rng: random.Random, *, flood: range = range(0), flood_height: float = 0.0, swing: range = range(0)
+) -> float:
+    """A gauge's level at minute `i`: 1.2 m with a 12.4-hour tide and 2 cm of noise; during `flood` a
+    crest of `flood_height` metres, rough with debris; during `swing` a quarter-metre swing every
+    twelve minutes (the simulator's gauge oscillation)."""
+    level = 1.2 + 0.3 * math.sin(2 * math.pi * i / (12.4 * 60)) + rng.gauss(0, 0.02)
+    if i in flood:
+        level += flood_height * math.sin(math.pi * (i - flood.start) / len(flood))
+        level += 0.2 * math.sin(2 * math.pi * i / 9.0) + rng.gauss(0, 0.08)
+    if i in swing:
+        level += 0.25 * math.sin(2 * math.pi * i / 12.0)
+    return level
 
 
 def engine(**settings) -> Engine:

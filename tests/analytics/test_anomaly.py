@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from analytics.anomaly import Detector, make_detector
+from tests.analytics.support import river_level
 
 Series = Callable[[random.Random], Iterator[tuple[float, float]]]
 T0 = 1_767_546_000.0  # 2026-01-05 00:00 Asia/Jakarta, a Monday
@@ -262,14 +263,10 @@ def test_a_gauge_that_starts_swinging_alarms_while_its_level_holds() -> None:
     det = make_detector(budget=1e-5)
     swinging: list[bool] = []
     onsets, was = 0, False
+    swing = range(11 * 1440 + 600, 11 * 1440 + 780)
     for i in range(12 * 1440):
-        t = T0 + i * 60.0
-        level = 1.2 + 0.3 * math.sin(2 * math.pi * i / (12.4 * 60)) + rng.gauss(0, 0.02)
-        swing = i >= 11 * 1440 + 600 and i < 11 * 1440 + 780
-        if swing:
-            level += 0.25 * math.sin(2 * math.pi * i / 12.0)
-        det.update(t, level)
-        if swing:
+        det.update(T0 + i * 60.0, river_level(i, rng, swing=swing))
+        if i in swing:
             swinging.append(det.alarm)
         elif 2 * 1440 <= i < 11 * 1440:
             onsets += det.alarm and not was
@@ -280,8 +277,8 @@ def test_a_gauge_that_starts_swinging_alarms_while_its_level_holds() -> None:
 
 @pytest.mark.parametrize("learn_the_flood", [False, True])
 def test_a_swing_after_a_flood_the_detector_was_told_not_to_learn_still_alarms(learn_the_flood: bool) -> None:
-    """A flood's hours (a river a metre up, rough with debris) told not to be learned (`learn=False`,
-    as the engine does for readings an incident explains) leave the river's yardstick as it was, so
+    """A flood's hours (a river a metre up, rough with debris) scored with `calibrate=False`, as the
+    engine does for readings an incident explains, leave what the detector finds rare as it was, so
     a swing of a quarter of a metre that evening is as rare as on any day. Learned, the flood's
     steps become the river's normal and the same swing passes unseen."""
     rng = random.Random(12)
@@ -289,12 +286,7 @@ def test_a_swing_after_a_flood_the_detector_was_told_not_to_learn_still_alarms(l
     flood, swing = range(10 * 1440 + 300, 10 * 1440 + 600), range(10 * 1440 + 900, 10 * 1440 + 1080)
     swinging: list[bool] = []
     for i in range(11 * 1440):
-        level = 1.2 + 0.3 * math.sin(2 * math.pi * i / (12.4 * 60)) + rng.gauss(0, 0.02)
-        if i in flood:
-            level += 1.2 * math.sin(math.pi * (i - flood.start) / len(flood)) + 0.2 * math.sin(2 * math.pi * i / 9.0)
-            level += rng.gauss(0, 0.08)
-        if i in swing:
-            level += 0.25 * math.sin(2 * math.pi * i / 12.0)
+        level = river_level(i, rng, flood=flood, flood_height=1.2, swing=swing)
         det.update(T0 + i * 60.0, level, calibrate=learn_the_flood or i not in flood)
         if i in swing:
             swinging.append(det.alarm)

@@ -14,6 +14,7 @@ from analytics.findings import Finding
 from analytics.rules import default_rules
 from citysense.settings import AnalyticsSettings
 from citysense.wire import QUANTITIES, Reading, register_quantity
+from tests.analytics.support import river_level
 
 T0_MS = 1_767_546_000_000  # 2026-01-05 00:00 Asia/Jakarta, a Monday
 STEP_MS = 300_000  # a reading every five minutes
@@ -358,12 +359,7 @@ def test_a_gauge_that_swings_the_evening_after_a_flood_gets_a_ticket_unless_the_
     flood, swing = range(10 * 1440 + 300, 10 * 1440 + 600), range(10 * 1440 + 900, 10 * 1440 + 1080)
     codes: dict[str, set[str]] = {"flood": set(), "swing": set()}
     for i in range(11 * 1440):
-        level = 1.2 + 0.3 * math.sin(2 * math.pi * i / (12.4 * 60)) + rng.gauss(0, 0.02)
-        if i in flood:
-            level += 1.6 * math.sin(math.pi * (i - flood.start) / len(flood)) + 0.2 * math.sin(2 * math.pi * i / 9.0)
-            level += rng.gauss(0, 0.08)
-        if i in swing:
-            level += 0.25 * math.sin(2 * math.pi * i / 12.0)
+        level = river_level(i, rng, flood=flood, flood_height=1.6, swing=swing)
         found = engine.process(Reading("kota-lama-water-01", "water_level", level, T0_MS + i * 60_000))
         phase = "flood" if i in flood else "swing" if i in swing else ""
         if phase:
