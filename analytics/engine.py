@@ -104,6 +104,10 @@ class EngineConfig:
     anomaly_learn_incidents: bool = False
     # A swinging device's alarm is shared only with neighbours that swing too (`Engine._in_common`).
     anomaly_common_swings: bool = True
+    # Neighbours share an alarm only when more than half of them show it, not half (`Engine._in_common`).
+    anomaly_common_strict: bool = False
+    # Every detector also judges runs of readings in their hour's spread (`make_detector(run_view=)`).
+    anomaly_run_view: bool = False
 
     def detector_options(self) -> dict[str, Any]:
         """What every series' anomaly detector is made with (`make_detector`)."""
@@ -111,6 +115,7 @@ class EngineConfig:
             "budget": self.anomaly_budget,
             "timezone": self.timezone,
             "budget_interval": self.anomaly_budget_interval_s or None,
+            "run_view": self.anomaly_run_view,
         }
 
     @classmethod
@@ -130,6 +135,8 @@ class EngineConfig:
             anomaly_common_holds=settings.anomaly_common_holds,
             anomaly_learn_incidents=settings.anomaly_learn_incidents,
             anomaly_common_swings=settings.anomaly_common_swings,
+            anomaly_common_strict=settings.anomaly_common_strict,
+            anomaly_run_view=settings.anomaly_run_view,
         )
 
 
@@ -514,14 +521,16 @@ class Engine:
             return False
         need = max(1.0, _COMMON_SHARE * len(others))
         alarms = (self._swing_ms if swings else self._alarm_ms).get(group, {})
-        if sum(t >= since for device, t in alarms.items() if device != meta.device_id) >= need:
+        strict = self.config.anomaly_common_strict
+        at_alarm = sum(t >= since for device, t in alarms.items() if device != meta.device_id)
+        if at_alarm > _COMMON_SHARE * len(others) if strict else at_alarm >= need:
             return True
         if swings:
             return False
         fresh = reading.time_ms - _COMMON_FRESH_MS
         far = max(_COMMON_Z_MIN, min(_COMMON_Z, _COMMON_PART * abs(z)))
         alike = sum(t >= fresh and math.copysign(1.0, z) * zo >= far for t, zo in others)
-        return alike >= need
+        return alike > _COMMON_SHARE * len(others) if strict else alike >= need
 
     def _anomaly(self, meta: DeviceMeta, reading: Reading, series: _Series, score: float) -> Finding:
         det = series.anomaly

@@ -255,6 +255,14 @@ class AnalyticsSettings(CommonSettings):
     # swinging every few minutes) is judged only against neighbours that swing too, not against
     # neighbours whose level departs (rivers rising after rain).
     anomaly_common_swings: bool = True
+    # Whether neighbours share a device's alarm only when more than half of them are at alarm or
+    # depart alike (not half): three noise sensors of five loud at three in the morning are three
+    # devices to inspect. More found, more false tickets (docs/detection.md, "Eleventh round").
+    anomaly_common_strict: bool = False
+    # Whether every detector also judges a run of readings in its hour's own spread (the run view):
+    # an hour at three spreads is rarer than one reading at three. More found, more false tickets
+    # (docs/detection.md, "Eleventh round").
+    anomaly_run_view: bool = False
 
     @property
     def water_level_flood_m(self) -> float:

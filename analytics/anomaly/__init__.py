@@ -32,6 +32,7 @@ def make_detector(
     release: float = 10.0,
     change: float = 8.0,
     budget_interval: float | None = None,
+    run_view: bool = False,
     state: Mapping[str, Any] | None = None,
 ) -> Detector:
     """A fresh detector, or one resumed from `Detector.state()`.
@@ -49,6 +50,9 @@ def make_detector(
             interval, and a series read k times as seldom may alarm on k times the fraction of its
             readings (its interval is the median gap of its first `warmup` readings): the same
             false alarms per day whatever the reading rate. None: `budget` is per reading.
+        run_view: also judge a run of readings, not only each one, in its hour's own spread (a fast
+            mean of the signed departures; a fifth view, with a daily or weekly cycle in use): an
+            hour at three spreads is rarer than any one reading at three spreads.
         state: what `Detector.state()` returned, to resume after a restart.
     """
     det = Detector(
@@ -61,6 +65,7 @@ def make_detector(
         release=release,
         change=change,
         budget_interval=budget_interval,
+        run_view=run_view,
     )
     if state is not None:
         det.restore(state)

@@ -8,7 +8,10 @@ Per channel (one number of a reading), after removing a daily or weekly cycle wh
 - **volatility**: a fast mean of the squared steps between readings over their usual size (a level
   that starts swinging keeps its mean);
 - **hour of day** (with a cycle in use): the departure from the expected value in this hour's own
-  usual spread.
+  usual spread;
+- **run** (with a cycle in use, and only when asked: `run_view`): a fast mean over a few readings of
+  the signed departures in that same spread, so an hour at three spreads is rarer than any one
+  reading at three.
 Each view's raw score becomes its tail probability in its own history (`TailCalibrator`, the shift,
 volatility and hour views' learning late: `DelayedCalibrator`); the rarest, times the number of
 views, is mapped so that a tail probability equal to the alarm budget scores 0.5. Alarms teach
@@ -54,6 +57,11 @@ _HOUR_VISITS = 7.0  # visits (days) an hour's spread remembers
 _HOUR_CLIP = 25.0  # a reading adds at most this many times the hour's usual squared departure
 _HOUR_DAYS = 3  # days an hour of the day was seen on before its own spread is believed
 _HOUR_READINGS = 10  # and readings
+# The run view (`run_view`): a fast mean over about this many readings of the signed departures in
+# their hour's spread, each clipped to this many spreads (one wild reading is a point, not a run).
+_RUN_SPAN = 4
+_RUN_FAST = 2.0 / (_RUN_SPAN + 1.0)
+_RUN_CLIP = 6.0
 _VOL_CLIP = 25.0  # one reading adds at most this many usual squared errors to the volatility view
 _SHORT = 3  # readings: an alarm this short is normal data's rare moment, not an incident
 # A calibrator remembers at least this many times 1/budget readings (and 4 x memory): one that has
@@ -84,6 +92,7 @@ class _Channel:
         "gn",
         "gp",
         "hn",
+        "hs",
         "hv",
         "last",
         "mean",
@@ -122,6 +131,7 @@ class _Channel:
         self.gn = 0.0
         self.hv = [0.0] * 24  # usual squared departure from the expected value, per local hour of day
         self.hn = [0] * 24
+        self.hs = 0.0  # a fast mean of the signed departures in their hour's spread (the run view)
         self.r1 = self.r2 = 0.0  # the two latest departures (a middle of three ignores a lone outlier)
         self.qv = 0.0  # usual squared step from one reading to the next
         self.vol = 1.0  # recent squared steps over their usual size (the volatility view)
@@ -154,6 +164,7 @@ class Detector:
         release: float = 10.0,
         change: float = 8.0,
         budget_interval: float | None = None,
+        run_view: bool = False,
     ) -> None:
         if not 0.0 < budget < 0.5:
             raise ValueError("budget is a fraction of readings in (0, 0.5)")
@@ -170,6 +181,7 @@ class Detector:
         if budget_interval is not None and budget_interval <= 0.0:
             raise ValueError("budget_interval is a number of seconds above 0, or None (the budget is per reading)")
         self.change = change
+        self.run_view = run_view
         self.budget = budget
         self._base_budget = budget
         self._release = release
@@ -205,7 +217,7 @@ class Detector:
         # How far the last reading is from what was expected, signed, in its usual spreads (the
         # largest of a device's channels): neighbours that stray alike share a cause.
         self.z = 0.0
-        # Which view was rarest at the last reading ("shift", "point", "volatility", "hour"): a
+        # Which view was rarest at the last reading ("shift", "point", "volatility", "hour", "run"): a
         # swinging gauge is not its rising neighbours' story.
         self.lead = "shift"
         self.swinging = False  # the volatility leads and the level keeps to its normal (`_calibrated`)
@@ -243,7 +255,7 @@ class Detector:
         if self._clock is not None:
             how, hour = self._clock.hours_of_week(t), int(t // 3600.0)
         self.n += 1
-        shift = point = cusum = level = z = vol = 0.0
+        shift = point = cusum = level = z = vol = run = 0.0
         hourly = False
         residuals: list[tuple[_Channel, float, float]] = []
         for name, x in items:
@@ -266,6 +278,9 @@ class Detector:
                 hourly = True
                 if l2 > level:
                     level = l2
+                r2 = ch.hs * ch.hs
+                if r2 > run:
+                    run = r2
                 zc = math.copysign(math.sqrt(l2), _middle(y - ch.mean, ch.r1, ch.r2))
             else:
                 zc = math.copysign(math.sqrt(s2), ch.fast + self._fast * (y - ch.fast) - ch.mean - ch.dm)
@@ -278,7 +293,7 @@ class Detector:
         shift, point, level = math.sqrt(shift), math.sqrt(point), math.sqrt(level)
         self.z = z
         self.raw = shift
-        score = self._calibrated(shift, point, vol, level if hourly else -1.0)
+        score = self._calibrated(shift, point, vol, level if hourly else -1.0, run)
         # Learning follows what the data says; an operator's mark only changes what is reported.
         alarm = score >= 0.5
         if not alarm:
@@ -314,17 +329,21 @@ class Detector:
             self._calibrator.incident(weight)
             self._vol_calibrator.incident(weight)
             self._hourly_calibrator.incident(weight)
+            self._run_calibrator.incident(weight)
         elif self.n > self._settled and self.n > self._quiet:
             self._calibrator.push(shift)
             self._point_calibrator.learn(point, 1.0 if not alarm else _POINT_ALARM_SHARE)
             self._vol_calibrator.push(vol)
             if hourly:
                 self._hourly_calibrator.push(level)
+                if self.run_view:
+                    self._run_calibrator.push(run)
             if alarm and self.run > _SHORT:  # an incident, not a rare moment: learned as one
                 weight = max(share, _ALARM_SHARE * self.budget)
                 self._calibrator.incident(weight)
                 self._vol_calibrator.incident(weight)
                 self._hourly_calibrator.incident(weight)
+                self._run_calibrator.incident(weight)
         score = self._marked(score, min(1.0, 0.5 * cusum / self.change) if changed else 0.0, residuals)
         self.score = score
         return score
@@ -407,7 +426,9 @@ class Detector:
         the evening looked like an ordinary dusk. The spread is the larger of the two hours whose
         middles bracket the time (the edge of a busy hour is judged as busy). Only with a cycle in
         use (the expected value then depends on the hour) and once both hours were seen on
-        `_HOUR_DAYS` days and `_HOUR_READINGS` readings.
+        `_HOUR_DAYS` days and `_HOUR_READINGS` readings. Also moves the channel's run (`hs`), the
+        signed departure's fast mean in the same spread, whether or not the run view is asked for
+        (the state stays the same either way).
         """
         season = ch.season
         if how < 0.0 or season is None or season.using == 0:
@@ -416,9 +437,14 @@ class Detector:
         a, b = k % 24, (k + 1) % 24
         hn, days = ch.hn, season.day_n
         if min(hn[a], hn[b]) < _HOUR_READINGS or min(days[a], days[b]) < _HOUR_DAYS:
+            ch.hs = 0.0
             return -1.0
+        spread = max(ch.hv[a], ch.hv[b]) + _floor(ch)
+        u = (y - ch.mean) / math.sqrt(spread)
+        u = -_RUN_CLIP if u < -_RUN_CLIP else _RUN_CLIP if u > _RUN_CLIP else u
+        ch.hs += _RUN_FAST * (u - ch.hs)
         r = _middle(y - ch.mean, ch.r1, ch.r2)
-        return r * r / (max(ch.hv[a], ch.hv[b]) + _floor(ch))
+        return r * r / spread
 
     def _learn(self, ch: _Channel, x: float, y: float, how: float, hour: int, share: float, alarm: bool) -> None:
         n = ch.n = ch.n + 1
@@ -477,6 +503,7 @@ class Detector:
         ch.vol = 1.0
         ch.qv = ch.dv = ch.ev = ch.var = ch.sv = ch.dm = 0.0
         ch.hv, ch.hn = [0.0] * 24, [0] * 24
+        ch.hs = 0.0
         ch.fast = ch.mean
         self._new_calibrators()
         self._settled = self.n + self.warmup
@@ -492,8 +519,9 @@ class Detector:
         self._point_calibrator = TailCalibrator(self._tail_memory)
         self._vol_calibrator = DelayedCalibrator(self._tail_memory, self._delay)
         self._hourly_calibrator = DelayedCalibrator(self._tail_memory, self._delay)
+        self._run_calibrator = DelayedCalibrator(self._tail_memory, self._delay)
 
-    def _calibrated(self, shift: float, point: float, vol: float, hourly: float) -> float:
+    def _calibrated(self, shift: float, point: float, vol: float, hourly: float, run: float = 0.0) -> float:
         """Each view calibrated on its own history; the rarest decides (Bonferroni: times the views).
 
         `hourly` < 0: the hour-of-day view has nothing to say yet (three views).
@@ -507,6 +535,11 @@ class Detector:
             hour_p = self._hourly_calibrator.tail(hourly)
             if hour_p < level_p:
                 level_p, lead = hour_p, "hour"
+            if self.run_view and self._run_calibrator.effective >= self.warmup:
+                views = 5.0
+                run_p = self._run_calibrator.tail(run)
+                if run_p < level_p:
+                    level_p, lead = run_p, "run"
         p = level_p
         point_p = self._point_calibrator.tail(point)
         if point_p < p:
@@ -605,6 +638,7 @@ class Detector:
             "point_calibrator": self._point_calibrator.state(),
             "hourly_calibrator": self._hourly_calibrator.state(),
             "vol_calibrator": self._vol_calibrator.state(),
+            "run_calibrator": self._run_calibrator.state(),
             "channels": channels,
         }
 
@@ -630,12 +664,14 @@ class Detector:
             self._hourly_calibrator.restore(state["hourly_calibrator"])
         if "vol_calibrator" in state:  # saved before the volatility view: it starts afresh
             self._vol_calibrator.restore(state["vol_calibrator"])
+        if "run_calibrator" in state:  # saved before the run view: it starts afresh
+            self._run_calibrator.restore(state["run_calibrator"])
         self._channels = {}
         for name, item in state["channels"].items():
             ch = _Channel(0.0)
             # Slots older states lack: version 1 had no change view, version 2 no volatility view.
             fresh = {"seg": item["mean"], "sv": item["var"], "slope": 0.0, "gp": 0.0, "gn": 0.0}
-            fresh |= {"vol": 1.0, "qv": 2.0 * item["ev"]}
+            fresh |= {"vol": 1.0, "qv": 2.0 * item["ev"], "hs": 0.0}
             for slot in _Channel.__slots__:
                 if slot == "season":
                     continue

@@ -390,3 +390,32 @@ def test_a_gauge_that_swings_while_its_neighbours_rise_is_not_their_story_when_a
             found |= {f.device_id for f in engine.process(reading) if f.service_code == "anomaly"}
     assert engine.anomalies_in_common > 0
     assert found == ({"kota-lama-water-01"} if swings else set())
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_three_of_five_lamps_overdrawing_at_once_are_three_tickets_when_the_veto_is_strict(strict: bool) -> None:
+    """Three of a district's five lamps draw twice their power the same evening. Half of each one's
+    neighbours are at alarm with it, which the default reads as the district's world (no ticket);
+    with `CITYSENSE_ANOMALY_COMMON_STRICT`, the world needs more than half, and each gets its ticket.
+    Four of five jumping at once is the supply either way."""
+    lamps = [f"lamp-{k}" for k in range(5)]
+    config = EngineConfig.from_settings(AnalyticsSettings(anomaly_common_strict=strict))
+    engine = Engine(config, lambda d: DeviceMeta(d, "kota-lama", "streetlight"))
+    rng, found = random.Random(4), {8: set(), 9: set()}
+    for n in range(10):
+        jumping = {8: lamps[:3], 9: lamps[:4]}.get(n, [])
+        for i in range(DAY):
+            for device in lamps:
+                value = 100.0 * rng.gauss(1.0, 0.01)
+                if device in jumping and 120 <= i < 168:
+                    value = 200.0 * rng.gauss(1.0, 0.01)
+                anomalies = {
+                    f.device_id
+                    for f in engine.process(Reading(device, "power", value, T0_MS + (n * DAY + i) * STEP_MS))
+                    if f.service_code == "anomaly"
+                }
+                if n in found:
+                    found[n] |= anomalies
+    assert found[8] == (set(lamps[:3]) if strict else set())
+    assert found[9] == set()
+    assert engine.anomalies_in_common > 0
