@@ -287,6 +287,15 @@ def test_the_budget_interval_setting_reaches_every_series_detector(monkeypatch: 
     assert EngineConfig.from_settings(AnalyticsSettings()).detector_options()["budget_interval"] is None
 
 
+@pytest.mark.parametrize("run_view", [False, True])
+def test_the_run_view_setting_reaches_every_series_detector(monkeypatch: pytest.MonkeyPatch, run_view: bool) -> None:
+    """`CITYSENSE_ANOMALY_RUN_VIEW` set by an operator is what each series' detector is made with."""
+    monkeypatch.setenv("CITYSENSE_ANOMALY_RUN_VIEW", str(run_view).lower())
+    engine = Engine(EngineConfig.from_settings(AnalyticsSettings()), lambda d: DeviceMeta(d, "kota-lama", "noise"))
+    engine.process(Reading("noise-1", "noise", 45.0, T0_MS))
+    assert engine._series[("noise-1", "noise")].anomaly.run_view is run_view
+
+
 def test_a_flood_explains_its_districts_unusual_humidity_but_not_another_districts() -> None:
     """The storm behind a flood saturates its district's hygrometers: the flood ticket tells that
     story, and an "unusual readings" ticket on top would send someone to inspect a working sensor.
