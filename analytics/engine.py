@@ -519,18 +519,18 @@ class Engine:
         ]
         if not others:
             return False
-        need = max(1.0, _COMMON_SHARE * len(others))
+        # Half of them (at least one), or with `anomaly_common_strict` more than half.
+        share = _COMMON_SHARE * len(others)
+        need = math.floor(share) + 1 if self.config.anomaly_common_strict else max(1.0, share)
         alarms = (self._swing_ms if swings else self._alarm_ms).get(group, {})
-        strict = self.config.anomaly_common_strict
-        at_alarm = sum(t >= since for device, t in alarms.items() if device != meta.device_id)
-        if at_alarm > _COMMON_SHARE * len(others) if strict else at_alarm >= need:
+        if sum(t >= since for device, t in alarms.items() if device != meta.device_id) >= need:
             return True
         if swings:
             return False
         fresh = reading.time_ms - _COMMON_FRESH_MS
         far = max(_COMMON_Z_MIN, min(_COMMON_Z, _COMMON_PART * abs(z)))
         alike = sum(t >= fresh and math.copysign(1.0, z) * zo >= far for t, zo in others)
-        return alike > _COMMON_SHARE * len(others) if strict else alike >= need
+        return alike >= need
 
     def _anomaly(self, meta: DeviceMeta, reading: Reading, series: _Series, score: float) -> Finding:
         det = series.anomaly

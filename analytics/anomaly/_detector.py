@@ -273,7 +273,7 @@ class Detector:
                 point = p2
             if ch.vol > vol:
                 vol = ch.vol
-            l2 = self._hourly(ch, y, how)
+            l2 = self._hourly(ch, y, how, self.run_view)
             if l2 >= 0.0:
                 hourly = True
                 if l2 > level:
@@ -417,7 +417,7 @@ class Detector:
         return shift, point, y
 
     @staticmethod
-    def _hourly(ch: _Channel, y: float, how: float) -> float:
+    def _hourly(ch: _Channel, y: float, how: float, run_view: bool) -> float:
         """The squared departure from the expected value in this hour's own spread; -1 when not known.
 
         A city series is not equally noisy all day: a street light's residual is a few watts all
@@ -426,9 +426,8 @@ class Detector:
         the evening looked like an ordinary dusk. The spread is the larger of the two hours whose
         middles bracket the time (the edge of a busy hour is judged as busy). Only with a cycle in
         use (the expected value then depends on the hour) and once both hours were seen on
-        `_HOUR_DAYS` days and `_HOUR_READINGS` readings. Also moves the channel's run (`hs`), the
-        signed departure's fast mean in the same spread, whether or not the run view is asked for
-        (the state stays the same either way).
+        `_HOUR_DAYS` days and `_HOUR_READINGS` readings. With `run_view`, also moves the channel's
+        run (`hs`), the signed departure's fast mean in the same spread.
         """
         season = ch.season
         if how < 0.0 or season is None or season.using == 0:
@@ -440,9 +439,10 @@ class Detector:
             ch.hs = 0.0
             return -1.0
         spread = max(ch.hv[a], ch.hv[b]) + _floor(ch)
-        u = (y - ch.mean) / math.sqrt(spread)
-        u = -_RUN_CLIP if u < -_RUN_CLIP else _RUN_CLIP if u > _RUN_CLIP else u
-        ch.hs += _RUN_FAST * (u - ch.hs)
+        if run_view:
+            u = (y - ch.mean) / math.sqrt(spread)
+            u = -_RUN_CLIP if u < -_RUN_CLIP else _RUN_CLIP if u > _RUN_CLIP else u
+            ch.hs += _RUN_FAST * (u - ch.hs)
         r = _middle(y - ch.mean, ch.r1, ch.r2)
         return r * r / spread
 
@@ -521,7 +521,7 @@ class Detector:
         self._hourly_calibrator = DelayedCalibrator(self._tail_memory, self._delay)
         self._run_calibrator = DelayedCalibrator(self._tail_memory, self._delay)
 
-    def _calibrated(self, shift: float, point: float, vol: float, hourly: float, run: float = 0.0) -> float:
+    def _calibrated(self, shift: float, point: float, vol: float, hourly: float, run: float) -> float:
         """Each view calibrated on its own history; the rarest decides (Bonferroni: times the views).
 
         `hourly` < 0: the hour-of-day view has nothing to say yet (three views).

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from analytics.anomaly import Detector, make_detector
-from tests.analytics.support import river_level
+from tests.analytics.support import loud_by_day, river_level
 
 Series = Callable[[random.Random], Iterator[tuple[float, float]]]
 T0 = 1_767_546_000.0  # 2026-01-05 00:00 Asia/Jakarta, a Monday
@@ -341,8 +341,7 @@ def test_three_hours_at_four_night_spreads_alarm_when_runs_are_judged(run_view: 
     for i in range(int(days * DAY / step)):
         t = T0 + i * step
         day, hour = divmod((t - T0) / 3600.0, 24.0)
-        daytime = math.exp(-(((hour - 13.0) / 4.0) ** 2))
-        value = 40.0 + 10.0 * daytime + rng.gauss(0, 0.5 + 3.5 * daytime)
+        value = loud_by_day(hour, rng)
         inside = day == days - 1 and 1.0 <= hour < 4.0
         det.update(t, value + 2.0 if inside else value)
         if inside:

@@ -14,7 +14,7 @@ from analytics.findings import Finding
 from analytics.rules import default_rules
 from citysense.settings import AnalyticsSettings
 from citysense.wire import QUANTITIES, Reading, register_quantity
-from tests.analytics.support import river_level
+from tests.analytics.support import loud_by_day, river_level
 
 T0_MS = 1_767_546_000_000  # 2026-01-05 00:00 Asia/Jakarta, a Monday
 STEP_MS = 300_000  # a reading every five minutes
@@ -288,12 +288,26 @@ def test_the_budget_interval_setting_reaches_every_series_detector(monkeypatch: 
 
 
 @pytest.mark.parametrize("run_view", [False, True])
-def test_the_run_view_setting_reaches_every_series_detector(monkeypatch: pytest.MonkeyPatch, run_view: bool) -> None:
-    """`CITYSENSE_ANOMALY_RUN_VIEW` set by an operator is what each series' detector is made with."""
+def test_a_quiet_night_three_hours_above_itself_gets_a_ticket_with_the_run_view_setting(
+    monkeypatch: pytest.MonkeyPatch, water_pressure: None, run_view: bool
+) -> None:
+    """`CITYSENSE_ANOMALY_RUN_VIEW` set by an operator reaches every series' detector: a sensor loud
+    by day and quiet at night that reads three and a half night spreads high from one to four in
+    the morning gets an anomaly ticket with it, and none without (no reading alone is rare enough)."""
     monkeypatch.setenv("CITYSENSE_ANOMALY_RUN_VIEW", str(run_view).lower())
-    engine = Engine(EngineConfig.from_settings(AnalyticsSettings()), lambda d: DeviceMeta(d, "kota-lama", "noise"))
-    engine.process(Reading("noise-1", "noise", 45.0, T0_MS))
-    assert engine._series[("noise-1", "noise")].anomaly.run_view is run_view
+    engine, rng = _engine(), random.Random(8)
+    found = []
+    for i in range(16 * DAY):
+        day, hour = divmod(i * STEP_MS / 3_600_000, 24.0)
+        inside = day == 15 and 1.0 <= hour < 4.0
+        value = loud_by_day(hour, rng) + (1.75 if inside else 0.0)
+        reading = Reading("pump-7", "water_pressure", value, T0_MS + i * STEP_MS)
+        found += [(day, hour) for f in engine.process(reading) if f.service_code == "anomaly"]
+    if run_view:
+        assert found, "the night gets a ticket"
+        assert all(day == 15 and 1.0 <= hour < 5.0 for day, hour in found), f"and only it: {found}"
+    else:
+        assert found == []
 
 
 def test_a_flood_explains_its_districts_unusual_humidity_but_not_another_districts() -> None:
