@@ -10,8 +10,9 @@ that stronger events still rank higher.
 from __future__ import annotations
 
 import math
-from collections import deque
 from typing import Any
+
+from analytics.anomaly._held import HeldBack
 
 __all__ = ["DelayedCalibrator", "TailCalibrator"]
 
@@ -109,24 +110,20 @@ class TailCalibrator:
 
 
 class DelayedCalibrator:
-    """A `TailCalibrator` that learns each raw score `delay` readings late.
+    """A `TailCalibrator` that learns each raw score `delay` readings late (`HeldBack`).
 
     An incident often ramps up: a party's noise climbs over a quarter of an hour, each minute a
     little louder than the last. Learned at once, each reading raised the tail that the next one
     was judged against, so the climb never looked rare and was learned in full, which made every
-    later event of its size look ordinary. Held back a while, the readings of an excursion that
-    becomes a lasting alarm are learned as that alarm's (`incident`), the climb to it included;
-    those of a short one, normal data's rare moment, are learned in full, so the tail cannot thin
-    itself into ever more alarms.
+    later event of its size look ordinary.
     """
 
-    __slots__ = ("cal", "delay", "fresh", "grown", "pending")
+    __slots__ = ("cal", "delay", "grown", "pending")
 
     def __init__(self, memory: int, delay: int) -> None:
         self.cal = TailCalibrator(memory)
         self.delay = delay
-        self.pending: deque[list[float]] = deque()  # [raw, weight] of the readings not yet learned
-        self.fresh = 0  # the newest this many are at full weight (no `incident` since they came)
+        self.pending = HeldBack()  # [weight, raw] of the readings not yet learned
         self.grown = False  # old enough to hold back `delay` readings (it only grows older)
 
     @property
@@ -138,37 +135,23 @@ class DelayedCalibrator:
 
     def push(self, raw: float) -> None:
         """Queue a raw score at full weight; the oldest, once `delay` readings old, is learned."""
-        pending = self.pending
-        pending.append([raw, 1.0])
-        self.fresh += 1
         delay = self.delay
         if not self.grown:
             young = int(self.cal.effective * _YOUNG_DELAY)
             self.grown = young >= delay
             delay = min(delay, young)
-        while len(pending) > delay:
-            old, weight = pending.popleft()
+        for weight, old in self.pending.add([1.0, raw], delay):
             self.cal.learn(old, weight)
-        self.fresh = min(self.fresh, len(pending))
 
     def incident(self, weight: float) -> None:
-        """The readings still queued belong to a lasting alarm: learn them at no more than `weight`.
-
-        Only the ones that came since the last call can be above it: an alarm's weight only grows.
-        """
-        pending = self.pending
-        for k in range(len(pending) - self.fresh, len(pending)):
-            item = pending[k]
-            if item[1] > weight:
-                item[1] = weight
-        self.fresh = 0
+        """The readings still queued belong to a lasting alarm: learn them at no more than `weight`."""
+        self.pending.incident(weight)
 
     def state(self) -> dict[str, Any]:
-        return {**self.cal.state(), "pending": [list(item) for item in self.pending]}
+        return {**self.cal.state(), "pending": [[raw, weight] for weight, raw in self.pending.items]}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Also reads a plain `TailCalibrator`'s state (nothing queued)."""
         self.cal.restore(state)
-        self.pending = deque([float(r), float(w)] for r, w in state.get("pending", ()))
-        self.fresh = sum(1 for _, w in self.pending if w >= 1.0)
+        self.pending = HeldBack([float(w), float(r)] for r, w in state.get("pending", ()))
         self.grown = int(self.cal.effective * _YOUNG_DELAY) >= self.delay

@@ -16,7 +16,9 @@ Each view's raw score becomes its tail probability in its own history (`TailCali
 volatility and hour views' learning late: `DelayedCalibrator`); the rarest, times the number of
 views, is mapped so that a tail probability equal to the alarm budget scores 0.5. Alarms teach
 the baselines little at first and fully once they have lasted as long as the memory: a short
-incident stays visible, a lasting new normal is absorbed.
+incident stays visible, a lasting new normal is absorbed. The hour's spread and the cycle learn a
+reading late too (`HeldBack`), so the climb to an alarm is learned as the alarm's, not absorbed
+before it comes.
 
 One more view, **change**, marks the moments the series changes: a two-sided CUSUM per channel of
 the value against the mean of the current segment (everything since the last change), in units of
@@ -35,6 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from analytics.anomaly._calibrate import DelayedCalibrator, TailCalibrator
+from analytics.anomaly._held import HeldBack
 from analytics.anomaly._season import Seasons
 from analytics.localtime import DEFAULT_TIMEZONE, LocalClock
 
@@ -53,6 +56,8 @@ _MAX_MEMORYFUL = 100.0
 _REARM = 0.49  # the score of the reading that re-arms an alarm already on (an onset follows)
 # The hour-of-day view (`_hourly`).
 _HOURLY = ("hv", "hn")  # its per-hour state in a channel
+_OBJECTS = ("season", "held")  # a channel's slots saved and restored on their own
+_YOUNG_HELD = 10  # a young channel holds back at most this fraction (1/10) of the readings it learned
 _HOUR_VISITS = 7.0  # visits (days) an hour's spread remembers
 _HOUR_CLIP = 25.0  # a reading adds at most this many times the hour's usual squared departure
 _HOUR_DAYS = 3  # days an hour of the day was seen on before its own spread is believed
@@ -91,6 +96,7 @@ class _Channel:
         "fast",
         "gn",
         "gp",
+        "held",
         "hn",
         "hs",
         "hv",
@@ -129,6 +135,9 @@ class _Channel:
         self.sv = 0.0  # usual squared residual against the segment mean
         self.gp = 0.0  # CUSUM of upward and downward moves against the segment mean
         self.gn = 0.0
+        # [weight, departure for the hour's spread (nan: none), hour of week, absolute hour, departure
+        # for the cycle] of the readings the hour's spread and the cycle have not learned yet.
+        self.held = HeldBack()
         self.hv = [0.0] * 24  # usual squared departure from the expected value, per local hour of day
         self.hn = [0] * 24
         self.hs = 0.0  # a fast mean of the signed departures in their hour's spread (the run view)
@@ -344,9 +353,15 @@ class Detector:
                 self._vol_calibrator.incident(weight)
                 self._hourly_calibrator.incident(weight)
                 self._run_calibrator.incident(weight)
+                self._held_incident(weight)
         score = self._marked(score, min(1.0, 0.5 * cusum / self.change) if changed else 0.0, residuals)
         self.score = score
         return score
+
+    def _held_incident(self, weight: float) -> None:
+        """Every channel's held-back readings belong to a lasting alarm (`HeldBack.incident`)."""
+        for ch in self._channels.values():
+            ch.held.incident(weight)
 
     def _measure_interval(self, t: float) -> None:
         """The median gap of the first warm-up's readings is the series' interval; the budget follows it."""
@@ -460,16 +475,7 @@ class Detector:
         if n > 1:
             ch.ev += a * (e * e - ch.ev)
         dev = y - ch.mean
-        if how >= 0 and ch.season is not None and ch.season.using:
-            h = int(how % 24.0)
-            hn = ch.hn[h] = ch.hn[h] + 1
-            r = _middle(dev, ch.r1, ch.r2)
-            # Winsorised once the hour is known: one loud minute must not widen the hour's spread
-            # so much that the rest of a loud night looks ordinary.
-            r2 = r * r if hn <= _HOUR_READINGS else min(r * r, _HOUR_CLIP * ch.hv[h] + _floor(ch))
-            # Forgetting over about a week of visits to the hour, whatever the reading interval.
-            rate = max(1.0 / hn, ch.season.day_n[h] / (_HOUR_VISITS * hn))
-            ch.hv[h] += rate * share * (r2 - ch.hv[h])
+        r = _middle(dev, ch.r1, ch.r2) if how >= 0 and ch.season is not None and ch.season.using else math.nan
         ch.r2, ch.r1 = ch.r1, dev
         ch.mean += a * dev
         ch.var += a * (dev * dev - ch.var)
@@ -485,11 +491,36 @@ class Detector:
         if how >= 0:
             if ch.season is None:
                 ch.season = Seasons(self.memory)
-            if (share > 0.5 or ch.season.young(how, hour)) and ch.season.learn(how, hour, x, ch.mean):
-                self._relearn(ch)
+            # Held back like the calibrators' scores, by a tenth of what the channel learned around
+            # its cycle while young: a cycle still forming must follow the data at once.
+            delay = min(self._delay, n // _YOUNG_HELD)
+            for item in ch.held.add([share, r, how, hour, x - ch.mean], delay):
+                self._learn_cycle(ch, *item)
         if alarm:
             gap = abs(ch.fast - ch.mean)
             ch.peak = gap if self.run == 1 else max(ch.peak, gap)
+
+    def _learn_cycle(self, ch: _Channel, share: float, r: float, how: float, hour: float, flat: float) -> None:
+        """Learn a held-back reading into the hour's spread (`r`, unless nan) and the cycle (`flat`).
+
+        Held back, an anomaly that takes a while to alarm is not absorbed before it does: the hour's
+        spread forgets over a week of visits and a cycle's slot over four, so a loud first night
+        learned at once stretched both, and the rest of the night, or the next one, looked ordinary.
+        """
+        season = ch.season
+        assert season is not None
+        if r == r:  # not nan: the hour-of-day view learns it
+            h = int(how % 24.0)
+            hn = ch.hn[h] = ch.hn[h] + 1
+            # Winsorised once the hour is known: one loud minute must not widen the hour's spread
+            # so much that the rest of a loud night looks ordinary.
+            r2 = r * r if hn <= _HOUR_READINGS else min(r * r, _HOUR_CLIP * ch.hv[h] + _floor(ch))
+            # Forgetting over about a week of visits to the hour, whatever the reading interval.
+            rate = max(1.0 / hn, season.day_n[h] / (_HOUR_VISITS * hn))
+            ch.hv[h] += rate * share * (r2 - ch.hv[h])
+        hour = int(hour)
+        if (share > 0.5 or season.young(how, hour)) and season.learn(how, hour, flat, 0.0):
+            self._relearn(ch)
 
     def _relearn(self, ch: _Channel) -> None:
         """A finer cycle was just taken up: the spreads learned around the coarser model are not its own.
@@ -504,6 +535,8 @@ class Detector:
         ch.qv = ch.dv = ch.ev = ch.var = ch.sv = ch.dm = 0.0
         ch.hv, ch.hn = [0.0] * 24, [0] * 24
         ch.hs = 0.0
+        for item in ch.held.items:  # departures around the coarser model: not this hour's spread
+            item[1] = math.nan
         ch.fast = ch.mean
         self._new_calibrators()
         self._settled = self.n + self.warmup
@@ -616,8 +649,10 @@ class Detector:
         """Everything learned, as JSON-able data (restore with `make_detector(state=...)`)."""
         channels = {}
         for name, ch in self._channels.items():
-            item: dict[str, Any] = {slot: getattr(ch, slot) for slot in _Channel.__slots__ if slot != "season"}
+            item: dict[str, Any] = {slot: getattr(ch, slot) for slot in _Channel.__slots__ if slot not in _OBJECTS}
             item["res"] = None if ch.res == math.inf else ch.res
+            # nan is not JSON: a departure the hour's spread does not learn is saved as null.
+            item["held"] = [[None if v != v else v for v in held] for held in ch.held.items]
             if ch.season is not None:
                 item["season"] = ch.season.state()
             channels[name] = item
@@ -673,7 +708,7 @@ class Detector:
             fresh = {"seg": item["mean"], "sv": item["var"], "slope": 0.0, "gp": 0.0, "gn": 0.0}
             fresh |= {"vol": 1.0, "qv": 2.0 * item["ev"], "hs": 0.0}
             for slot in _Channel.__slots__:
-                if slot == "season":
+                if slot in _OBJECTS:
                     continue
                 if slot in _HOURLY:  # lists; state saved before the hour-of-day view has none (learned afresh)
                     if slot in item:
@@ -685,4 +720,6 @@ class Detector:
             if "season" in item:
                 ch.season = Seasons(self.memory)
                 ch.season.restore(item["season"])
+            # Saved before the hour's spread and the cycle learned late: nothing is waiting.
+            ch.held = HeldBack([math.nan if v is None else float(v) for v in held] for held in item.get("held", ()))
             self._channels[name] = ch

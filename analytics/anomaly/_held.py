@@ -1,0 +1,59 @@
+"""Learning held back a while, so that what turns out to be a lasting alarm is learned as one.
+
+An anomaly rarely alarms on its first reading: a party's noise climbs for a quarter of an hour, a
+blocked road's counter sinks for half an hour, a new night-time source of smoke swells over hours.
+Whatever learns those readings at once (a calibrator's history of raw scores, an hour's usual
+spread, a cycle's slot) takes the start of the anomaly for normal before the alarm comes, and then
+judges the rest of it, and its next occurrence, by a yardstick it stretched itself. Held back for a
+delay, the readings of an excursion that becomes a lasting alarm are learned at that alarm's small
+weight (`incident`), the climb to it included; those of a short one, normal data's rare moment,
+are learned in full, so nothing can thin itself into ever more alarms.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+__all__ = ["HeldBack"]
+
+
+class HeldBack:
+    """Items waiting to be learned, oldest first; each item's first number is its weight (1.0 in full)."""
+
+    __slots__ = ("fresh", "items")
+
+    def __init__(self, items: Iterable[list[float]] = ()) -> None:
+        self.items: deque[list[float]] = deque(items)
+        # The newest this many came since the last `incident`: only they can weigh more than it.
+        self.fresh = sum(1 for item in self.items if item[0] >= 1.0)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def add(self, item: list[float], delay: int) -> list[list[float]]:
+        """Queue an item; return those now more than `delay` items old, oldest first (to learn now)."""
+        items = self.items
+        items.append(item)
+        self.fresh += 1
+        due = []
+        while len(items) > delay:
+            due.append(items.popleft())
+        if self.fresh > len(items):
+            self.fresh = len(items)
+        return due
+
+    def incident(self, weight: float) -> None:
+        """The items still queued belong to a lasting alarm: learn them at no more than `weight`.
+
+        Only those that came since the last call can be above it, as an alarm's weight only grows.
+        """
+        items = self.items
+        for k in range(len(items) - self.fresh, len(items)):
+            item = items[k]
+            if item[0] > weight:
+                item[0] = weight
+        self.fresh = 0
+
+    def state(self) -> list[list[float]]:
+        return [list(item) for item in self.items]
