@@ -148,10 +148,12 @@ class DelayedCalibrator:
         self.pending.incident(weight)
 
     def state(self) -> dict[str, Any]:
-        return {**self.cal.state(), "pending": [[raw, weight] for weight, raw in self.pending.items]}
+        pending = self.pending
+        return {**self.cal.state(), "pending": [[raw, weight] for weight, raw in pending.items], "fresh": pending.fresh}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Also reads a plain `TailCalibrator`'s state (nothing queued)."""
         self.cal.restore(state)
-        self.pending = HeldBack([float(w), float(r)] for r, w in state.get("pending", ()))
+        fresh = state.get("fresh")
+        self.pending = HeldBack(([float(w), float(r)] for r, w in state.get("pending", ())), fresh=fresh)
         self.grown = int(self.cal.effective * _YOUNG_DELAY) >= self.delay

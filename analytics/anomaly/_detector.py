@@ -47,7 +47,7 @@ STATE_VERSION = 3
 _READABLE_VERSIONS = (1, 2, 3)  # version 1 had no change view: it starts fresh from the restored level
 _TINY = 1e-12
 _HOLD_AFTER = 3
-_ALARM_SHARE = 5.0  # a lasting alarm teaches the late-learning calibrators this many budgets of an observation
+_ALARM_SHARE = 5.0  # a lasting alarm teaches what learns late (calibrators, spreads, cycle) this many budgets
 _POINT_ALARM_SHARE = 1.0  # recurring outliers are a bursty series' normal: learned in full
 _ALLOWANCE = 1.0  # CUSUM drift allowance, in residual sigmas: shifts smaller than this never add up
 _CLIP = 4.0  # a reading adds at most this many sigmas: a change takes several readings
@@ -339,6 +339,8 @@ class Detector:
             self._vol_calibrator.incident(weight)
             self._hourly_calibrator.incident(weight)
             self._run_calibrator.incident(weight)
+            # The held-back departures are not lowered here: the baselines follow an incident's
+            # readings (a variant that held them back too opened more false tickets in the city).
         elif self.n > self._settled and self.n > self._quiet:
             self._calibrator.push(shift)
             self._point_calibrator.learn(point, 1.0 if not alarm else _POINT_ALARM_SHARE)
@@ -491,17 +493,22 @@ class Detector:
         if how >= 0:
             if ch.season is None:
                 ch.season = Seasons(self.memory)
-            # Held back like the calibrators' scores, by a tenth of what the channel learned around
-            # its cycle while young: a cycle still forming must follow the data at once.
+            # Held back like the calibrators' scores; while the channel has learned fewer than ten
+            # times that many readings (since it started or took up a cycle), by a tenth of them.
             delay = min(self._delay, n // _YOUNG_HELD)
-            for item in ch.held.add([share, r, how, hour, x - ch.mean], delay):
-                self._learn_cycle(ch, *item)
+            due = ch.held.add([share, r, how, hour, x - ch.mean], delay)
+            for k, item in enumerate(due):
+                if self._learn_cycle(ch, *item):  # a finer cycle: the rest were departures around the old one
+                    for rest in due[k + 1 :]:
+                        rest[1] = math.nan
         if alarm:
             gap = abs(ch.fast - ch.mean)
             ch.peak = gap if self.run == 1 else max(ch.peak, gap)
 
-    def _learn_cycle(self, ch: _Channel, share: float, r: float, how: float, hour: float, flat: float) -> None:
+    def _learn_cycle(self, ch: _Channel, share: float, r: float, how: float, hour: float, flat: float) -> bool:
         """Learn a held-back reading into the hour's spread (`r`, unless nan) and the cycle (`flat`).
+
+        True when a finer cycle was taken up (`_relearn`).
 
         Held back, an anomaly that takes a while to alarm is not absorbed before it does: the hour's
         spread forgets over a week of visits and a cycle's slot over four, so a loud first night
@@ -521,6 +528,8 @@ class Detector:
         hour = int(hour)
         if (share > 0.5 or season.young(how, hour)) and season.learn(how, hour, flat, 0.0):
             self._relearn(ch)
+            return True
+        return False
 
     def _relearn(self, ch: _Channel) -> None:
         """A finer cycle was just taken up: the spreads learned around the coarser model are not its own.
@@ -653,6 +662,7 @@ class Detector:
             item["res"] = None if ch.res == math.inf else ch.res
             # nan is not JSON: a departure the hour's spread does not learn is saved as null.
             item["held"] = [[None if v != v else v for v in held] for held in ch.held.items]
+            item["held_fresh"] = ch.held.fresh
             if ch.season is not None:
                 item["season"] = ch.season.state()
             channels[name] = item
@@ -721,5 +731,6 @@ class Detector:
                 ch.season = Seasons(self.memory)
                 ch.season.restore(item["season"])
             # Saved before the hour's spread and the cycle learned late: nothing is waiting.
-            ch.held = HeldBack([math.nan if v is None else float(v) for v in held] for held in item.get("held", ()))
+            held = ([math.nan if v is None else float(v) for v in h] for h in item.get("held", ()))
+            ch.held = HeldBack(held, fresh=item.get("held_fresh"))
             self._channels[name] = ch

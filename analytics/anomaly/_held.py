@@ -6,8 +6,8 @@ Whatever learns those readings at once (a calibrator's history of raw scores, an
 spread, a cycle's slot) takes the start of the anomaly for normal before the alarm comes, and then
 judges the rest of it, and its next occurrence, by a yardstick it stretched itself. Held back for a
 delay, the readings of an excursion that becomes a lasting alarm are learned at that alarm's small
-weight (`incident`), the climb to it included; those of a short one, normal data's rare moment,
-are learned in full, so nothing can thin itself into ever more alarms.
+weight (`incident`), the climb to it included; those before a short one, normal data's rare moment,
+are learned at the weight they came with, so nothing can thin itself into ever more alarms.
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ class HeldBack:
 
     __slots__ = ("fresh", "items")
 
-    def __init__(self, items: Iterable[list[float]] = ()) -> None:
+    def __init__(self, items: Iterable[list[float]] = (), fresh: int | None = None) -> None:
         self.items: deque[list[float]] = deque(items)
         # The newest this many came since the last `incident`: only they can weigh more than it.
-        self.fresh = sum(1 for item in self.items if item[0] >= 1.0)
+        # (A state saved before `fresh` was: the full-weight items, nearly always the same.)
+        self.fresh = sum(1 for item in self.items if item[0] >= 1.0) if fresh is None else min(fresh, len(self.items))
 
     def __len__(self) -> int:
         return len(self.items)
@@ -46,7 +47,8 @@ class HeldBack:
     def incident(self, weight: float) -> None:
         """The items still queued belong to a lasting alarm: learn them at no more than `weight`.
 
-        Only those that came since the last call can be above it, as an alarm's weight only grows.
+        Only those that came since the last call can be above it: within one alarm the weight only
+        grows, and the items before it were lowered by the last alarm or came at their own weight.
         """
         items = self.items
         for k in range(len(items) - self.fresh, len(items)):
@@ -54,6 +56,3 @@ class HeldBack:
             if item[0] > weight:
                 item[0] = weight
         self.fresh = 0
-
-    def state(self) -> list[list[float]]:
-        return [list(item) for item in self.items]
