@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from analytics.anomaly._held import HeldBack
+from analytics.anomaly._held import HeldBack, young_delay
 
 __all__ = ["DelayedCalibrator", "TailCalibrator"]
 
@@ -20,9 +20,6 @@ _BINS = 96
 _PER_OCTAVE = 8.0  # bin width: a factor of 2 ** (1/8) in (1 + raw)
 _RESCALE = 1e12
 _MIN_EXPONENT, _MAX_EXPONENT = 2.0, 8.0
-# A young calibrator holds back at most this share of what it has learned: its tail is its first
-# readings, and holding those back too would leave it judging by almost nothing.
-_YOUNG_DELAY = 0.1
 
 
 def bin_of(raw: float) -> int:
@@ -137,9 +134,8 @@ class DelayedCalibrator:
         """Queue a raw score at full weight; the oldest, once `delay` readings old, is learned."""
         delay = self.delay
         if not self.grown:
-            young = int(self.cal.effective * _YOUNG_DELAY)
-            self.grown = young >= delay
-            delay = min(delay, young)
+            delay = young_delay(delay, self.cal.effective)
+            self.grown = delay >= self.delay
         for weight, old in self.pending.add([1.0, raw], delay):
             self.cal.learn(old, weight)
 
@@ -156,4 +152,4 @@ class DelayedCalibrator:
         self.cal.restore(state)
         fresh = state.get("fresh")
         self.pending = HeldBack(([float(w), float(r)] for r, w in state.get("pending", ())), fresh=fresh)
-        self.grown = int(self.cal.effective * _YOUNG_DELAY) >= self.delay
+        self.grown = young_delay(self.delay, self.cal.effective) >= self.delay

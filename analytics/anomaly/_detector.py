@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from analytics.anomaly._calibrate import DelayedCalibrator, TailCalibrator
-from analytics.anomaly._held import HeldBack
+from analytics.anomaly._held import HeldBack, young_delay
 from analytics.anomaly._season import Seasons
 from analytics.localtime import DEFAULT_TIMEZONE, LocalClock
 
@@ -57,7 +57,6 @@ _REARM = 0.49  # the score of the reading that re-arms an alarm already on (an o
 # The hour-of-day view (`_hourly`).
 _HOURLY = ("hv", "hn")  # its per-hour state in a channel
 _OBJECTS = ("season", "held")  # a channel's slots saved and restored on their own
-_YOUNG_HELD = 10  # a young channel holds back at most this fraction (1/10) of the readings it learned
 _HOUR_VISITS = 7.0  # visits (days) an hour's spread remembers
 _HOUR_CLIP = 25.0  # a reading adds at most this many times the hour's usual squared departure
 _HOUR_DAYS = 3  # days an hour of the day was seen on before its own spread is believed
@@ -334,13 +333,9 @@ class Detector:
             # The fast statistics (the fast mean, the volatility) still carry the incident for a
             # while after it: their scores are not learned until a delay's worth of readings later.
             self._quiet = self.n + self._delay
-            weight = _ALARM_SHARE * self.budget
-            self._calibrator.incident(weight)
-            self._vol_calibrator.incident(weight)
-            self._hourly_calibrator.incident(weight)
-            self._run_calibrator.incident(weight)
-            # The held-back departures are not lowered here: the baselines follow an incident's
-            # readings (a variant that held them back too opened more false tickets in the city).
+            # The held-back departures are not lowered: the baselines follow an incident's readings
+            # (a variant that held them back too opened more false tickets in the city).
+            self._incident(_ALARM_SHARE * self.budget, baselines=False)
         elif self.n > self._settled and self.n > self._quiet:
             self._calibrator.push(shift)
             self._point_calibrator.learn(point, 1.0 if not alarm else _POINT_ALARM_SHARE)
@@ -350,20 +345,22 @@ class Detector:
                 if self.run_view:
                     self._run_calibrator.push(run)
             if alarm and self.run > _SHORT:  # an incident, not a rare moment: learned as one
-                weight = max(share, _ALARM_SHARE * self.budget)
-                self._calibrator.incident(weight)
-                self._vol_calibrator.incident(weight)
-                self._hourly_calibrator.incident(weight)
-                self._run_calibrator.incident(weight)
-                self._held_incident(weight)
+                self._incident(max(share, _ALARM_SHARE * self.budget), baselines=True)
         score = self._marked(score, min(1.0, 0.5 * cusum / self.change) if changed else 0.0, residuals)
         self.score = score
         return score
 
-    def _held_incident(self, weight: float) -> None:
-        """Every channel's held-back readings belong to a lasting alarm (`HeldBack.incident`)."""
-        for ch in self._channels.values():
-            ch.held.incident(weight)
+    def _incident(self, weight: float, *, baselines: bool) -> None:
+        """What is still waiting to be learned belongs to a lasting alarm: learn it at most at `weight`.
+
+        The late-learning calibrators' scores always; with `baselines`, every channel's held-back
+        departures (the hour's spread and the cycle) too.
+        """
+        for calibrator in (self._calibrator, self._vol_calibrator, self._hourly_calibrator, self._run_calibrator):
+            calibrator.incident(weight)
+        if baselines:
+            for ch in self._channels.values():
+                ch.held.incident(weight)
 
     def _measure_interval(self, t: float) -> None:
         """The median gap of the first warm-up's readings is the series' interval; the budget follows it."""
@@ -493,10 +490,9 @@ class Detector:
         if how >= 0:
             if ch.season is None:
                 ch.season = Seasons(self.memory)
-            # Held back like the calibrators' scores; while the channel has learned fewer than ten
-            # times that many readings (since it started or took up a cycle), by a tenth of them.
-            delay = min(self._delay, n // _YOUNG_HELD)
-            due = ch.held.add([share, r, how, hour, x - ch.mean], delay)
+            # Held back like the calibrators' scores, and like theirs less while young (`n` counts
+            # since the channel started or took up a cycle).
+            due = ch.held.add([share, r, how, hour, x - ch.mean], young_delay(self._delay, n))
             for k, item in enumerate(due):
                 if self._learn_cycle(ch, *item):  # a finer cycle: the rest were departures around the old one
                     for rest in due[k + 1 :]:
@@ -508,11 +504,10 @@ class Detector:
     def _learn_cycle(self, ch: _Channel, share: float, r: float, how: float, hour: float, flat: float) -> bool:
         """Learn a held-back reading into the hour's spread (`r`, unless nan) and the cycle (`flat`).
 
-        True when a finer cycle was taken up (`_relearn`).
-
         Held back, an anomaly that takes a while to alarm is not absorbed before it does: the hour's
         spread forgets over a week of visits and a cycle's slot over four, so a loud first night
         learned at once stretched both, and the rest of the night, or the next one, looked ordinary.
+        Returns True when a finer cycle was taken up (`_relearn`).
         """
         season = ch.season
         assert season is not None
@@ -526,6 +521,7 @@ class Detector:
             rate = max(1.0 / hn, season.day_n[h] / (_HOUR_VISITS * hn))
             ch.hv[h] += rate * share * (r2 - ch.hv[h])
         hour = int(hour)
+        # `flat` is already the departure from the level (the value less the mean, at reading time).
         if (share > 0.5 or season.young(how, hour)) and season.learn(how, hour, flat, 0.0):
             self._relearn(ch)
             return True

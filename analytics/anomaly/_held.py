@@ -15,7 +15,16 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-__all__ = ["HeldBack"]
+__all__ = ["HeldBack", "young_delay"]
+
+# A young learner holds back at most this share of what it has learned: its history is its first
+# readings, and holding those back too would leave it judging (or expecting) by almost nothing.
+_YOUNG_SHARE = 0.1
+
+
+def young_delay(delay: int, learned: float) -> int:
+    """The delay a learner that has learned `learned` readings holds back: `delay`, or less while young."""
+    return min(delay, int(learned * _YOUNG_SHARE))
 
 
 class HeldBack:
@@ -28,9 +37,6 @@ class HeldBack:
         # The newest this many came since the last `incident`: only they can weigh more than it.
         # (A state saved before `fresh` was: the full-weight items, nearly always the same.)
         self.fresh = sum(1 for item in self.items if item[0] >= 1.0) if fresh is None else min(fresh, len(self.items))
-
-    def __len__(self) -> int:
-        return len(self.items)
 
     def add(self, item: list[float], delay: int) -> list[list[float]]:
         """Queue an item; return those now more than `delay` items old, oldest first (to learn now)."""

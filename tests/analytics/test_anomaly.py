@@ -325,6 +325,28 @@ def test_a_budget_per_interval_gives_series_the_same_false_alarms_per_day_whatev
     assert make_detector(budget=0.002, budget_interval=60.0, state=det.state()).budget == pytest.approx(0.01)
 
 
+def _loud_nights(
+    det: Detector, seed: int, step: float, nights: int, bump: Callable[[float], float]
+) -> tuple[list[int], int]:
+    """Sixteen days of `loud_by_day`, the last `nights` nights raised by `bump(hours since 01:00)`
+    from one to four in the morning: each night's readings at alarm, and the alarm onsets on the
+    ordinary days from the eighth on (the detector has learned its cycle by then)."""
+    rng, days = random.Random(seed), 16
+    found, onsets, was = [0] * nights, 0, False
+    for i in range(int(days * DAY / step)):
+        t = T0 + i * step
+        day, hour = divmod((t - T0) / 3600.0, 24.0)
+        night = int(day) - (days - nights)
+        inside = night >= 0 and 1.0 <= hour < 4.0
+        det.update(t, loud_by_day(hour, rng) + (bump(hour - 1.0) if inside else 0.0))
+        if inside:
+            found[night] += det.alarm
+        elif 8 <= day < days - nights:
+            onsets += det.alarm and not was
+        was = det.alarm
+    return found, onsets
+
+
 def test_three_hours_at_four_night_spreads_alarm_when_runs_are_judged() -> None:
     """A particle sensor loud by day (a spread of 4) and quiet at night (0.5) reads four night
     spreads high from one to four in the morning. Against the whole day's spread that is nothing
@@ -334,27 +356,10 @@ def test_three_hours_at_four_night_spreads_alarm_when_runs_are_judged() -> None:
     night is found: since the hour's spread and cycle learn late, the run view reached 30 of the 36
     readings on this seed only of eight tried, found part of the night on two more, and none of it
     on five; before, it reached 30 on four of the eight.)"""
-
-    def night(run_view: bool) -> tuple[int, int]:
-        rng = random.Random(8)
-        det = make_detector(budget=4e-5, run_view=run_view)
-        step, days = 300.0, 16
-        found = onsets = 0
-        was = False
-        for i in range(int(days * DAY / step)):
-            t = T0 + i * step
-            day, hour = divmod((t - T0) / 3600.0, 24.0)
-            value = loud_by_day(hour, rng)
-            inside = day == days - 1 and 1.0 <= hour < 4.0
-            det.update(t, value + 2.0 if inside else value)
-            if inside:
-                found += det.alarm
-            elif 8 <= day < days - 1:
-                onsets += det.alarm and not was
-            was = det.alarm
-        return found, onsets
-
-    (judged, judged_onsets), (plain, plain_onsets) = night(run_view=True), night(run_view=False)
+    ([judged], judged_onsets), ([plain], plain_onsets) = (
+        _loud_nights(make_detector(budget=4e-5, run_view=run_view), 8, 300.0, 1, lambda _: 2.0)
+        for run_view in (True, False)
+    )
     assert judged_onsets == plain_onsets == 0, f"{judged_onsets}, {plain_onsets} alarms on the ordinary days"
     assert judged >= 30, f"at alarm for {judged} of the 36 readings"
     assert plain <= judged / 2, f"without the run view, at alarm for {plain} of the 36 readings"
@@ -367,20 +372,6 @@ def test_a_loud_night_is_still_found_the_next_night() -> None:
     slot of the daily cycle, and the second night looked ordinary. Held back until it is clear that
     no alarm came, the first night is learned as an alarm's (hardly at all), and the second night
     alarms like the first. The ordinary days before raise at most a few alarms (the budget's worth)."""
-    rng = random.Random(2)
-    det = make_detector(budget=0.001)
-    step, days, nights = 60.0, 16, 2
-    found, onsets, was = [0] * nights, 0, False
-    for i in range(int(days * DAY / step)):
-        t = T0 + i * step
-        day, hour = divmod((t - T0) / 3600.0, 24.0)
-        night = int(day) - (days - nights)
-        inside = night >= 0 and 1.0 <= hour < 4.0
-        det.update(t, loud_by_day(hour, rng) + (3.0 * min(1.0, hour - 1.0) if inside else 0.0))
-        if inside:
-            found[night] += det.alarm
-        elif 8 <= day < days - nights:
-            onsets += det.alarm and not was
-        was = det.alarm
+    found, onsets = _loud_nights(make_detector(budget=0.001), 2, 60.0, 2, lambda since: 3.0 * min(1.0, since))
     assert onsets <= 8, f"{onsets} alarms on six ordinary days"
     assert min(found) >= 100, f"at alarm for {found} of each night's 180 readings"
