@@ -501,7 +501,10 @@ def score(
         firsts = [t for t in got if _matches(t, record)]
         if not firsts:
             scored.duplicates += len(got)
-            missed.append({k: record[k] for k in ("id", "kind", "district", "devices", "start", "end", "level")})
+            entry = {k: record[k] for k in ("id", "kind", "district", "devices", "start", "end", "level")}
+            if record.get("effect") is not None:  # an anomaly: how much it changed (was there anything to find)
+                entry["effect"] = record["effect"]
+            missed.append(entry)
             continue
         first = firsts[0]
         scored.found += 1

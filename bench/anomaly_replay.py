@@ -11,6 +11,13 @@ which simulates afresh. Recordings are large (about 60 MB per run) and stay out 
 
     python -m bench.anomaly_replay capture --set standard --out REC    # once: all four runs
     python -m bench.anomaly_replay replay --rec REC [--runs a,b] [--jobs 2] [--json OUT]
+
+Each replay also says why every truth anomaly it missed was missed (`why`, per kind in `why_by_kind`):
+its series was never at alarm; it was, but a rule breach or a fault explained the alarm (the rule's
+ticket or the fault's covers it); the neighbours shared it (the world, not the device); the alarm
+never lasted long enough to confirm; or something else (the ticket opened too late or on another
+record). Beside each, the truth's `effect` (how much the anomaly changed the true value) tells the
+misses that had nothing to find from the detector's own.
 """
 
 from __future__ import annotations
@@ -113,6 +120,59 @@ def capture(run: Run, out: Path) -> Path:
     return out / f"{run.name}.npz"
 
 
+class _Trace:
+    """What each truth anomaly's series did while the anomaly lasted: alarms, and what vetoed them."""
+
+    def __init__(self, engine: Engine, truth: list[dict[str, Any]], end_ms: int) -> None:
+        self.engine, self._process = engine, engine.process
+        self.records = [r for r in truth if r["category"] == "anomaly"]
+        self.watch: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in self.records:
+            for device in r["devices"]:
+                for quantity in r["quantities"]:
+                    self.watch.setdefault((device, quantity), []).append(r)
+        self.end_ms = end_ms
+        self.seen = {r["id"]: Counter() for r in self.records}
+        engine.process = self.process  # type: ignore[method-assign]
+
+    def process(self, reading: Reading, **kw: Any) -> list[Any]:
+        findings = self._process(reading, **kw)
+        for r in self.watch.get((reading.device_id, reading.quantity), ()):
+            if r["start_ms"] <= reading.time_ms <= (r["end_ms"] or self.end_ms):
+                series = self.engine._series[(reading.device_id, reading.quantity)]
+                seen = self.seen[r["id"]]
+                seen["readings"] += 1
+                if series.anomaly.alarm:
+                    seen["alarm"] += 1
+                    seen["explained"] += series.anomaly_explained
+                    seen["shared"] += series.anomaly_common
+                    seen["longest"] = max(seen["longest"], series.anomaly_streak)
+        return findings
+
+    def why(self, missed: set[str], confirm: int) -> list[dict[str, Any]]:
+        out = []
+        for r in self.records:
+            seen = self.seen[r["id"]]
+            if r["id"] not in missed:
+                why = "found"
+            elif not seen["alarm"]:
+                why = "never at alarm"
+            elif seen["explained"] * 2 >= seen["alarm"]:
+                why = "explained by a rule or fault"
+            elif seen["shared"] * 2 >= seen["alarm"]:
+                why = "shared with neighbours"
+            elif seen["longest"] < confirm:
+                why = "alarm too short"
+            else:
+                why = "other"
+            counts = {k: seen[k] for k in ("readings", "alarm", "longest")}
+            out.append(
+                {"id": r["id"], "kind": r["kind"], "device": r["devices"][0], "why": why, "effect": r.get("effect")}
+                | counts
+            )
+        return out
+
+
 def replay(rec: Path, name: str) -> dict[str, Any]:
     meta = json.loads((rec / f"{name}.json").read_text())
     data = np.load(rec / f"{name}.npz")
@@ -128,6 +188,7 @@ def replay(rec: Path, name: str) -> dict[str, Any]:
             return DeviceMeta(device_id, district, kind)
 
         engine = Engine(EngineConfig.from_settings(settings), device_meta)
+        trace = _Trace(engine, meta["truth"], meta["end_ms"])
         policy = TicketPolicy(sessions, quiet_period_s=settings.quiet_period_s)
         sink = _EvalSink(engine, policy, scored_from_ms=meta["scored_from_ms"])
         dev = data["device"].tolist()
@@ -142,7 +203,7 @@ def replay(rec: Path, name: str) -> dict[str, Any]:
         tickets = _tickets(sessions)
         sessions.kw["bind"].dispose()
     kinds = {d: v[1] for d, v in city.items()}
-    types, false, _missed = score(
+    types, false, missed = score(
         meta["truth"], tickets, device_kinds=kinds, device_days=meta["device_days"], end_ms=meta["end_ms"]
     )
     anomaly_false = [t for t in false if t.service_code == "anomaly"]
@@ -164,6 +225,7 @@ def replay(rec: Path, name: str) -> dict[str, Any]:
             for t in tickets
             if t.service_code == "anomaly"
         ],
+        "anomalies": trace.why({m["id"] for m in missed}, settings.anomaly_confirm),
         "false_anomaly_list": [
             {"devices": list(t.devices), "opened_ms": t.opened_ms, "kind": kinds.get(t.devices[0], "?")}
             for t in anomaly_false
@@ -175,7 +237,10 @@ def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
     found: Counter[str] = Counter()
     truth: Counter[str] = Counter()
     by_kind: Counter[str] = Counter()
+    why: dict[str, Counter[str]] = {}
     for r in results:
+        for a in r["anomalies"]:
+            why.setdefault(a["kind"], Counter())[a["why"]] += 1
         found.update(r["found"])
         truth.update(r["truth"])
         by_kind.update(r["false_anomaly_by_kind"])
@@ -190,6 +255,7 @@ def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
         "false_anomaly_per_100dd": round(100 * false / device_days, 2),
         "false_anomaly_by_kind": dict(by_kind),
         "false_all_per_100dd": round(100 * sum(r["false_all"] for r in results) / device_days, 2),
+        "why_by_kind": {kind: dict(counts) for kind, counts in sorted(why.items())},
     }
 
 

@@ -115,6 +115,7 @@ class SignalModel:
         )
         self.env = Environment(self.city, seed, start_time, self.events)
         self.episodes = EpisodeTracker()
+        self.anomaly_effects: dict[str, float] = {}  # event id -> largest change to the true value so far
         self._districts = {d.slug: d for d in self.city.districts}
         self._state: dict[str, _Device] = {}
         self._by_device: dict[str, list[Event]] = {}
@@ -133,6 +134,7 @@ class SignalModel:
             seed=self.seed,
             start_time=self.start_time,
             horizon_s=self.horizon_s,
+            effects=self.anomaly_effects,
         )
 
     def _device(self, device: SimDevice) -> _Device:
@@ -320,6 +322,10 @@ class SignalModel:
         elif kind == "pattern_change":
             night = _bell(self.env.local_hour(now), 1.0, 3.0) + _bell(self.env.local_hour(now), 25.0, 3.0)
             values[name] = min(value + 12.0 * night, max(value, 48.0))
+        # What it changed, before the sensor's noise: the truth's `effect` (a miss with nothing to find).
+        change = abs(values[name] - value)
+        if change > self.anomaly_effects.get(event.id, 0.0):
+            self.anomaly_effects[event.id] = change
 
     # ----------------------------------------------------------------------------- the sensor
 

@@ -17,7 +17,12 @@ Each line of the truth file is one incident, device fault or anomaly, with these
 - ``level``: the true peak (incidents) or the fault's or anomaly's magnitude, ``cause`` (pollution:
   open_burning, traffic_jam, industrial; ``natural`` for an incident nothing was injected for),
   ``source`` (``scenario``, ``random``, ``plan`` or ``natural``), ``scenario``, ``seed``;
-- ``planned``: for an incident, the id of the injected event that caused it (null when natural).
+- ``planned``: for an incident, the id of the injected event that caused it (null when natural);
+- ``effect``: for an anomaly, the largest change it made to the true value while the run lasted, in
+  the quantity's unit, before the sensor's own noise (null for incidents and faults). An anomaly
+  can change little or nothing: a night-time source over a window with no night in the run, or
+  one added where the air is already at the level it is capped at. Detection is still scored on
+  every record; this says which misses had anything to find.
 
 Incidents are not what a scenario injected but what the world did (`simulators.episodes`): a
 true quantity over a rule's limit for the rule's confirm time, from the first such true value
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,6 +105,7 @@ class TruthRecord:
     scenario: str
     seed: int
     planned: str | None = None
+    effect: float | None = None
 
 
 def _iso(ms: int) -> str:
@@ -298,6 +304,7 @@ def truth_records(
     seed: int,
     start_time: float,
     horizon_s: float | None,
+    effects: Mapping[str, float] | None = None,
 ) -> list[TruthRecord]:
     """What the truth file holds: the world's incidents, then the injected faults and anomalies.
 
@@ -366,9 +373,11 @@ def truth_records(
         end = ms(end_s)
         assert begin is not None
         quantities = sorted({q for d in event.devices for q in by_id[d].quantities})
+        effect = None
         if event.anomaly is not None:
             quantities = [event.anomaly.quantity]
             level = event.anomaly.magnitude
+            effect = round((effects or {}).get(event.id, 0.0), 3)
         else:
             assert event.fault is not None
             level = event.fault.magnitude
@@ -390,6 +399,7 @@ def truth_records(
                 source=event.source,
                 scenario=scenario,
                 seed=seed,
+                effect=effect,
             )
         )
     return records

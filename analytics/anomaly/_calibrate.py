@@ -49,7 +49,6 @@ class TailCalibrator:
         if self.total <= 0.0:
             return 1.0
         b = bin_of(raw)
-        n = self.effective
         if b <= self.top:
             above = sum(self.counts[b + 1 : self.top + 1]) + 0.5 * self.counts[b]
             if above * 2.0 >= self.weight:  # at least half an ordinary observation's worth: trust it
@@ -57,6 +56,7 @@ class TailCalibrator:
         # Past everything seen (or only past alarms learned at a small weight): half an observation
         # at the highest bin that holds one, falling beyond it as a power law whose exponent the
         # octave below shows (light tails fall fast, heavy ones slowly).
+        n = self.effective
         top = self._full_top()
         edge = 2.0 ** ((top + 1) / _PER_OCTAVE) - 1.0
         ratio = min(1.0, (1.0 + edge) / (1.0 + raw))

@@ -465,7 +465,8 @@ class Detector:
         step = abs(x - ch.last)
         if 0.0 < step < ch.res:
             ch.res = step
-        a = max(1.0 / n, 1.0 / self.memory) * share
+        rate = max(1.0 / n, 1.0 / self.memory)
+        a = rate * share
         if n > 1:
             ch.qv += a * ((x - ch.last) ** 2 - ch.qv)
         ch.last = x
@@ -485,14 +486,15 @@ class Detector:
         step = ch.slope + max(1.0 / self.since, 1.0 / _SEGMENT) * e
         ch.seg += step
         if n > 1:
-            ch.slope += (step - ch.slope) * max(1.0 / n, 1.0 / self.memory)
-        ch.sv += max(1.0 / n, 1.0 / self.memory) * (e * e - ch.sv)
+            ch.slope += (step - ch.slope) * rate
+        ch.sv += rate * (e * e - ch.sv)
         if how >= 0:
             if ch.season is None:
                 ch.season = Seasons(self.memory)
             # Held back like the calibrators' scores, and like theirs less while young (`n` counts
             # since the channel started or took up a cycle).
-            due = ch.held.add([share, r, how, hour, x - ch.mean], young_delay(self._delay, n))
+            delay = self._delay if n >= 20 * self._delay else young_delay(self._delay, n)  # long since grown
+            due = ch.held.add([share, r, how, hour, x - ch.mean], delay)
             for k, item in enumerate(due):
                 if self._learn_cycle(ch, *item):  # a finer cycle: the rest were departures around the old one
                     for rest in due[k + 1 :]:

@@ -13,7 +13,7 @@ are learned at the weight they came with, so nothing can thin itself into ever m
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 __all__ = ["HeldBack", "young_delay"]
 
@@ -38,11 +38,13 @@ class HeldBack:
         # (A state saved before `fresh` was: the full-weight items, nearly always the same.)
         self.fresh = sum(1 for item in self.items if item[0] >= 1.0) if fresh is None else min(fresh, len(self.items))
 
-    def add(self, item: list[float], delay: int) -> list[list[float]]:
+    def add(self, item: list[float], delay: int) -> Sequence[list[float]]:
         """Queue an item; return those now more than `delay` items old, oldest first (to learn now)."""
         items = self.items
         items.append(item)
         self.fresh += 1
+        if len(items) <= delay:  # nothing due (and `fresh` can be no more than the items it counts)
+            return ()
         due = []
         while len(items) > delay:
             due.append(items.popleft())

@@ -14,7 +14,17 @@ from citysense.settings import AnalyticsSettings
 from citysense.wire import QUANTITIES
 from simulators.city import default_city
 from simulators.episodes import RULE_LIMITS, EpisodeTracker
-from simulators.scenario import ANOMALY_KINDS, FAULT_KINDS, INCIDENT_KINDS, Fault, Incident, Plan, RandomPlan, Scenario
+from simulators.scenario import (
+    ANOMALY_KINDS,
+    FAULT_KINDS,
+    INCIDENT_KINDS,
+    Anomaly,
+    Fault,
+    Incident,
+    Plan,
+    RandomPlan,
+    Scenario,
+)
 from simulators.season import season_at
 from simulators.truth import resolve
 from simulators.weather import Environment
@@ -224,3 +234,26 @@ def _drift_per_day(quantity: str) -> float:
     from simulators.truth import DRIFT_PER_DAY
 
     return DRIFT_PER_DAY[quantity]
+
+
+def test_an_anomalys_truth_says_how_much_it_changed_so_a_miss_with_nothing_to_find_shows():
+    """A lamp drawing twice its power by day, while it is off, and a night-time source of smoke over
+    a window with no night in it change nothing; the same at night change a lot. Scoring still counts
+    all four; the truth's `effect` tells the misses with nothing to find from the detector's own."""
+    hour = 3600.0
+    scenario = Scenario(
+        name="effects",
+        anomalies=[
+            Anomaly(kind="lamp_overdraw", device="taman-sari-streetlight-01", start_s=10 * hour, duration_s=4 * hour),
+            Anomaly(kind="lamp_overdraw", device="taman-sari-streetlight-02", start_s=19 * hour, duration_s=4 * hour),
+            Anomaly(kind="pattern_change", device="kota-lama-air-01", start_s=10 * hour, duration_s=6 * hour),
+            Anomaly(kind="pattern_change", device="kota-lama-air-02", start_s=22 * hour, duration_s=6 * hour),
+        ],
+    )
+    _, summary = run_in_memory(scenario, until_s=DAY + 6 * hour, seed=3)
+    effect = {r.devices[0]: r.effect for r in summary.truth if r.category == "anomaly"}
+    assert effect["taman-sari-streetlight-01"] == 0.0  # ten to two in the day: the lamp is off
+    assert effect["taman-sari-streetlight-02"] > 20.0  # seven to eleven at night: lit, and doubled
+    assert effect["kota-lama-air-01"] < 0.5  # ten to four in the day: the night-time source adds ~nothing
+    assert effect["kota-lama-air-02"] > 3.0  # ten at night to four in the morning
+    assert all(r.effect is None for r in summary.truth if r.category != "anomaly")
