@@ -493,8 +493,7 @@ class Detector:
                 ch.season = Seasons(self.memory)
             # Held back like the calibrators' scores, and like theirs less while young (`n` counts
             # since the channel started or took up a cycle).
-            delay = self._delay if n >= 20 * self._delay else young_delay(self._delay, n)  # long since grown
-            due = ch.held.add([share, r, how, hour, x - ch.mean], delay)
+            due = ch.held.add([share, r, how, hour, x - ch.mean], young_delay(self._delay, n))
             for k, item in enumerate(due):
                 if self._learn_cycle(ch, *item):  # a finer cycle: the rest were departures around the old one
                     for rest in due[k + 1 :]:
