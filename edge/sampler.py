@@ -4,6 +4,11 @@ A report is the aggregate (median by default: robust to the odd spike of a cheap
 `samples` readings taken `interval_s` apart, timestamped when the last sample was taken. Driver
 failures are counted and logged, never fatal: a sensor that answers again is used again.
 Reports go to `emit`, which puts them on the disk queue before anything is published.
+
+The store knows a reading by (device_id, quantity, time_ms) and writes the same identity once, so
+two reports of one quantity stamped in the same millisecond would silently become one. Hence a
+sampler that fell behind (a slow queue write, a busy CPU) skips the slots it missed instead of
+sampling twice in a row, and a report is never stamped with its quantity's previous time.
 """
 
 from __future__ import annotations
@@ -23,6 +28,11 @@ from edge.drivers.base import Driver, DriverError
 __all__ = ["Sampler", "aggregate"]
 
 log = logging.getLogger(__name__)
+
+# A report stamped at most this far behind its quantity's previous one is moved just past it (same
+# millisecond, or a clock slewed back a little); further back, the clock was set back and the
+# stamp is kept, so readings are not stamped ahead of the time they were taken for long.
+_CLOCK_STEP_MS = 1000
 
 
 def aggregate(values: Sequence[float], how: Aggregate) -> float:
@@ -70,6 +80,8 @@ class Sampler:
         self.reports = 0
         self.samples = 0
         self.last_error: str | None = None
+        # The time of the last report of each quantity (only the sampler thread touches it).
+        self._last_ms: dict[str, int] = {}
 
     def start(self) -> None:
         if not self._schedules:
@@ -104,7 +116,12 @@ class Sampler:
                 now = time.monotonic()
                 due = [s for s in self._schedules.values() if s.due <= now]
                 for schedule in due:
-                    schedule.due = max(schedule.due + schedule.config.interval_s, now)
+                    interval = schedule.config.interval_s
+                    schedule.due += interval
+                    if schedule.due <= now:
+                        # Behind by an interval or more: skip the missed slots. Due "now" would
+                        # be due again straight after this sample, two reports in one millisecond.
+                        schedule.due = now + interval
             for schedule in due:
                 self._sample(schedule)
             with self._lock:
@@ -132,7 +149,12 @@ class Sampler:
             return
         at_ms = int(self._clock() * 1000)
         readings = [
-            wire.Reading(self.device_id, quantity, round(aggregate(values, schedule.config.aggregate), 4), at_ms)
+            wire.Reading(
+                self.device_id,
+                quantity,
+                round(aggregate(values, schedule.config.aggregate), 4),
+                self._stamp(quantity, at_ms),
+            )
             for quantity, values in schedule.buffer.items()
             if values
         ]
@@ -145,3 +167,16 @@ class Sampler:
             except Exception:  # a full disk must not kill sampling: log, count, try again next report
                 self.errors["queue"] += 1
                 log.exception("could not queue a report of %s", name)
+
+    def _stamp(self, quantity: str, at_ms: int) -> int:
+        """`at_ms`, or just past the quantity's previous report if that one has it (or a moment later).
+
+        A reading's identity in the store includes its time: a report with the same time as the
+        previous one of its quantity (two sensors of one quantity sampled together, a catch-up
+        after a stall) would be taken for a redelivery of it and dropped.
+        """
+        last = self._last_ms.get(quantity)
+        if last is not None and last - _CLOCK_STEP_MS < at_ms <= last:
+            at_ms = last + 1
+        self._last_ms[quantity] = at_ms
+        return at_ms
