@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from analytics.anomaly import Detector, make_detector
+from analytics.anomaly import Detector, make_detector, pack_state
 from analytics.detectors.forecast import TrendForecast
 from analytics.detectors.forest import ForestModel, window_features
 from analytics.detectors.health import (
@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 
 DETECTOR_VERSION = "citysense-detectors-2"
 ANOMALY_TITLE = "Unusual readings, inspection needed"
-ANOMALY_STATE_VERSION = 1
+# Version 2 saves each detector packed (`pack_state`); version 1's plain states are read as they are.
+ANOMALY_STATE_VERSION = 2
+_READABLE_STATE_VERSIONS = (1, 2)
 # The common-cause test for anomaly tickets (`Engine._in_common`): the share of neighbours that must
 # show it, how far a neighbour must depart the same way (`_COMMON_Z` usual spreads, or less for a
 # device that departs little itself: `_COMMON_PART` of its departure, `_COMMON_Z_MIN` at the least),
@@ -568,7 +570,7 @@ class Engine:
     def anomaly_states(self) -> dict[str, Any]:
         """Every series' anomaly detector state, JSON-able: saved on stop so weekly cycles survive a restart."""
         series = {
-            f"{device}\t{quantity}": {"seen_ms": s.anomaly_seen_ms, "state": s.anomaly.state()}
+            f"{device}\t{quantity}": {"seen_ms": s.anomaly_seen_ms, "state": pack_state(s.anomaly.state())}
             for (device, quantity), s in self._series.items()
         }
         for (device, quantity), saved in self._saved.items():  # restored but not seen again yet: keep them
@@ -577,7 +579,7 @@ class Engine:
 
     def restore_anomaly_states(self, document: dict[str, Any]) -> int:
         """Resume detectors from `anomaly_states()` (before the warm-up); returns how many series."""
-        if document.get("version") != ANOMALY_STATE_VERSION:
+        if document.get("version") not in _READABLE_STATE_VERSIONS:
             raise ValueError(f"anomaly state version {document.get('version')!r}, expected {ANOMALY_STATE_VERSION}")
         for key, saved in document["series"].items():
             device, _, quantity = key.partition("\t")

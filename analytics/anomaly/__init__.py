@@ -3,6 +3,7 @@
     from analytics.anomaly import make_detector
     det = make_detector()
     score = det.update(timestamp, value)   # in [0, 1]; >= 0.5 means alarm
+    saved = pack_state(det.state())        # later: make_detector(state=saved)
 
 It needs no unit, range or sampling interval; `value` is a float or a mapping of one device's
 channels. See `_detector.py` for how it scores and docs/detection.md for how well.
@@ -13,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from analytics.anomaly._detector import Detector, Expected
+from analytics.anomaly._detector import Detector, Expected, pack_state, unpack_state
 from analytics.localtime import DEFAULT_TIMEZONE
 
-__all__ = ["ALARM", "Detector", "Expected", "make_detector"]
+__all__ = ["ALARM", "Detector", "Expected", "make_detector", "pack_state", "unpack_state"]
 
 ALARM = 0.5
 
@@ -33,7 +34,7 @@ def make_detector(
     change: float = 8.0,
     budget_interval: float | None = None,
     run_view: bool = False,
-    state: Mapping[str, Any] | None = None,
+    state: Mapping[str, Any] | str | None = None,
 ) -> Detector:
     """A fresh detector, or one resumed from `Detector.state()`.
 
@@ -53,7 +54,7 @@ def make_detector(
         run_view: also judge a run of readings, not only each one, in its hour's own spread (a fast
             mean of the signed departures; a fifth view, with a daily or weekly cycle in use): an
             hour at three spreads is rarer than any one reading at three spreads.
-        state: what `Detector.state()` returned, to resume after a restart.
+        state: what `Detector.state()` returned (or `pack_state` of it), to resume after a restart.
     """
     det = Detector(
         budget=budget,

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from analytics.anomaly import unpack_state
 from analytics.engine import DeviceMeta, Engine, EngineConfig
 from citysense.settings import AnalyticsSettings
 from citysense.wire import Reading
@@ -38,7 +39,8 @@ def test_saved_state_resumes_scoring_exactly_and_a_warm_up_over_it_learns_nothin
     for r in readings[:split]:
         running.process(r)
     saved = json.loads(json.dumps(running.anomaly_states()))
-    week = saved["series"]["counter-1\ttraffic_count"]["state"]["channels"][""]["season"]["week_n"]
+    state = unpack_state(saved["series"]["counter-1\ttraffic_count"]["state"])
+    week = state["channels"][""]["season"]["week_n"]
     assert min(week) >= 2  # two weeks of every hour of the week are in the saved state
 
     restarted = _engine()
@@ -50,3 +52,25 @@ def test_saved_state_resumes_scoring_exactly_and_a_warm_up_over_it_learns_nothin
         a = running._series[("counter-1", "traffic_count")].anomaly
         b = restarted._series[("counter-1", "traffic_count")].anomaly
         assert a.score == pytest.approx(b.score, rel=1e-9, abs=1e-12)
+
+
+def test_a_state_saved_before_packing_still_resumes() -> None:
+    """Files from before states were packed (document version 1, plain states) are read as they are."""
+    readings = _readings(1)
+    running = _engine()
+    for r in readings[:100]:
+        running.process(r)
+    document = running.anomaly_states()
+    old = {
+        "version": 1,
+        "series": {key: {**saved, "state": unpack_state(saved["state"])} for key, saved in document["series"].items()},
+    }
+    restarted = _engine()
+    assert restarted.restore_anomaly_states(json.loads(json.dumps(old))) == 1
+    for r in readings[100:]:
+        running.process(r)
+        restarted.process(r)
+        a = running._series[("counter-1", "traffic_count")].anomaly
+        b = restarted._series[("counter-1", "traffic_count")].anomaly
+        assert a.score == pytest.approx(b.score, rel=1e-9, abs=1e-12)
+    assert b.n == a.n == len(readings)  # resumed, not started afresh
