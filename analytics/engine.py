@@ -268,8 +268,11 @@ class Engine:
             series = self._series[key] = _Series(reading.quantity, rule, threshold, self.config)
             saved = self._saved.pop(key, None)
             if saved is not None:
-                series.anomaly = make_detector(**self.config.detector_options(), state=saved["state"])
-                series.anomaly_seen_ms = int(saved["seen_ms"])
+                try:
+                    series.anomaly = make_detector(**self.config.detector_options(), state=saved["state"])
+                    series.anomaly_seen_ms = int(saved["seen_ms"])
+                except (ValueError, KeyError, TypeError) as exc:  # one damaged entry costs its series' history only
+                    log.warning("saved anomaly state of %s %s unreadable (%s): it starts afresh", *key, exc)
             lesson = self._lessons.pop(key, None)
             if lesson is not None:
                 series.anomaly.teach(lesson)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 
@@ -74,3 +75,25 @@ def test_a_state_saved_before_packing_still_resumes() -> None:
         b = restarted._series[("counter-1", "traffic_count")].anomaly
         assert a.score == pytest.approx(b.score, rel=1e-9, abs=1e-12)
     assert b.n == a.n == len(readings)  # resumed, not started afresh
+
+
+def test_a_damaged_saved_state_costs_only_its_own_series(caplog) -> None:
+    """One series' saved state cut short (a disk error, a hand edit): that series starts afresh, with
+    a warning naming it; the reading is scored and the other series resume."""
+    readings = _readings(1)
+    running = _engine()
+    for r in readings[:100]:
+        running.process(r)
+        running.process(r._replace(device_id="counter-2"))
+    document = json.loads(json.dumps(running.anomaly_states()))
+    damaged = document["series"]["counter-1\ttraffic_count"]
+    damaged["state"] = damaged["state"][:-20]
+
+    restarted = _engine()
+    assert restarted.restore_anomaly_states(document) == 2
+    with caplog.at_level(logging.WARNING, logger="analytics.engine"):
+        restarted.process(readings[100])
+        restarted.process(readings[100]._replace(device_id="counter-2"))
+    assert "counter-1 traffic_count unreadable" in caplog.text
+    assert restarted._series[("counter-1", "traffic_count")].anomaly.n == 1  # afresh
+    assert restarted._series[("counter-2", "traffic_count")].anomaly.n == 101  # resumed
