@@ -108,6 +108,9 @@ class EngineConfig:
     anomaly_common_swings: bool = True
     # Neighbours share an alarm only when more than half of them show it, not half (`Engine._in_common`).
     anomaly_common_strict: bool = False
+    # The same for quantities each device has its own (neither `QuantityProfile.shared` nor
+    # `weather_driven`: lamps, counters, bins), whatever the above.
+    anomaly_common_strict_own: bool = True
     # Every detector also judges runs of readings in their hour's spread (`make_detector(run_view=)`).
     anomaly_run_view: bool = False
 
@@ -138,6 +141,7 @@ class EngineConfig:
             anomaly_learn_incidents=settings.anomaly_learn_incidents,
             anomaly_common_swings=settings.anomaly_common_swings,
             anomaly_common_strict=settings.anomaly_common_strict,
+            anomaly_common_strict_own=settings.anomaly_common_strict_own,
             anomaly_run_view=settings.anomaly_run_view,
         )
 
@@ -509,7 +513,10 @@ class Engine:
         or two spreads while one of them, a little wetter, alarms at two and a half. A lamp at twice
         its power departs by ten spreads, its neighbours by none. One or two neighbours of a dozen
         at alarm are not the world: street lights that fail or overdraw on the same evening are each
-        a device to inspect. Neighbours handled by another analytics process are not seen here.
+        a device to inspect. For a quantity each device has its own (neither shared nor driven by the
+        weather: a lamp's power, a counter's traffic, a bin's fill) the world needs more than half
+        (`anomaly_common_strict_own`): nothing but a supply fault or a holiday moves them together,
+        and those move nearly all. Neighbours handled by another analytics process are not seen here.
 
         `swings`: the device is swinging (its volatility leads, its level keeps to its normal): only
         neighbours at a lasting alarm their volatility led share it. Rivers rising after rain depart
@@ -524,9 +531,14 @@ class Engine:
         ]
         if not others:
             return False
-        # Half of them (at least one), or with `anomaly_common_strict` more than half.
+        # Half of them (at least one), or with `anomaly_common_strict` more than half; more than half
+        # too for a quantity each device has its own (`anomaly_common_strict_own`): three lamps of a
+        # district's five overdrawing the same evening are three lamps to inspect.
         share = _COMMON_SHARE * len(others)
-        need = math.floor(share) + 1 if self.config.anomaly_common_strict else max(1.0, share)
+        profile = profile_of(reading.quantity)
+        own = not profile.shared and not profile.weather_driven
+        strict = self.config.anomaly_common_strict or (self.config.anomaly_common_strict_own and own)
+        need = math.floor(share) + 1 if strict else max(1.0, share)
         alarms = (self._swing_ms if swings else self._alarm_ms).get(group, {})
         if sum(t >= since for device, t in alarms.items() if device != meta.device_id) >= need:
             return True

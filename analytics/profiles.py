@@ -24,6 +24,10 @@ class QuantityProfile:
     # fill, a counter's traffic are each device's own, and a district's gauges sit on rivers and
     # drains that rise differently in a storm: drift against neighbours means nothing there.
     shared: bool = True
+    # Moved by the district's weather even where neighbours' readings are not comparable: one shower
+    # tips every rain gauge, one storm raises every river and drain. Several such sensors unusual at
+    # once is the world; a lamp's power, a counter's traffic or a bin's fill has no such cause.
+    weather_driven: bool = False
     # A rain gauge repeats 0.2 mm tips for as long as a drizzle lasts: repeats are no sign of a fault.
     stuck_check: bool = True
     # Forecast: how far ahead, over how long a trend, from what fraction of the threshold (0: none).
@@ -38,8 +42,8 @@ PROFILES: dict[str, QuantityProfile] = {
     "temperature": QuantityProfile(0.2, 8.0, 60.0, drift_floor=5.0),
     "humidity": QuantityProfile(1.0, 30.0, drift_floor=10.0),
     "noise": QuantityProfile(1.0, 25.0, 140.0, drift_floor=20.0),
-    "water_level": QuantityProfile(0.02, 0.5, 20.0, shared=False, forecast_horizon_s=1800.0),
-    "rainfall": QuantityProfile(0.2, 10.0, 50.0, shared=False, stuck_check=False),
+    "water_level": QuantityProfile(0.02, 0.5, 20.0, shared=False, weather_driven=True, forecast_horizon_s=1800.0),
+    "rainfall": QuantityProfile(0.2, 10.0, 50.0, shared=False, weather_driven=True, stuck_check=False),
     "bin_fill": QuantityProfile(
         1.0, 45.0, up_only=True, shared=False, forecast_horizon_s=7200.0, forecast_window_s=10_800.0, forecast_from=0.8
     ),

@@ -259,6 +259,12 @@ class AnalyticsSettings(CommonSettings):
     # depart alike (not half): three noise sensors of five loud at three in the morning are three
     # devices to inspect. More found, more false tickets (docs/detection.md, "Eleventh round").
     anomaly_common_strict: bool = False
+    # Whether, for a quantity each device has its own (a lamp's power, a counter's traffic, a bin's
+    # fill: neither the same air as its neighbours' nor moved by the district's weather, as rain
+    # gauges and rivers are), neighbours share a device's alarm only when more than half of them
+    # show it: three of a district's five lamps overdrawing the same evening are three lamps to
+    # inspect (docs/detection.md, "Fourteenth round").
+    anomaly_common_strict_own: bool = True
     # Whether every detector also judges a run of readings in its hour's own spread (the run view):
     # an hour at three spreads is rarer than one reading at three. More found, more false tickets
     # (docs/detection.md, "Eleventh round").

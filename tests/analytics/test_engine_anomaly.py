@@ -416,30 +416,63 @@ def test_a_gauge_that_swings_while_its_neighbours_rise_is_not_their_story_when_a
     assert found == ({"kota-lama-water-01"} if swings else set())
 
 
-@pytest.mark.parametrize("strict", [False, True])
-def test_three_of_five_lamps_overdrawing_at_once_are_three_tickets_when_the_veto_is_strict(strict: bool) -> None:
-    """Three of a district's five lamps draw twice their power the same evening. Half of each one's
-    neighbours are at alarm with it, which the default reads as the district's world (no ticket);
-    with `CITYSENSE_ANOMALY_COMMON_STRICT`, the world needs more than half, and each gets its ticket.
-    Four of five jumping at once is the supply either way."""
-    lamps = [f"lamp-{k}" for k in range(5)]
-    config = EngineConfig.from_settings(AnalyticsSettings(anomaly_common_strict=strict))
-    engine = Engine(config, lambda d: DeviceMeta(d, "kota-lama", "streetlight"))
+def _three_then_four_of_five(
+    quantity: str, kind: str, base: float, loud: float, **settings: bool
+) -> dict[int, set[str]]:
+    """Five sensors of one district; on day 8 three of them, on day 9 four, read `loud` for four
+    hours instead of `base`. The anomaly tickets each day opened."""
+    sensors = [f"{kind}-{k}" for k in range(5)]
+    config = EngineConfig.from_settings(AnalyticsSettings(**settings))
+    engine = Engine(config, lambda d: DeviceMeta(d, "kota-lama", kind))
     rng, found = random.Random(4), {8: set(), 9: set()}
     for n in range(10):
-        jumping = {8: lamps[:3], 9: lamps[:4]}.get(n, [])
+        jumping = {8: sensors[:3], 9: sensors[:4]}.get(n, [])
         for i in range(DAY):
-            for device in lamps:
-                value = 100.0 * rng.gauss(1.0, 0.01)
+            for device in sensors:
+                value = base * rng.gauss(1.0, 0.01)
                 if device in jumping and 120 <= i < 168:
-                    value = 200.0 * rng.gauss(1.0, 0.01)
+                    value = loud * rng.gauss(1.0, 0.01)
                 anomalies = {
                     f.device_id
-                    for f in engine.process(Reading(device, "power", value, T0_MS + (n * DAY + i) * STEP_MS))
+                    for f in engine.process(Reading(device, quantity, value, T0_MS + (n * DAY + i) * STEP_MS))
                     if f.service_code == "anomaly"
                 }
                 if n in found:
                     found[n] |= anomalies
-    assert found[8] == (set(lamps[:3]) if strict else set())
-    assert found[9] == set()
     assert engine.anomalies_in_common > 0
+    return found
+
+
+@pytest.mark.parametrize(
+    ("strict", "strict_own", "tickets"),
+    [(False, True, True), (False, False, False), (True, False, True)],
+    ids=["default", "half-is-the-world", "strict-for-all"],
+)
+def test_three_of_five_lamps_overdrawing_at_once_are_three_tickets(
+    strict: bool, strict_own: bool, tickets: bool
+) -> None:
+    """Three of a district's five lamps draw twice their power the same evening. A lamp's power is
+    its own (not the same air as its neighbours'), so by default the world needs more than half of
+    them (`CITYSENSE_ANOMALY_COMMON_STRICT_OWN`) and each gets its ticket; with half enough (the
+    thirteenth round's default) none does. Four of five jumping at once is the supply either way."""
+    lamps = {f"streetlight-{k}" for k in range(3)}
+    found = _three_then_four_of_five(
+        "power", "streetlight", 100.0, 200.0, anomaly_common_strict=strict, anomaly_common_strict_own=strict_own
+    )
+    assert found[8] == (lamps if tickets else set())
+    assert found[9] == set()
+
+
+@pytest.mark.parametrize(("strict", "tickets"), [(False, False), (True, True)])
+@pytest.mark.parametrize(
+    ("quantity", "kind", "base", "loud"), [("noise", "noise", 50.0, 62.0), ("water_level", "water", 0.5, 0.8)]
+)
+def test_three_of_five_noise_sensors_or_gauges_at_once_are_the_districts_unless_the_veto_is_strict(
+    quantity: str, kind: str, base: float, loud: float, strict: bool, tickets: bool
+) -> None:
+    """Noise is the same street for every sensor of a district (a shared quantity), and one storm
+    raises every river of it (weather-driven): half of them unusual at once is the world by default,
+    and three tickets only with `CITYSENSE_ANOMALY_COMMON_STRICT`."""
+    found = _three_then_four_of_five(quantity, kind, base, loud, anomaly_common_strict=strict)
+    assert found[8] == ({f"{kind}-{k}" for k in range(3)} if tickets else set())
+    assert found[9] == set()
