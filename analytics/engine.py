@@ -273,10 +273,13 @@ class Engine:
             saved = self._saved.pop(key, None)
             if saved is not None:
                 try:
-                    series.anomaly = make_detector(**self.config.detector_options(), state=saved["state"])
-                    series.anomaly_seen_ms = int(saved["seen_ms"])
-                except (ValueError, KeyError, TypeError) as exc:  # one damaged entry costs its series' history only
-                    log.warning("saved anomaly state of %s %s unreadable (%s): it starts afresh", *key, exc)
+                    detector = make_detector(**self.config.detector_options(), state=saved["state"])
+                    seen_ms = int(saved["seen_ms"])
+                except Exception as exc:  # whatever the damage, it costs this series' history, never the reading
+                    reason = f"{type(exc).__name__}: {exc}"
+                    log.warning("saved anomaly state of %s %s unreadable (%s): it starts afresh", *key, reason)
+                else:
+                    series.anomaly, series.anomaly_seen_ms = detector, seen_ms
             lesson = self._lessons.pop(key, None)
             if lesson is not None:
                 series.anomaly.teach(lesson)

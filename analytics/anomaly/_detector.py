@@ -82,6 +82,7 @@ _MAX_BUDGET = 0.01
 
 
 _PACKED = "z1:"  # a packed state: "z1:" + base64 of the zlib-compressed JSON of `Detector.state()`
+_MAX_STATE_BYTES = 16 * 1024 * 1024  # unpacked; a real one is tens of kilobytes
 
 
 def pack_state(state: Mapping[str, Any]) -> str:
@@ -89,7 +90,7 @@ def pack_state(state: Mapping[str, Any]) -> str:
 
     The state is mostly floats (the cycles, the hours' spreads, the readings held back), which JSON
     writes out in up to 17 digits each: an eight-channel device (a SKAB testbed's) saved about 100 KB
-    as plain JSON, over the 64 KiB a series may keep, and about 30 KB packed. JSON's shortest
+    as plain JSON, over the 64 KiB a series may keep, and about 40 KB packed. JSON's shortest
     round-trip floats keep every value exact: the state read back is the one saved, number for number.
     """
     return _PACKED + base64.b64encode(zlib.compress(orjson.dumps(dict(state)), 6)).decode("ascii")
@@ -102,7 +103,11 @@ def unpack_state(state: Mapping[str, Any] | str) -> dict[str, Any]:
     if not state.startswith(_PACKED):
         raise ValueError("not a packed detector state")
     try:
-        document = orjson.loads(zlib.decompress(base64.b64decode(state[len(_PACKED) :], validate=True)))
+        inflater = zlib.decompressobj()
+        text = inflater.decompress(base64.b64decode(state[len(_PACKED) :], validate=True), _MAX_STATE_BYTES)
+        if not inflater.eof:  # cut short, or a damaged or hostile file that would inflate without end
+            raise ValueError(f"incomplete, or larger than {_MAX_STATE_BYTES} bytes unpacked")
+        document = orjson.loads(text)
     except (ValueError, zlib.error) as exc:  # binascii.Error and orjson.JSONDecodeError are ValueErrors
         raise ValueError(f"packed detector state unreadable: {exc}") from None
     if not isinstance(document, dict):

@@ -8,9 +8,11 @@ marks quiet the same deviation but not one twice its size.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import random
+import zlib
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -143,6 +145,10 @@ def test_a_damaged_packed_state_is_refused_with_a_clear_error() -> None:
         make_detector(state=packed[:-8])
     with pytest.raises(ValueError, match="not a packed"):
         make_detector(state="{}")
+    # A small file that would inflate without end is refused before it fills the memory.
+    bomb = zlib.compress(b'{"a": "' + b" " * (17 * 1024 * 1024) + b'"}', 9)
+    with pytest.raises(ValueError, match="larger than"):
+        make_detector(state="z1:" + base64.b64encode(bomb).decode())
 
 
 def test_adapts_to_a_lasting_new_normal() -> None:

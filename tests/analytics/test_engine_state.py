@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from analytics.anomaly import unpack_state
+from analytics.anomaly import pack_state, unpack_state
 from analytics.engine import DeviceMeta, Engine, EngineConfig
 from citysense.settings import AnalyticsSettings
 from citysense.wire import Reading
@@ -77,9 +77,10 @@ def test_a_state_saved_before_packing_still_resumes() -> None:
     assert b.n == a.n == len(readings)  # resumed, not started afresh
 
 
-def test_a_damaged_saved_state_costs_only_its_own_series(caplog) -> None:
-    """One series' saved state cut short (a disk error, a hand edit): that series starts afresh, with
-    a warning naming it; the reading is scored and the other series resume."""
+@pytest.mark.parametrize("damage", ["cut short", "wrong shape"])
+def test_a_damaged_saved_state_costs_only_its_own_series(caplog, damage: str) -> None:
+    """One series' saved state cut short (a disk error) or of the wrong shape (a hand edit): that
+    series starts afresh, with a warning naming it; the reading is scored and the other series resume."""
     readings = _readings(1)
     running = _engine()
     for r in readings[:100]:
@@ -87,7 +88,10 @@ def test_a_damaged_saved_state_costs_only_its_own_series(caplog) -> None:
         running.process(r._replace(device_id="counter-2"))
     document = json.loads(json.dumps(running.anomaly_states()))
     damaged = document["series"]["counter-1\ttraffic_count"]
-    damaged["state"] = damaged["state"][:-20]
+    if damage == "cut short":
+        damaged["state"] = damaged["state"][:-20]
+    else:
+        damaged["state"] = pack_state({**unpack_state(damaged["state"]), "channels": []})
 
     restarted = _engine()
     assert restarted.restore_anomaly_states(document) == 2

@@ -75,9 +75,9 @@ def test_a_stalled_report_is_not_followed_by_a_second_one_at_once(run_sampler):
     wait_until(lambda: len(reports) >= 6, 10, "six reports")
     sampler.stop()
 
-    stall_ended = reports.entered[2] + 0.35
-    right_after = [t for t in reports.entered if stall_ended <= t < stall_ended + 0.05]
-    assert len(right_after) <= 1, "the sampler caught up with two reports in a row"
+    # The report due during the stall comes at once after it; the next one an interval later, not
+    # straight after it (a back-to-back pair is microseconds apart however loaded the machine).
+    assert reports.entered[4] - reports.entered[3] >= 0.05, "the sampler caught up with two reports in a row"
     stamps = [r.time_ms for r in reports.readings]
     assert len(set(stamps)) == len(stamps)
 
