@@ -597,8 +597,12 @@ class Engine:
 
     def restore_anomaly_states(self, document: dict[str, Any]) -> int:
         """Resume detectors from `anomaly_states()` (before the warm-up); returns how many series."""
+        if not isinstance(document, dict):
+            raise ValueError(f"anomaly state is a JSON {type(document).__name__}, not an object")
         if document.get("version") not in _READABLE_STATE_VERSIONS:
             raise ValueError(f"anomaly state version {document.get('version')!r}, expected {ANOMALY_STATE_VERSION}")
+        if not isinstance(document.get("series"), dict):
+            raise ValueError('anomaly state has no "series" object')
         for key, saved in document["series"].items():
             device, _, quantity = key.partition("\t")
             self._saved[(device, quantity)] = saved

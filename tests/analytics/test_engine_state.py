@@ -101,3 +101,17 @@ def test_a_damaged_saved_state_costs_only_its_own_series(caplog, damage: str) ->
     assert "counter-1 traffic_count unreadable" in caplog.text
     assert restarted._series[("counter-1", "traffic_count")].anomaly.n == 1  # afresh
     assert restarted._series[("counter-2", "traffic_count")].anomaly.n == 101  # resumed
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ([], "not an object"),
+        ({"version": 9, "series": {}}, "version 9"),
+        ({"version": 2, "series": []}, 'no "series"'),
+    ],
+)
+def test_a_state_document_of_the_wrong_shape_is_refused_with_a_clear_error(document: object, message: str) -> None:
+    """The service logs it and starts from the warm-up (`AnalyticsService.load_anomaly_state` catches ValueError)."""
+    with pytest.raises(ValueError, match=message):
+        _engine().restore_anomaly_states(document)  # type: ignore[arg-type]
