@@ -63,18 +63,26 @@ def check_port_free(host: str, port: int, what: str) -> None:
 
 
 def run_until_signal(services: Sequence[Service], *, foreground: Callable[[], None] | None = None) -> None:
-    """Start services in order; block until SIGINT/SIGTERM (or `foreground` returns); stop in reverse."""
+    """Start services in order; block until SIGINT/SIGTERM (or `foreground` returns); stop in reverse.
+
+    The signals are caught before the first service starts: a stop asked for while a later one is
+    still starting (a supervisor, a test that saw the first one ready) stops what started, cleanly,
+    instead of killing the process with Python's default for SIGTERM.
+    """
     started: list[Service] = []
+    done = threading.Event()
+    if foreground is None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
     try:
         for service in services:
+            if done.is_set():
+                break
             service.start()
             started.append(service)
         if foreground is not None:
             foreground()
         else:
-            done = threading.Event()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, lambda *_: done.set())
             done.wait()
     finally:
         for service in reversed(started):
