@@ -14,7 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from analytics.anomaly._detector import Detector, Expected, pack_state, unpack_state
+from analytics.anomaly._detector import Detector, Expected
+from analytics.anomaly._packed import pack_state, unpack_state
 from analytics.localtime import DEFAULT_TIMEZONE
 
 __all__ = ["ALARM", "Detector", "Expected", "make_detector", "pack_state", "unpack_state"]

@@ -31,21 +31,18 @@ long as the series stays away from its long-run normal.
 
 from __future__ import annotations
 
-import base64
 import math
-import zlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from analytics.anomaly._calibrate import DelayedCalibrator, TailCalibrator
 from analytics.anomaly._held import HeldBack, young_delay
+from analytics.anomaly._packed import unpack_state
 from analytics.anomaly._season import Seasons
 from analytics.localtime import DEFAULT_TIMEZONE, LocalClock
 
-__all__ = ["Detector", "Expected", "pack_state", "unpack_state"]
+__all__ = ["Detector", "Expected"]
 
 STATE_VERSION = 3
 _READABLE_VERSIONS = (1, 2, 3)  # version 1 had no change view: it starts fresh from the restored level
@@ -79,40 +76,6 @@ _TAIL_BUDGETS = 2.0
 # to no more than this fraction of its readings.
 _MAX_BUDGET_RATIO = 100.0
 _MAX_BUDGET = 0.01
-
-
-_PACKED = "z1:"  # a packed state: "z1:" + base64 of the zlib-compressed JSON of `Detector.state()`
-_MAX_STATE_BYTES = 16 * 1024 * 1024  # unpacked; a real one is tens of kilobytes
-
-
-def pack_state(state: Mapping[str, Any]) -> str:
-    """A detector's state as one compact string, for saving: the same numbers to the last bit.
-
-    The state is mostly floats (the cycles, the hours' spreads, the readings held back), which JSON
-    writes out in up to 17 digits each: an eight-channel device (a SKAB testbed's) saved about 100 KB
-    as plain JSON, over the 64 KiB a series may keep, and about 40 KB packed. JSON's shortest
-    round-trip floats keep every value exact: the state read back is the one saved, number for number.
-    """
-    return _PACKED + base64.b64encode(zlib.compress(orjson.dumps(dict(state)), 6)).decode("ascii")
-
-
-def unpack_state(state: Mapping[str, Any] | str) -> dict[str, Any]:
-    """`Detector.state()` from what `pack_state` made (a plain state, as saved before, passes through)."""
-    if not isinstance(state, str):
-        return dict(state)
-    if not state.startswith(_PACKED):
-        raise ValueError("not a packed detector state")
-    try:
-        inflater = zlib.decompressobj()
-        text = inflater.decompress(base64.b64decode(state[len(_PACKED) :], validate=True), _MAX_STATE_BYTES)
-        if not inflater.eof:  # cut short, or a damaged or hostile file that would inflate without end
-            raise ValueError(f"incomplete, or larger than {_MAX_STATE_BYTES} bytes unpacked")
-        document = orjson.loads(text)
-    except (ValueError, zlib.error) as exc:  # binascii.Error and orjson.JSONDecodeError are ValueErrors
-        raise ValueError(f"packed detector state unreadable: {exc}") from None
-    if not isinstance(document, dict):
-        raise ValueError("packed detector state is not a mapping")
-    return document
 
 
 def _floor(ch: _Channel) -> float:
