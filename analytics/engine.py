@@ -236,6 +236,8 @@ class Engine:
         self.clock = ClockCheck(config.clock_tolerance_s)
         self.models = models or {}
         self.readings = 0
+        self.failed = 0  # readings skipped because scoring them raised (logged once per series)
+        self._failed_series: set[tuple[str, str]] = set()
         self.anomalies = 0
         self.anomalies_in_common = 0  # anomaly findings withheld because a neighbour was at alarm too
         self.anomalies_by_incident = 0  # readings at alarm that a district rule's breach explained (a flood)
@@ -339,9 +341,26 @@ class Engine:
         return n
 
     def process(self, reading: Reading, *, received_ms: int | None = None, report: bool = True) -> list[Finding]:
-        """Score and learn one reading; the findings for the ticket policy (none while warming up)."""
-        self.readings += 1
+        """Score and learn one reading; the findings for the ticket policy (none while warming up).
+
+        A reading that cannot be scored (a defect, or numbers no detector was made for) is skipped,
+        counted in `failed` and logged once per series: raised out of here, it stopped the service's
+        MQTT loop, and every later reading of every device went unscored. The device's registry
+        entry is looked up outside the guard: that lookup's failure says nothing about the reading.
+        """
         meta = self.meta(reading.device_id)
+        try:
+            return self._process(reading, meta, received_ms, report)
+        except Exception:
+            self.failed += 1
+            key = (reading.device_id, reading.quantity)
+            if key not in self._failed_series:
+                self._failed_series.add(key)
+                log.exception("could not score %s %s = %r; skipped (logged once per series)", *key, reading.value)
+            return []
+
+    def _process(self, reading: Reading, meta: DeviceMeta, received_ms: int | None, report: bool) -> list[Finding]:
+        self.readings += 1
         series = self._series_of(reading, meta)
         health = self._health.get(reading.device_id)
         if health is None:

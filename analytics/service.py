@@ -34,6 +34,7 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from analytics.engine import DeviceMeta, Engine, EngineConfig
 from analytics.feedback import FeedbackReader, Lesson
@@ -112,8 +113,12 @@ class AnalyticsService:
     def _device(self, device_id: str) -> DeviceMeta:
         meta = self._registry.get(device_id)
         if meta is None:
-            with self.sessions() as session:
-                device = session.get(Device, device_id)
+            try:
+                with self.sessions() as session:
+                    device = session.get(Device, device_id)
+            except SQLAlchemyError as exc:  # raised out of the MQTT callback, it stopped the loop
+                log.warning("registry unavailable for %s (%s): unknown district until the next refresh", device_id, exc)
+                return DeviceMeta(device_id, "unknown", "unknown")
             if device is None:
                 return DeviceMeta(device_id, "unknown", "unknown")  # re-checked at every registry refresh
             meta = self._registry[device_id] = DeviceMeta(device_id, device.district, device.kind)
@@ -265,6 +270,7 @@ class AnalyticsService:
             "readings_received": self.readings_seen,
             "readings_replayed": self.replayed,
             "readings_warmed": self.warmed,
+            "readings_failed": self.engine.failed,
             "findings": self.findings,
             "takeovers": self.takeovers,
             "partitions_owned": owned,

@@ -6,7 +6,8 @@
     saved = pack_state(det.state())        # later: make_detector(state=saved)
 
 It needs no unit, range or sampling interval; `value` is a float or a mapping of one device's
-channels. See `_detector.py` for how it scores and docs/detection.md for how well.
+channels (NaN and infinities are skipped; beyond +-1e100 a value counts as +-1e100; it scores alike
+in any unit from about 1e-120 to 1e90). See `_detector.py` for how it scores and docs/detection.md for how well.
 """
 
 from __future__ import annotations

@@ -76,6 +76,13 @@ _TAIL_BUDGETS = 2.0
 # to no more than this fraction of its readings.
 _MAX_BUDGET_RATIO = 100.0
 _MAX_BUDGET = 0.01
+# The arithmetic's range: readings beyond +-_LIMIT count as +-_LIMIT (their squares, summed over a
+# memory, must stay finite), no resolution is believed finer than _FINEST (its square, the smallest
+# variance, must not round to zero), and a raw score is at most _MAX_RAW (a saved state holds no
+# infinity). No sensor reads near either end; a quantity registered without bounds could.
+_LIMIT = 1e100
+_FINEST = 1e-150
+_MAX_RAW = 1e100
 
 
 def _floor(ch: _Channel) -> float:
@@ -269,8 +276,10 @@ class Detector:
         residuals: list[tuple[_Channel, float, float]] = []
         for name, x in items:
             x = float(x)
-            if not math.isfinite(x):
-                continue
+            if not -_LIMIT <= x <= _LIMIT:
+                if not math.isfinite(x):
+                    continue
+                x = math.copysign(_LIMIT, x)
             ch = self._channels.get(name)
             if ch is None:
                 ch = self._channels[name] = _Channel(x)
@@ -300,6 +309,9 @@ class Detector:
                 if g > cusum:
                     cusum = g
         shift, point, level = math.sqrt(shift), math.sqrt(point), math.sqrt(level)
+        if shift > _MAX_RAW or point > _MAX_RAW or level > _MAX_RAW:
+            shift, point, level = min(shift, _MAX_RAW), min(point, _MAX_RAW), min(level, _MAX_RAW)
+            z = math.copysign(min(abs(z), _MAX_RAW), z)
         self.z = z
         self.raw = shift
         score = self._calibrated(shift, point, vol, level if hourly else -1.0, run)
@@ -465,7 +477,7 @@ class Detector:
         n = ch.n = ch.n + 1
         step = abs(x - ch.last)
         if 0.0 < step < ch.res:
-            ch.res = step
+            ch.res = step if step > _FINEST else _FINEST
         rate = max(1.0 / n, 1.0 / self.memory)
         a = rate * share
         if n > 1:
@@ -595,6 +607,8 @@ class Detector:
         # Only an alarm confirmed by a few readings at the entry level holds: a lone burst does not.
         level = self._log_release if self.hot >= _HOLD_AFTER else self._log_budget
         self._level = level
+        if p <= 0.0:  # a raw score so far past its history that the extrapolated tail underflowed
+            return 1.0
         score = 0.5 * math.log(p) / level
         return 0.0 if score < 0.0 else 1.0 if score > 1.0 else score
 

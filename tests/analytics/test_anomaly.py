@@ -151,6 +151,40 @@ def test_a_damaged_packed_state_is_refused_with_a_clear_error() -> None:
         make_detector(state="z1:" + base64.b64encode(bomb).decode())
 
 
+def _alarms_at_scale(scale: float, kind: str = "step") -> list[int]:
+    """Readings at alarm over a noisy series times `scale`, with a burst or a lone wild reading."""
+    det, rng, alarms = make_detector(), random.Random(1), []
+    for i in range(3000):
+        if kind == "step":
+            value = scale * (rng.gauss(0, 1) + (8.0 if 2000 <= i < 2050 else 0.0))
+        else:  # flat, then one reading at the scale and back
+            value = scale if i == 2000 else 1.0
+        score = det.update(T0 + 60.0 * i, value)
+        assert 0.0 <= score <= 1.0, (scale, kind, i, score)
+        if score >= 0.5:
+            alarms.append(i)
+    make_detector(state=pack_state(det.state()))  # what it learned saves and restores (no infinity)
+    return alarms
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e150, 1e200, 1e300])
+def test_readings_far_beyond_any_sensor_neither_raise_nor_break_the_state(scale: float) -> None:
+    """A quantity registered without bounds reaches the detector with whatever a device sends.
+
+    Squares of 1e160 overflowed, a step of 1e-200 squared to a zero variance: the reading raised
+    out of the engine instead of being scored.
+    """
+    _alarms_at_scale(scale)
+    assert 2000 in _alarms_at_scale(scale, kind="wild")
+
+
+def test_the_same_series_alarms_alike_in_any_unit_from_1e_minus_120_to_1e90() -> None:
+    ordinary = _alarms_at_scale(1.0)
+    assert any(2000 <= i < 2050 for i in ordinary)
+    for scale in (1e-120, 1e-30, 1e-3, 1e6, 1e30, 1e90):
+        assert _alarms_at_scale(scale) == ordinary, scale
+
+
 def test_adapts_to_a_lasting_new_normal() -> None:
     rng = random.Random(5)
     det = make_detector(memory=500)

@@ -4,6 +4,7 @@ loses nothing; a device registered after its first reading gets its district."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import psycopg
@@ -133,3 +134,37 @@ def test_a_device_registered_after_its_first_reading_gets_its_district(broker, t
     with connect(settings.tickets_url)() as session:
         (ticket,) = session.query(Ticket).all()
     assert ticket.district == "old-town"
+
+
+def test_a_registry_that_cannot_answer_costs_a_district_not_the_stream(broker, tmp_path):
+    """A new device's registry lookup that raised out of the MQTT callback stopped the loop: every
+    later reading of every device went unscored. Now the device counts as unknown until the
+    registry answers again."""
+    settings = AnalyticsSettings(
+        data_dir=tmp_path, broker=broker.settings, client_id="analytics-d", registry_refresh_s=0.3, metrics_port=0
+    )
+    t0 = int(time.time() * 1000) - 30 * MIN
+    service = AnalyticsService(settings)
+    service.start()
+    tickets_db = settings.tickets_url.removeprefix("sqlite:///")
+    try:
+        with sqlite3.connect(tickets_db) as db:
+            db.execute("ALTER TABLE devices RENAME TO devices_away")
+        deliver(broker.settings, settings.timeseries_url, [Reading("bin-9", "bin_fill", 40.0, t0)])
+        wait_until(lambda: service.readings_seen >= 1, what="the first reading while the registry is away")
+        deliver(broker.settings, settings.timeseries_url, [Reading("bin-8", "bin_fill", 41.0, t0)])
+        wait_until(lambda: service.readings_seen >= 2, what="the next device's reading, the loop still running")
+        assert service.engine.meta("bin-9").district == "unknown"
+
+        with sqlite3.connect(tickets_db) as db:
+            db.execute("ALTER TABLE devices_away RENAME TO devices")
+        register_devices(connect(settings.tickets_url), [DeviceInfo("bin-9", "old-town", "bin")])
+        wait_until(lambda: service.engine.meta("bin-9").district == "old-town", what="the registry re-read")
+        deliver(
+            broker.settings,
+            settings.timeseries_url,
+            [Reading("bin-9", "bin_fill", 98.0, t0 + MIN), Reading("bin-9", "bin_fill", 99.0, t0 + 2 * MIN)],
+        )
+        wait_until(lambda: service.findings >= 1, what="the full-bin finding")
+    finally:
+        service.stop()

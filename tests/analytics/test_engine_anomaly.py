@@ -476,3 +476,39 @@ def test_three_of_five_noise_sensors_or_gauges_at_once_are_the_districts_unless_
     found = _three_then_four_of_five(quantity, kind, base, loud, anomaly_common_strict=strict)
     assert found[8] == ({f"{kind}-{k}" for k in range(3)} if tickets else set())
     assert found[9] == set()
+
+
+def test_a_quantity_registered_without_bounds_scores_readings_of_any_size() -> None:
+    """Ingest accepts anything in -1e300..1e300 for such a quantity; 1e200 overflowed the detector."""
+    register_quantity("energy_j", "J", -1e300, 1e300)
+    try:
+        engine = _engine()
+        for i in range(3 * DAY):
+            value = 1e200 if i % 97 == 0 else 1e-200 if i % 89 == 0 else 5e6 + (i % 7)
+            engine.process(Reading("meter-1", "energy_j", value, T0_MS + i * STEP_MS))
+        assert engine.failed == 0
+        assert engine.readings == 3 * DAY
+    finally:
+        QUANTITIES.pop("energy_j", None)
+
+
+def test_a_reading_that_cannot_be_scored_is_skipped_logged_once_and_the_rest_go_on(
+    water_pressure: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine, rng = _engine(), random.Random(4)
+    for day in range(7):
+        _day(engine, day, 0.0, rng)
+    broken = engine._series[("pump-7", "water_pressure")].anomaly
+
+    def fails(*args: object, **kwargs: object) -> float:  # a defect of one series' detector, injected
+        raise ArithmeticError("injected")
+
+    monkeypatch.setattr(broken, "update", fails)
+    with caplog.at_level("ERROR", logger="analytics.engine"):
+        assert _day(engine, 7, 1.0, rng) == []  # every reading of that series is skipped, none raises
+    assert engine.failed == DAY
+    assert len([r for r in caplog.records if "could not score pump-7 water_pressure" in r.message]) == 1
+    # Another series of the same engine is scored as ever: its jump opens a ticket.
+    for day in range(7):
+        assert _day(engine, 8 + day, 0.0, random.Random(day), quantity="not_registered_here") == []
+    assert _day(engine, 15, 1.0, random.Random(7), quantity="not_registered_here")
