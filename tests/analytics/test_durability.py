@@ -109,6 +109,18 @@ def test_a_database_outage_past_the_limit_is_fatal_says_why_and_loses_nothing(br
         analytics.stop()
 
 
+def _register_the_bin_and_see_it_full(service: AnalyticsService, settings: AnalyticsSettings, t0: int) -> None:
+    """bin-9 registered in old-town: the engine learns its district, and its full readings are a finding."""
+    register_devices(connect(settings.tickets_url), [DeviceInfo("bin-9", "old-town", "bin")])
+    wait_until(lambda: service.engine.meta("bin-9").district == "old-town", what="the registry re-read")
+    deliver(
+        settings.broker,
+        settings.timeseries_url,
+        [Reading("bin-9", "bin_fill", 98.0, t0 + MIN), Reading("bin-9", "bin_fill", 99.0, t0 + 2 * MIN)],
+    )
+    wait_until(lambda: service.findings >= 1, what="the full-bin finding")
+
+
 def test_a_device_registered_after_its_first_reading_gets_its_district(broker, tmp_path):
     settings = AnalyticsSettings(
         data_dir=tmp_path, broker=broker.settings, client_id="analytics-c", registry_refresh_s=0.3, metrics_port=0
@@ -121,14 +133,7 @@ def test_a_device_registered_after_its_first_reading_gets_its_district(broker, t
         wait_until(lambda: service.readings_seen >= 1, what="the unregistered bin's first reading")
         assert service.engine.meta("bin-9").district == "unknown"
 
-        register_devices(connect(settings.tickets_url), [DeviceInfo("bin-9", "old-town", "bin")])
-        wait_until(lambda: service.engine.meta("bin-9").district == "old-town", what="the registry re-read")
-        deliver(
-            broker.settings,
-            settings.timeseries_url,
-            [Reading("bin-9", "bin_fill", 98.0, t0 + MIN), Reading("bin-9", "bin_fill", 99.0, t0 + 2 * MIN)],
-        )
-        wait_until(lambda: service.findings >= 1, what="the full-bin finding")
+        _register_the_bin_and_see_it_full(service, settings, t0)
     finally:
         service.stop()
     with connect(settings.tickets_url)() as session:
@@ -158,13 +163,6 @@ def test_a_registry_that_cannot_answer_costs_a_district_not_the_stream(broker, t
 
         with sqlite3.connect(tickets_db) as db:
             db.execute("ALTER TABLE devices_away RENAME TO devices")
-        register_devices(connect(settings.tickets_url), [DeviceInfo("bin-9", "old-town", "bin")])
-        wait_until(lambda: service.engine.meta("bin-9").district == "old-town", what="the registry re-read")
-        deliver(
-            broker.settings,
-            settings.timeseries_url,
-            [Reading("bin-9", "bin_fill", 98.0, t0 + MIN), Reading("bin-9", "bin_fill", 99.0, t0 + 2 * MIN)],
-        )
-        wait_until(lambda: service.findings >= 1, what="the full-bin finding")
+        _register_the_bin_and_see_it_full(service, settings, t0)
     finally:
         service.stop()
