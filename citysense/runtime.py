@@ -67,13 +67,13 @@ def run_until_signal(services: Sequence[Service], *, foreground: Callable[[], No
 
     The signals are caught before the first service starts: a stop asked for while a later one is
     still starting (a supervisor, a test that saw the first one ready) stops what started, cleanly,
-    instead of killing the process with Python's default for SIGTERM.
+    instead of killing the process with Python's default for SIGTERM. A `foreground` (uvicorn, a
+    wait of its own) handles the signals itself: the previous handlers are back before it runs, and
+    it does not run at all when a stop came during the start.
     """
     started: list[Service] = []
     done = threading.Event()
-    if foreground is None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: done.set())
+    previous = {sig: signal.signal(sig, lambda *_: done.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         for service in services:
             if done.is_set():
@@ -81,7 +81,10 @@ def run_until_signal(services: Sequence[Service], *, foreground: Callable[[], No
             service.start()
             started.append(service)
         if foreground is not None:
-            foreground()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if not done.is_set():
+                foreground()
         else:
             done.wait()
     finally:
