@@ -495,12 +495,16 @@ class Engine:
         (`update(calibrate=False)`): learned, a flood's rough hours made the same gauge's swinging
         that evening look ordinary (docs/detection.md, tenth round).
         """
-        if health.faulty_until_ms > reading.time_ms:
+        t = reading.time_ms
+        if health.faulty_until_ms > t:
             return True
-        return any(
-            self._lately(self._breach_ms, (scope, reading.quantity), reading)
-            for scope in (meta.district, meta.device_id)
-        )
+        # `_lately` for the district and the device, inline: this runs for every reading.
+        window = self.config.anomaly_common_window_s * 1000
+        last = self._breach_ms.get((meta.district, reading.quantity))
+        if last is not None and t - last <= window:
+            return True
+        last = self._breach_ms.get((meta.device_id, reading.quantity))
+        return last is not None and t - last <= window
 
     def _lately(self, stamps: dict[tuple[str, str], int], key: tuple[str, str], reading: Reading) -> bool:
         """Whether `stamps` holds a time for `key` within the common window before this reading."""

@@ -83,6 +83,7 @@ _MAX_BUDGET = 0.01
 _LIMIT = 1e100
 _FINEST = 1e-150
 _MAX_RAW = 1e100
+_EARLIEST, _LATEST = -62104060800.0, 253370764799.0  # epoch seconds of 0002-01-01 and 9998-12-31 23:59:59 UTC
 
 
 def _floor(ch: _Channel) -> float:
@@ -260,7 +261,12 @@ class Detector:
         the next `4 * fast` readings, while the fast statistics still carry the incident, not at all.
         """
         t = timestamp.timestamp() if isinstance(timestamp, datetime) else float(timestamp)
-        items = (("", value),) if isinstance(value, int | float) else value.items()
+        if not _EARLIEST <= t <= _LATEST:  # NaN too: the local hour of a time no calendar holds
+            raise ValueError(f"timestamp {timestamp!r} is not epoch seconds of a year from 2 to 9998")
+        if isinstance(value, int | float):
+            items: Any = (("", value),)
+        else:  # a mapping of channels, or a number of another type (numpy's float32, Decimal)
+            items = value.items() if isinstance(value, Mapping) else (("", value),)
         if self._first_t is None:
             self._first_t = t
         if self._budget_interval is not None and self.interval is None:

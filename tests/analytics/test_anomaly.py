@@ -178,6 +178,29 @@ def test_readings_far_beyond_any_sensor_neither_raise_nor_break_the_state(scale:
     assert 2000 in _alarms_at_scale(scale, kind="wild")
 
 
+@pytest.mark.parametrize("timestamp", [math.nan, math.inf, -math.inf, 1e300, -1e300])
+def test_a_timestamp_no_calendar_holds_is_refused_with_a_clear_error(timestamp: float) -> None:
+    det = make_detector()
+    det.update(T0, 1.0)
+    with pytest.raises(ValueError, match="is not epoch seconds"):  # was: OverflowError or "convert NaN"
+        det.update(timestamp, 2.0)
+    assert det.update(T0 + 60.0, 2.0) <= 1.0  # and the detector goes on
+
+
+def test_a_number_of_another_type_is_scored_as_a_float() -> None:
+    """numpy's float32 and Decimal are numbers, not mappings of channels (was: AttributeError)."""
+    from decimal import Decimal
+
+    import numpy as np
+
+    plain, typed = make_detector(), make_detector()
+    rng = random.Random(3)
+    for i in range(500):
+        x = round(rng.gauss(10, 1), 2)
+        value = np.float32(x) if i % 2 else Decimal(str(x))
+        assert typed.update(T0 + 60.0 * i, value) == pytest.approx(plain.update(T0 + 60.0 * i, float(value)))
+
+
 def test_the_same_series_alarms_alike_in_any_unit_from_1e_minus_120_to_1e90() -> None:
     ordinary = _alarms_at_scale(1.0)
     assert any(2000 <= i < 2050 for i in ordinary)
