@@ -106,6 +106,10 @@ class EngineConfig:
     anomaly_learn_incidents: bool = False
     # A swinging device's alarm is shared only with neighbours that swing too (`Engine._in_common`).
     anomaly_common_swings: bool = True
+    # ... and for the weather's own quantities too (temperature, humidity; `_swing_judged`).
+    anomaly_common_swings_weather: bool = False
+    # A water gauge rising while its district's rain gauges read rain is the rain's (`Engine._raised_by_rain`).
+    anomaly_rain_explains_rise: bool = True
     # Neighbours share an alarm only when more than half of them show it, not half (`Engine._in_common`).
     anomaly_common_strict: bool = False
     # The same for quantities each device has its own (neither `QuantityProfile.shared` nor
@@ -140,6 +144,8 @@ class EngineConfig:
             anomaly_common_holds=settings.anomaly_common_holds,
             anomaly_learn_incidents=settings.anomaly_learn_incidents,
             anomaly_common_swings=settings.anomaly_common_swings,
+            anomaly_common_swings_weather=settings.anomaly_common_swings_weather,
+            anomaly_rain_explains_rise=settings.anomaly_rain_explains_rise,
             anomaly_common_strict=settings.anomaly_common_strict,
             anomaly_common_strict_own=settings.anomaly_common_strict_own,
             anomaly_run_view=settings.anomaly_run_view,
@@ -153,6 +159,7 @@ class _Series:
         "anomaly",
         "anomaly_common",
         "anomaly_explained",
+        "anomaly_rained",
         "anomaly_seen_ms",
         "anomaly_since_ms",
         "anomaly_streak",
@@ -175,6 +182,7 @@ class _Series:
         self.anomaly_streak = 0
         self.anomaly_since_ms = 0  # when the current run of readings at alarm began
         self.anomaly_explained = False  # a rule breach or fault explained the current run at some point
+        self.anomaly_rained = False  # the current run rose in its district's rain, and has not swung since
         self.anomaly_common = False  # the neighbours were found to share the current run at some point
         self.anomaly_seen_ms = -1  # restored state has seen readings up to here (a warm-up may repeat them)
         known = QUANTITIES.get(quantity)  # a quantity from configuration may be known only to ingest
@@ -241,6 +249,7 @@ class Engine:
         self.anomalies = 0
         self.anomalies_in_common = 0  # anomaly findings withheld because a neighbour was at alarm too
         self.anomalies_by_incident = 0  # readings at alarm that a district rule's breach explained (a flood)
+        self.anomalies_by_rain = 0  # readings at alarm of a gauge rising while its district's rain gauges read rain
         self._alarm_ms: dict[tuple[str, str], dict[str, int]] = {}  # (district, quantity) -> device -> last alarm
         # (district, quantity) -> device -> (last reading, its signed departure in usual spreads; 0 if explained)
         self._stray: dict[tuple[str, str], dict[str, tuple[int, float]]] = {}
@@ -455,6 +464,15 @@ class Engine:
         # ticket the rule already has.
         series.anomaly_explained = series.anomaly_streak > 0 and (series.anomaly_explained or explained)
         explained = explained or series.anomaly_explained
+        # The rain's explanation lasts while the alarm does, unless the gauge starts to swing.
+        series.anomaly_rained = (
+            series.anomaly_streak > 0
+            and not series.anomaly.swinging
+            and (series.anomaly_rained or (not explained and self._raised_by_rain(meta, reading, series)))
+        )
+        if series.anomaly_rained:
+            self.anomalies_by_rain += 1
+            explained = True
         z = 0.0 if explained else series.anomaly.z  # a neighbour's own rule breach or fault is no common cause
         self._stray.setdefault((meta.district, reading.quantity), {})[meta.device_id] = (reading.time_ms, z)
         if series.anomaly_streak >= self.config.anomaly_confirm and not explained:
@@ -474,7 +492,7 @@ class Engine:
         ):
             # Once shared, an alarm stays the world's to its end (`anomaly_common_holds`): a device
             # whose neighbours settle first is not a device to inspect for the same storm.
-            swings = self.config.anomaly_common_swings and series.anomaly.swinging
+            swings = series.anomaly.swinging and self._swing_judged(reading.quantity)
             if swings:
                 common = self._in_common(meta, reading, series.anomaly.z, swings=True)
             else:
@@ -524,6 +542,38 @@ class Engine:
         together for hours open tickets in the same minute (docs/detection.md, eighth round).
         """
         return self._lately(self._incident_ms, (meta.district, reading.quantity), reading)
+
+    def _raised_by_rain(self, meta: DeviceMeta, reading: Reading, series: _Series) -> bool:
+        """Whether this is a gauge rising above its normal while its district's rain gauges read rain.
+
+        A shower fills a drain within minutes and a river within the hour; the neighbours' veto does
+        not always see it, as a district's rivers and drains answer one shower at different times
+        and by different amounts (one fellow drain rising is one neighbour of three). In the fifteenth
+        round 7 of the standard set's 10 false water tickets were drains rising a few tenths of a
+        metre during rain. A gauge whose volatility leads (it swings, its level keeps to its normal)
+        is not the rain's: that is the oscillation an inspection is for. An alarm explained so stays
+        explained while it lasts and does not swing (`_Series.anomaly_rained`): a drain still high
+        when the shower's hour is over is the same event. Rain here is any rain gauge of the
+        district reading above zero within `anomaly_common_window_s`.
+        """
+        if not self.config.anomaly_rain_explains_rise or not series.profile.rises_after_rain:
+            return False
+        if series.anomaly.z <= 0:
+            return False
+        last = self._rain_ms.get(meta.district)
+        return last is not None and last > 0 and reading.time_ms - last <= self.config.anomaly_common_window_s * 1000
+
+    def _swing_judged(self, quantity: str) -> bool:
+        """Whether a swinging device of this quantity is judged only against neighbours that swing too.
+
+        The swing rule (`anomaly_common_swings`) was made for river gauges, which rivers rising
+        after rain had vetoed. For the weather's own quantities (`QuantityProfile.weather`:
+        temperature, humidity) a storm swings one precise station and moves every other sensor's
+        level alike; `anomaly_common_swings_weather` off judges those against departing neighbours.
+        """
+        if not self.config.anomaly_common_swings:
+            return False
+        return self.config.anomaly_common_swings_weather or not profile_of(quantity).weather
 
     def _in_common(self, meta: DeviceMeta, reading: Reading, z: float, *, swings: bool = False) -> bool:
         """Whether this device's neighbours (same district and quantity) share what it shows.

@@ -28,6 +28,11 @@ class QuantityProfile:
     # tips every rain gauge, one storm raises every river and drain. Several such sensors unusual at
     # once is the world; a lamp's power, a counter's traffic or a bin's fill has no such cause.
     weather_driven: bool = False
+    # The weather itself (temperature, humidity): a storm swings one precise station and moves every
+    # other sensor's level, so a swinging one is judged against departing neighbours too.
+    weather: bool = False
+    # Rises after rain (rivers and drains): a rise while the district's rain gauges read rain is the rain's.
+    rises_after_rain: bool = False
     # A rain gauge repeats 0.2 mm tips for as long as a drizzle lasts: repeats are no sign of a fault.
     stuck_check: bool = True
     # Forecast: how far ahead, over how long a trend, from what fraction of the threshold (0: none).
@@ -39,10 +44,12 @@ class QuantityProfile:
 PROFILES: dict[str, QuantityProfile] = {
     "pm25": QuantityProfile(1.0, 50.0, 1000.0, drift_floor=10.0, forecast_horizon_s=1200.0, forecast_from=0.8),
     "pm10": QuantityProfile(2.0, 100.0, 2000.0, drift_floor=20.0),
-    "temperature": QuantityProfile(0.2, 8.0, 60.0, drift_floor=5.0),
-    "humidity": QuantityProfile(1.0, 30.0, drift_floor=10.0),
+    "temperature": QuantityProfile(0.2, 8.0, 60.0, drift_floor=5.0, weather=True),
+    "humidity": QuantityProfile(1.0, 30.0, drift_floor=10.0, weather=True),
     "noise": QuantityProfile(1.0, 25.0, 140.0, drift_floor=20.0),
-    "water_level": QuantityProfile(0.02, 0.5, 20.0, shared=False, weather_driven=True, forecast_horizon_s=1800.0),
+    "water_level": QuantityProfile(
+        0.02, 0.5, 20.0, shared=False, weather_driven=True, rises_after_rain=True, forecast_horizon_s=1800.0
+    ),
     "rainfall": QuantityProfile(0.2, 10.0, 50.0, shared=False, weather_driven=True, stuck_check=False),
     "bin_fill": QuantityProfile(
         1.0, 45.0, up_only=True, shared=False, forecast_horizon_s=7200.0, forecast_window_s=10_800.0, forecast_from=0.8

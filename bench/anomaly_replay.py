@@ -14,7 +14,8 @@ which simulates afresh. Recordings are large (about 60 MB per run) and stay out 
 
 Each replay also says why every truth anomaly it missed was missed (`why`, per kind in `why_by_kind`):
 its series was never at alarm; it was, but a rule breach or a fault explained the alarm (the rule's
-ticket or the fault's covers it); the neighbours shared it (the world, not the device); the alarm
+ticket or the fault's covers it); a gauge rose while its district's rain gauges read rain
+(`CITYSENSE_ANOMALY_RAIN_EXPLAINS_RISE`); the neighbours shared it (the world, not the device); the alarm
 never lasted long enough to confirm; or something else (the ticket opened too late or on another
 record). Beside each, the truth's `effect` (how much the anomaly changed the true value) tells the
 misses that had nothing to find from the detector's own.
@@ -145,6 +146,7 @@ class _Trace:
                 if series.anomaly.alarm:
                     seen["alarm"] += 1
                     seen["explained"] += series.anomaly_explained
+                    seen["rained"] += series.anomaly_rained
                     seen["shared"] += series.anomaly_common
                     seen["longest"] = max(seen["longest"], series.anomaly_streak)
         return findings
@@ -159,6 +161,8 @@ class _Trace:
                 why = "never at alarm"
             elif seen["explained"] * 2 >= seen["alarm"]:
                 why = "explained by a rule or fault"
+            elif seen["rained"] * 2 >= seen["alarm"]:
+                why = "rose in the rain"
             elif seen["shared"] * 2 >= seen["alarm"]:
                 why = "shared with neighbours"
             elif seen["longest"] < confirm:

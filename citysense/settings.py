@@ -255,6 +255,16 @@ class AnalyticsSettings(CommonSettings):
     # swinging every few minutes) is judged only against neighbours that swing too, not against
     # neighbours whose level departs (rivers rising after rain).
     anomaly_common_swings: bool = True
+    # Whether that holds for the weather's own quantities too (temperature, humidity). Off (default), a
+    # swinging thermometer or hygrometer is judged like any other device, against neighbours whose level
+    # departs alike: a storm swings one precise hygrometer and moves every other sensor's level
+    # (docs/detection.md, "Sixteenth round").
+    anomaly_common_swings_weather: bool = False
+    # Whether a water gauge whose level rises above its normal while its district's rain gauges read rain
+    # (within `anomaly_common_window_s`) is the rain's, not the gauge's: a shower fills a drain before
+    # its neighbours' rivers move (docs/detection.md, "Sixteenth round"). A gauge that swings is judged
+    # as before; the flood rule still speaks for high water.
+    anomaly_rain_explains_rise: bool = True
     # Whether neighbours share a device's alarm only when more than half of them are at alarm or
     # depart alike (not half): three noise sensors of five loud at three in the morning are three
     # devices to inspect. More found, more false tickets (docs/detection.md, "Eleventh round").

@@ -512,3 +512,79 @@ def test_a_reading_that_cannot_be_scored_is_skipped_logged_once_and_the_rest_go_
     for day in range(7):
         assert _day(engine, 8 + day, 0.0, random.Random(day), quantity="not_registered_here") == []
     assert _day(engine, 15, 1.0, random.Random(7), quantity="not_registered_here")
+
+
+def _drain_and_rain(*, rain: bool, swing: bool, **settings: bool) -> set[str]:
+    """A district with a rain gauge, a drain and a river, read every minute for eleven days, dry but
+    for day 10: with `rain`, an hour's shower at 14:00 (the gauge reads 2 to 6 mm), and either way
+    the drain rising by 0.3 m over ten minutes from 14:10 for two hours (the shower's, or a blockage
+    backing water up on a dry day), or with `swing` swinging by a quarter of a metre every twelve
+    minutes instead. The devices that got an anomaly ticket on day 10."""
+    config = EngineConfig.from_settings(AnalyticsSettings(**settings))
+    kinds = {"rain": "rain", "drain": "water", "river": "water"}
+    engine = Engine(config, lambda d: DeviceMeta(d, "kota-lama", kinds[d.split("-")[0]]))
+    rng, found = random.Random(21), set()
+    shower, rise = range(10 * 1440 + 840, 10 * 1440 + 900), range(10 * 1440 + 850, 10 * 1440 + 970)
+    for i in range(11 * 1440):
+        t = T0_MS + i * 60_000
+        readings = [Reading("rain-1", "rainfall", round(rng.uniform(2, 6), 1) if rain and i in shower else 0.0, t)]
+        drain = 0.3 + rng.gauss(0, 0.01)
+        if i in rise:
+            drain += 0.25 * math.sin(2 * math.pi * i / 12.0) if swing else 0.3 * min(1.0, (i - rise.start) / 10)
+        readings.append(Reading("drain-1", "water_level", drain, t))
+        readings.append(Reading("river-1", "water_level", river_level(i, rng), t))
+        for reading in readings:
+            found |= {f.device_id for f in engine.process(reading) if f.service_code == "anomaly" and i >= 10 * 1440}
+    return found
+
+
+@pytest.mark.parametrize("explains", [False, True])
+def test_a_drain_rising_in_its_districts_rain_is_the_rains_when_asked(explains: bool) -> None:
+    """A drain fills within minutes of a shower while the district's river has not moved yet: with
+    `CITYSENSE_ANOMALY_RAIN_EXPLAINS_RISE` that rise is the rain's, no ticket. The same rise on a dry
+    day (a blockage) and a drain swinging in the rain are the drain's either way."""
+    rain = {"anomaly_rain_explains_rise": explains}
+    assert (
+        "drain-1" not in _drain_and_rain(rain=True, swing=False, **rain)
+        if explains
+        else "drain-1" in (_drain_and_rain(rain=True, swing=False, **rain))
+    )
+    assert "drain-1" in _drain_and_rain(rain=False, swing=False, **rain)
+    assert "drain-1" in _drain_and_rain(rain=True, swing=True, **rain)
+
+
+def _storm_and_swing(*, storm: bool, **settings: bool) -> set[str]:
+    """A district's weather station and four air sensors read humidity every five minutes for nine
+    days. On day 8 the station's hygrometer swings by 8 % every ten readings from 10:00 for four
+    hours; with `storm`, in the same hours a storm raises every sensor's humidity by 6 %, the
+    station's too. The devices that got an anomaly ticket on day 8."""
+    config = EngineConfig.from_settings(AnalyticsSettings(**settings))
+    engine = Engine(config, lambda d: DeviceMeta(d, "kota-lama", d.split("-")[0]))
+    sensors = ["weather-1", *(f"air-{k}" for k in range(4))]
+    rng, found = random.Random(5), set()
+    for n in range(9):
+        for i in range(DAY):
+            wet = n == 8 and 120 <= i < 168
+            for device in sensors:
+                hour = (i * 5 / 60) % 24
+                value = 70.0 - 10.0 * math.sin(2 * math.pi * (hour - 8) / 24) + rng.gauss(0, 1.0)
+                if wet and storm:
+                    value += 6.0 * min(1.0, (i - 120) / 3)
+                if wet and device == "weather-1":
+                    value += 8.0 if (i // 5) % 2 else -8.0
+                reading = Reading(device, "humidity", value, T0_MS + (n * DAY + i) * STEP_MS)
+                found |= {f.device_id for f in engine.process(reading) if f.service_code == "anomaly" and n == 8}
+    return found
+
+
+@pytest.mark.parametrize("swings_weather", [True, False])
+def test_a_station_swinging_in_a_storm_that_moves_every_neighbour_is_the_storms_when_asked(
+    swings_weather: bool,
+) -> None:
+    """A storm's humidity swings one precise hygrometer and raises every air sensor of its district
+    alike. With `CITYSENSE_ANOMALY_COMMON_SWINGS_WEATHER` off, the swinging station is judged
+    against those departing neighbours too: the storm's, no ticket. The same swing on a calm day is
+    the station's either way."""
+    setting = {"anomaly_common_swings_weather": swings_weather}
+    assert ("weather-1" in _storm_and_swing(storm=True, **setting)) is swings_weather
+    assert "weather-1" in _storm_and_swing(storm=False, **setting)
