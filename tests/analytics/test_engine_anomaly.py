@@ -544,11 +544,7 @@ def test_a_drain_rising_in_its_districts_rain_is_the_rains_when_asked(explains: 
     `CITYSENSE_ANOMALY_RAIN_EXPLAINS_RISE` that rise is the rain's, no ticket. The same rise on a dry
     day (a blockage) and a drain swinging in the rain are the drain's either way."""
     rain = {"anomaly_rain_explains_rise": explains}
-    assert (
-        "drain-1" not in _drain_and_rain(rain=True, swing=False, **rain)
-        if explains
-        else "drain-1" in (_drain_and_rain(rain=True, swing=False, **rain))
-    )
+    assert ("drain-1" in _drain_and_rain(rain=True, swing=False, **rain)) is not explains
     assert "drain-1" in _drain_and_rain(rain=False, swing=False, **rain)
     assert "drain-1" in _drain_and_rain(rain=True, swing=True, **rain)
 
