@@ -514,27 +514,32 @@ def test_a_reading_that_cannot_be_scored_is_skipped_logged_once_and_the_rest_go_
     assert _day(engine, 15, 1.0, random.Random(7), quantity="not_registered_here")
 
 
-def _drain_and_rain(*, rain: bool, swing: bool, **settings: bool) -> set[str]:
+def _drain_and_rain(
+    *, rain: bool, swing: bool, shower_at: int = 840, rain_ahead_ms: int = 0, **settings: bool
+) -> set[str]:
     """A district with a rain gauge, a drain and a river, read every minute for eleven days, dry but
-    for day 10: with `rain`, an hour's shower at 14:00 (the gauge reads 2 to 6 mm), and either way
-    the drain rising by 0.3 m over ten minutes from 14:10 for two hours (the shower's, or a blockage
-    backing water up on a dry day), or with `swing` swinging by a quarter of a metre every twelve
-    minutes instead. The devices that got an anomaly ticket on day 10."""
+    for day 10: with `rain`, an hour's shower from minute `shower_at` of the day (14:00; the gauge
+    reads 2 to 6 mm), and either way the drain rising by 0.3 m over ten minutes from 14:10 for two
+    hours (the shower's, or a blockage backing water up on a dry day), or with `swing` swinging by a
+    quarter of a metre every twelve minutes instead. The rain gauge's clock runs `rain_ahead_ms`
+    ahead of the receiver's. The devices that got an anomaly ticket on day 10."""
     config = EngineConfig.from_settings(AnalyticsSettings(**settings))
     kinds = {"rain": "rain", "drain": "water", "river": "water"}
     engine = Engine(config, lambda d: DeviceMeta(d, "kota-lama", kinds[d.split("-")[0]]))
     rng, found = random.Random(21), set()
-    shower, rise = range(10 * 1440 + 840, 10 * 1440 + 900), range(10 * 1440 + 850, 10 * 1440 + 970)
+    shower, rise = range(10 * 1440 + shower_at, 10 * 1440 + shower_at + 60), range(10 * 1440 + 850, 10 * 1440 + 970)
     for i in range(11 * 1440):
         t = T0_MS + i * 60_000
-        readings = [Reading("rain-1", "rainfall", round(rng.uniform(2, 6), 1) if rain and i in shower else 0.0, t)]
+        shower_mm = round(rng.uniform(2, 6), 1) if rain and i in shower else 0.0
+        readings = [Reading("rain-1", "rainfall", shower_mm, t + rain_ahead_ms)]
         drain = 0.3 + rng.gauss(0, 0.01)
         if i in rise:
             drain += 0.25 * math.sin(2 * math.pi * i / 12.0) if swing else 0.3 * min(1.0, (i - rise.start) / 10)
         readings.append(Reading("drain-1", "water_level", drain, t))
         readings.append(Reading("river-1", "water_level", river_level(i, rng), t))
         for reading in readings:
-            found |= {f.device_id for f in engine.process(reading) if f.service_code == "anomaly" and i >= 10 * 1440}
+            findings = engine.process(reading, received_ms=t)
+            found |= {f.device_id for f in findings if f.service_code == "anomaly" and i >= 10 * 1440}
     return found
 
 
@@ -547,6 +552,15 @@ def test_a_drain_rising_in_its_districts_rain_is_the_rains_when_asked(explains: 
     assert ("drain-1" in _drain_and_rain(rain=True, swing=False, **rain)) is not explains
     assert "drain-1" in _drain_and_rain(rain=False, swing=False, **rain)
     assert "drain-1" in _drain_and_rain(rain=True, swing=True, **rain)
+
+
+def test_a_rain_gauge_whose_clock_runs_ahead_explains_no_drains_rise() -> None:
+    """A morning shower, then a drain filling at 14:10 on a dry afternoon (a blockage): a ticket. The
+    same with the rain gauge's clock six hours ahead, which stamps the shower in the afternoon:
+    trusted, the district counted as rained on until real time caught up, and the blockage opened
+    no ticket. A time the receiver disputes says nothing of when it rained."""
+    assert "drain-1" in _drain_and_rain(rain=True, swing=False, shower_at=540)
+    assert "drain-1" in _drain_and_rain(rain=True, swing=False, shower_at=540, rain_ahead_ms=6 * 3600 * 1000)
 
 
 def _storm_and_swing(*, storm: bool, **settings: bool) -> set[str]:
