@@ -303,15 +303,21 @@ class Engine:
             group = self._drift[key] = NeighbourDrift(floor=profile_of(quantity).drift_floor)
         return group
 
-    def _dry_shift(self, meta: DeviceMeta, reading: Reading, series: _Series, *, trusted: bool = True) -> float:
+    def _dry_shift(
+        self, meta: DeviceMeta, reading: Reading, series: _Series, *, health: _DeviceHealth, clock_off: bool
+    ) -> float:
         """Water gauges against their own dry-weather level, while the district's rain gauges say dry.
 
         The district's last rain is also what explains a gauge's rise (`_raised_by_rain`), so only a
-        rain gauge the engine trusts (`trusted`: no open fault, a time the receiver does not dispute)
-        may say it rained: one whose clock ran hours ahead stamped its shower in the future, and the
-        district counted as rained on, every drain's rise the rain's, until real time caught up.
+        rain gauge the engine trusts (no open fault, a time the receiver does not dispute: not
+        `clock_off`) may say it rained: one whose clock ran hours ahead stamped its shower in the
+        future, and the district counted as rained on, every drain's rise the rain's, until real
+        time caught up. An untrusted gauge's rain is not kept as the district's either way, so where
+        it is the only gauge its water gauges are judged as in dry weather (docs/detection.md,
+        seventeenth round).
         """
         if reading.quantity == "rainfall":
+            trusted = not clock_off and health.faulty_until_ms <= reading.time_ms
             if reading.value > 0 and trusted:
                 self._rain_ms[meta.district] = reading.time_ms
             else:
@@ -425,8 +431,8 @@ class Engine:
         if series.profile.shared:
             drift, drift_detector = self._drift_group(meta, reading.quantity).update(reading), "neighbour_drift"
         else:
-            trusted = not clock_off and health.faulty_until_ms <= reading.time_ms
-            drift, drift_detector = self._dry_shift(meta, reading, series, trusted=trusted), "dry_weather_shift"
+            drift = self._dry_shift(meta, reading, series, health=health, clock_off=clock_off)
+            drift_detector = "dry_weather_shift"
         streak = health.drift_streak.get(reading.quantity, 0) + 1 if drift >= 1.0 else 0
         health.drift_streak[reading.quantity] = streak
         if streak >= self.config.drift_persist and report:
