@@ -96,7 +96,7 @@ class EngineConfig:
     anomaly_confirm: int = 3
     anomaly_confirm_s: float = 900.0  # and for this long: a short burst is not worth an inspection
     anomaly_public: bool = False  # False: residents see anomaly tickets once an operator confirms one
-    # A device's readings are not its own anomaly while half of its neighbours (same district and
+    # A device's readings are not its own anomaly while more than half of its neighbours (same district and
     # quantity) show the same within this window (`Engine._in_common`).
     anomaly_common_window_s: float = 3600.0
     # An alarm found shared with the neighbours stays the world's until it ends (`_Series.anomaly_common`).
@@ -111,7 +111,7 @@ class EngineConfig:
     # A water gauge rising while its district's rain gauges read rain is the rain's (`Engine._raised_by_rain`).
     anomaly_rain_explains_rise: bool = True
     # Neighbours share an alarm only when more than half of them show it, not half (`Engine._in_common`).
-    anomaly_common_strict: bool = False
+    anomaly_common_strict: bool = True
     # The same for quantities each device has its own (neither `QuantityProfile.shared` nor
     # `weather_driven`: lamps, counters, bins), whatever the above.
     anomaly_common_strict_own: bool = True
@@ -594,18 +594,19 @@ class Engine:
         Many sensors unusual at once is the world (the first shower after a dry week on every rain
         gauge, a river after a storm, a storm's cool air on the weather station and the air sensors
         alike), which the rules speak for; an anomaly ticket asks an operator to inspect one device.
-        It is the world when at least half of the neighbours that reported within the window
+        It is the world when more than half of the neighbours that reported within the window
         (`anomaly_common_window_s`) either were at a lasting alarm of their own in it, or now depart
         from what they expect the same way by two usual spreads, or by half as much as this device
         does when that is less (one spread at the least): a cold front moves every thermometer, not
         all of them past the alarm level, and a shower raises every hygrometer of a district by one
         or two spreads while one of them, a little wetter, alarms at two and a half. A lamp at twice
         its power departs by ten spreads, its neighbours by none. One or two neighbours of a dozen
-        at alarm are not the world: street lights that fail or overdraw on the same evening are each
-        a device to inspect. For a quantity each device has its own (neither shared nor driven by the
-        weather: a lamp's power, a counter's traffic, a bin's fill) the world needs more than half
-        (`anomaly_common_strict_own`): nothing but a supply fault or a holiday moves them together,
-        and those move nearly all. Neighbours handled by another analytics process are not seen here.
+        at alarm are not the world, nor are two of four: three noise sensors of five loud at three in
+        the morning are three devices to inspect. `anomaly_common_strict` off makes half of them
+        enough, except for a quantity each device has its own (neither shared nor driven by the
+        weather: a lamp's power, a counter's traffic, a bin's fill; `anomaly_common_strict_own`):
+        nothing but a supply fault or a holiday moves those together, and those move nearly all.
+        Neighbours handled by another analytics process are not seen here.
 
         `swings`: the device is swinging (its volatility leads, its level keeps to its normal): only
         neighbours at a lasting alarm their volatility led share it. Rivers rising after rain depart
@@ -620,9 +621,9 @@ class Engine:
         ]
         if not others:
             return False
-        # Half of them (at least one), or with `anomaly_common_strict` more than half; more than half
-        # too for a quantity each device has its own (`anomaly_common_strict_own`): three lamps of a
-        # district's five overdrawing the same evening are three lamps to inspect.
+        # More than half of them (`anomaly_common_strict`, the default), or half (at least one); more
+        # than half always for a quantity each device has its own (`anomaly_common_strict_own`): three
+        # lamps of a district's five overdrawing the same evening are three lamps to inspect.
         share = _COMMON_SHARE * len(others)
         profile = profile_of(reading.quantity)
         own = not profile.shared and not profile.weather_driven

@@ -238,7 +238,7 @@ class AnalyticsSettings(CommonSettings):
     anomaly_confirm: int = Field(default=3, ge=1, le=1000)
     anomaly_confirm_s: float = Field(default=900.0, ge=0)
     anomaly_public_after_confirm: bool = True
-    # No anomaly ticket for a device while half of its neighbours (same district and quantity) were at a
+    # No anomaly ticket for a device while more than half of its neighbours (same district and quantity) were at a
     # lasting alarm within this many seconds: many sensors unusual at once is the world, not one device (0: off).
     # Also how long after a district's flood its rain, humidity and temperature alarms are the storm's.
     anomaly_common_window_s: float = Field(default=3600.0, ge=0)
@@ -267,8 +267,10 @@ class AnalyticsSettings(CommonSettings):
     anomaly_rain_explains_rise: bool = True
     # Whether neighbours share a device's alarm only when more than half of them are at alarm or
     # depart alike (not half): three noise sensors of five loud at three in the morning are three
-    # devices to inspect. More found, more false tickets (docs/detection.md, "Eleventh round").
-    anomaly_common_strict: bool = False
+    # devices to inspect. Opt-in since the eleventh round (more found, more false tickets); the
+    # default since the eighteenth, once the rain explained gauges rising before a flood
+    # (docs/detection.md, "Eighteenth round").
+    anomaly_common_strict: bool = True
     # Whether, for a quantity each device has its own (a lamp's power, a counter's traffic, a bin's
     # fill: neither the same air as its neighbours' nor moved by the district's weather, as rain
     # gauges and rivers are), neighbours share a device's alarm only when more than half of them

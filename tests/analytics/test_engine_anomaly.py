@@ -445,16 +445,17 @@ def _three_then_four_of_five(
 
 @pytest.mark.parametrize(
     ("strict", "strict_own", "tickets"),
-    [(False, True, True), (False, False, False), (True, False, True)],
-    ids=["default", "half-is-the-world", "strict-for-all"],
+    [(True, True, True), (False, True, True), (False, False, False), (True, False, True)],
+    ids=["default", "strict-for-own-only", "half-is-the-world", "strict-for-all"],
 )
 def test_three_of_five_lamps_overdrawing_at_once_are_three_tickets(
     strict: bool, strict_own: bool, tickets: bool
 ) -> None:
     """Three of a district's five lamps draw twice their power the same evening. A lamp's power is
-    its own (not the same air as its neighbours'), so by default the world needs more than half of
-    them (`CITYSENSE_ANOMALY_COMMON_STRICT_OWN`) and each gets its ticket; with half enough (the
-    thirteenth round's default) none does. Four of five jumping at once is the supply either way."""
+    its own (not the same air as its neighbours'), so the world needs more than half of them even
+    when half is enough for shared quantities (`CITYSENSE_ANOMALY_COMMON_STRICT_OWN`) and each gets
+    its ticket; with half enough for every quantity (the thirteenth round's default) none does. Four
+    of five jumping at once is the supply either way."""
     lamps = {f"streetlight-{k}" for k in range(3)}
     found = _three_then_four_of_five(
         "power", "streetlight", 100.0, 200.0, anomaly_common_strict=strict, anomaly_common_strict_own=strict_own
@@ -463,17 +464,21 @@ def test_three_of_five_lamps_overdrawing_at_once_are_three_tickets(
     assert found[9] == set()
 
 
-@pytest.mark.parametrize(("strict", "tickets"), [(False, False), (True, True)])
+@pytest.mark.parametrize(
+    ("settings", "tickets"),
+    [({}, True), ({"anomaly_common_strict": False}, False), ({"anomaly_common_strict": True}, True)],
+    ids=["default", "half-is-the-world", "strict"],
+)
 @pytest.mark.parametrize(
     ("quantity", "kind", "base", "loud"), [("noise", "noise", 50.0, 62.0), ("water_level", "water", 0.5, 0.8)]
 )
 def test_three_of_five_noise_sensors_or_gauges_at_once_are_the_districts_unless_the_veto_is_strict(
-    quantity: str, kind: str, base: float, loud: float, strict: bool, tickets: bool
+    quantity: str, kind: str, base: float, loud: float, settings: dict[str, bool], tickets: bool
 ) -> None:
     """Noise is the same street for every sensor of a district (a shared quantity), and one storm
-    raises every river of it (weather-driven): half of them unusual at once is the world by default,
-    and three tickets only with `CITYSENSE_ANOMALY_COMMON_STRICT`."""
-    found = _three_then_four_of_five(quantity, kind, base, loud, anomaly_common_strict=strict)
+    raises every river of it (weather-driven): with `CITYSENSE_ANOMALY_COMMON_STRICT` (the default)
+    three of five unusual at once are three devices to inspect, and only without it the world."""
+    found = _three_then_four_of_five(quantity, kind, base, loud, **settings)
     assert found[8] == ({f"{kind}-{k}" for k in range(3)} if tickets else set())
     assert found[9] == set()
 
