@@ -444,22 +444,23 @@ def _three_then_four_of_five(
 
 
 @pytest.mark.parametrize(
-    ("strict", "strict_own", "tickets"),
-    [(True, True, True), (False, True, True), (False, False, False), (True, False, True)],
+    ("settings", "tickets"),
+    [
+        ({}, True),
+        ({"anomaly_common_strict": False}, True),
+        ({"anomaly_common_strict": False, "anomaly_common_strict_own": False}, False),
+        ({"anomaly_common_strict": True, "anomaly_common_strict_own": False}, True),
+    ],
     ids=["default", "strict-for-own-only", "half-is-the-world", "strict-for-all"],
 )
-def test_three_of_five_lamps_overdrawing_at_once_are_three_tickets(
-    strict: bool, strict_own: bool, tickets: bool
-) -> None:
+def test_three_of_five_lamps_overdrawing_at_once_are_three_tickets(settings: dict[str, bool], tickets: bool) -> None:
     """Three of a district's five lamps draw twice their power the same evening. A lamp's power is
     its own (not the same air as its neighbours'), so the world needs more than half of them even
     when half is enough for shared quantities (`CITYSENSE_ANOMALY_COMMON_STRICT_OWN`) and each gets
     its ticket; with half enough for every quantity (the thirteenth round's default) none does. Four
     of five jumping at once is the supply either way."""
     lamps = {f"streetlight-{k}" for k in range(3)}
-    found = _three_then_four_of_five(
-        "power", "streetlight", 100.0, 200.0, anomaly_common_strict=strict, anomaly_common_strict_own=strict_own
-    )
+    found = _three_then_four_of_five("power", "streetlight", 100.0, 200.0, **settings)
     assert found[8] == (lamps if tickets else set())
     assert found[9] == set()
 
